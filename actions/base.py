@@ -1,0 +1,106 @@
+"""What every action shares: frozen pydantic models, points, and the mapping of points between spaces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+Point = tuple[int, int]
+
+
+def _coerce_point(value: Any) -> Any:
+    """Accept [x, y] as numbers or numeric strings ("[12, 40]", ["12", "40"], [12.6, 40.2]); round to pixels."""
+    if isinstance(value, str):
+        parts = value.strip().strip("[]()").split(",")
+        value = [p.strip() for p in parts]
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        out = []
+        for v in value:
+            if isinstance(v, bool):
+                return value  # let validation reject it
+            if isinstance(v, str):
+                try:
+                    v = float(v)
+                except ValueError:
+                    return value
+            if isinstance(v, float):
+                if v != v or v in (float("inf"), float("-inf")):
+                    return value
+                v = round(v)
+            out.append(v)
+        return tuple(out)
+    return value
+
+
+PointField = Annotated[Point, BeforeValidator(_coerce_point)]
+
+
+def _coerce_number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_coerce_number), Field(ge=0, le=60)]
+
+
+class Action(BaseModel):
+    """Base of every action. Subclasses set `action` to a literal tag and declare their point fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: str
+    # Fields holding screen points; mapping between coordinate spaces touches these and nothing else.
+    point_fields: ClassVar[tuple[str, ...]] = ()
+    # True for actions that end the episode (terminate, answer).
+    ends_episode: ClassVar[bool] = False
+
+    def points(self) -> list[Point]:
+        return [p for name in self.point_fields if (p := getattr(self, name)) is not None]
+
+    def map_points(self, fn: Callable[[Point], Point]) -> Action:
+        """A copy with every point passed through `fn` (model space to driver space, say)."""
+        updates = {name: fn(p) for name in self.point_fields if (p := getattr(self, name)) is not None}
+        return self.model_copy(update=updates) if updates else self
+
+    def arguments(self) -> dict[str, Any]:
+        """The `arguments` object of the tool call, as the model writes it."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# Actions both spaces share, with the argument names of Qwen's tools.
+
+
+class Type(Action):
+    """Type a string of text into the focused input."""
+
+    action: Literal["type"] = "type"
+    text: str = Field(description="Text to type.")
+
+
+class Wait(Action):
+    """Wait for the screen to change."""
+
+    action: Literal["wait"] = "wait"
+    time: Seconds = Field(default=1.0, description="Seconds to wait.")
+
+
+class Terminate(Action):
+    """End the task and report whether it was completed."""
+
+    action: Literal["terminate"] = "terminate"
+    status: Literal["success", "failure"] = Field(description="Whether the task was completed.")
+    ends_episode: ClassVar[bool] = True
+
+
+class Answer(Action):
+    """Answer the user's question and end the task (our extension; not in Qwen2.5-VL's tools)."""
+
+    action: Literal["answer"] = "answer"
+    text: str = Field(description="The answer to the user's question.")
+    ends_episode: ClassVar[bool] = True
