@@ -46,7 +46,9 @@ def _coerce_number(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_coerce_number), Field(ge=0, le=60)]
+# The bounds come before the validator so pydantic writes them as JSON-schema minimum/maximum, which
+# constrained decoding needs to keep a number from running on.
+Seconds = Annotated[float, Field(ge=0, le=60), BeforeValidator(_coerce_number)]
 
 
 class Action(BaseModel):
@@ -98,8 +100,9 @@ class Terminate(Action):
     ends_episode: ClassVar[bool] = True
 
 
+# Our extension for question tasks: Qwen2.5-VL's tools have no `answer` (Qwen3-VL added it).
 class Answer(Action):
-    """Answer the user's question and end the task (our extension; not in Qwen2.5-VL's tools)."""
+    """Answer the user's question and end the task."""
 
     action: Literal["answer"] = "answer"
     text: str = Field(description="The answer to the user's question.")

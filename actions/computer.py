@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from actions.base import Action, Answer, PointField, Terminate, Type, Wait
+
+
+def _split_combo(value: Any) -> Any:
+    """Models sometimes write one string ("ctrl+c") where the tool wants a list of keys."""
+    if isinstance(value, str):
+        return [k.strip() for k in value.split("+")] if value.strip() != "+" else ["+"]
+    return value
 
 
 class Key(Action):
     """Press keys together: each is pressed in order, then released in reverse (["ctrl", "c"])."""
 
     action: Literal["key"] = "key"
-    keys: list[str] = Field(min_length=1, max_length=6, description="Key names, pressed in order, released in reverse.")
+    keys: Annotated[list[str], BeforeValidator(_split_combo)] = Field(min_length=1, max_length=6, description="Key names, pressed in order, released in reverse.")
 
 
 class MouseMove(Action):

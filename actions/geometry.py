@@ -44,8 +44,10 @@ def smart_resize(
             f"image of size {width}x{height} has an aspect ratio over {MAX_ASPECT_RATIO}, which Qwen2.5-VL refuses; "
             "crop the screenshot to a less extreme shape"
         )
-    h_bar = max(factor, round(height / factor) * factor)
-    w_bar = max(factor, round(width / factor) * factor)
+    # No floor at `factor` here: transformers' processor (what the backend runs) has none either, so a tiny
+    # side rounds to 0 and the min_pixels branch scales it up.
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:
         beta = math.sqrt((height * width) / max_pixels)
         h_bar = max(factor, math.floor(height / beta / factor) * factor)

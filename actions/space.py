@@ -61,10 +61,14 @@ class ActionSpace:
                 entry = table.setdefault(
                     name, {"type": prop.get("type", "string"), "enum": prop.get("enum"), "required_by": [], "used_by": []}
                 )
-                entry.setdefault("description", info.description or "")
+                entry.setdefault("descriptions", []).append(info.description or "")
                 entry["used_by"].append(tag)
                 if info.is_required():
                     entry["required_by"].append(tag)
+        for entry in table.values():
+            # A description shared by every action that uses the argument is kept; differing ones are dropped.
+            descriptions = set(entry.pop("descriptions"))
+            entry["description"] = descriptions.pop() if len(descriptions) == 1 else ""
         return table
 
     def call_schema(self, width: int, height: int) -> dict[str, Any]:

@@ -1,0 +1,263 @@
+"""`python -m agent ...`: run a task, replay or report an episode, check the machine, make a tiny model.
+
+Every flag can also be set by an environment variable named AGENT_<FLAG> (AGENT_MODEL, AGENT_ENV, ...).
+Exit codes: 0 the task reported success, 1 it failed or was stopped, 2 a usage or setup error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_OUT = "runs"
+
+
+class UsageError(Exception):
+    """Bad flags or a missing setup step; printed as one line, exit code 2."""
+
+
+def _env(flag: str, default: Any = None) -> Any:
+    return os.environ.get("AGENT_" + flag.upper().replace("-", "_"), default)
+
+
+def _add(p: argparse.ArgumentParser, flag: str, help: str, default: Any = None, **kw: Any) -> None:
+    env_default = _env(flag.lstrip("-"), default)
+    if kw.get("action") == "store_true":
+        env_default = str(env_default).lower() in ("1", "true", "yes") if env_default is not None else False
+    p.add_argument(flag, default=env_default, help=f"{help} [env AGENT_{flag.lstrip('-').upper().replace('-', '_')}]",
+                   **kw)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x800, got {text!r}") from None
+    return w, h
+
+
+def _env_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("environment")
+    _add(g, "--env", "where to act: browser, desktop or android", default="browser")
+    _add(g, "--start-url", "browser: the page to open first")
+    _add(g, "--viewport", "browser: viewport size in CSS pixels, WIDTHxHEIGHT", type=_size)
+    _add(g, "--device-scale-factor", "browser: device pixels per CSS pixel (2 for HiDPI)", type=float)
+    _add(g, "--headed", "browser: show the window instead of running headless", action="store_true")
+    _add(g, "--browser-path", "browser: the Chromium executable to drive")
+    _add(g, "--monitor", "desktop: which monitor to capture and act on (1 = the first)", type=int)
+    _add(g, "--serial", "android: the device serial, when several are attached")
+
+
+def _model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_argument_group("model")
+    _add(g, "--model", "local checkpoint folder or Hugging Face id (from the local cache)")
+    _add(g, "--base-url", "use an OpenAI-compatible server (vLLM, SGLang) at this URL instead of loading locally")
+    _add(g, "--api-key", "API key for --base-url")
+    _add(g, "--device", "torch device for the local model (auto, cpu, cuda, cuda:1)")
+    _add(g, "--min-pixels", "smallest screenshot area the model sees", type=int)
+    _add(g, "--max-pixels", "largest screenshot area the model sees (fewer is faster, less precise)", type=int)
+    _add(g, "--max-new-tokens", "longest answer", type=int)
+    _add(g, "--temperature", "0 is greedy", type=float)
+    _add(g, "--think", "let the model write its reasoning before the tool call", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m agent", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true", default=bool(_env("debug")), help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a task")
+    run.add_argument("task", help="what the agent should do, in plain words")
+    _env_flags(run)
+    _model_flags(run)
+    _loop_flags(run)
+
+    replay = sub.add_parser("replay", help="re-execute a recorded episode's model outputs, with no model")
+    replay.add_argument("episode", type=Path, help="an episode folder written by `run`")
+    _env_flags(replay)
+    _loop_flags(replay)
+
+    report = sub.add_parser("report", help="rebuild the HTML report of an episode folder")
+    report.add_argument("episode", type=Path)
+
+    doctor = sub.add_parser("doctor", help="report what is usable on this machine")
+    doctor.add_argument("--calibrate", action="store_true", help="click a grid of targets and measure the error")
+    _env_flags(doctor)
+    doctor.add_argument("--model", default=_env("model"), help="also check this model can be found")
+
+    tiny = sub.add_parser("make-tiny-model", help="write a tiny random-weight Qwen2.5-VL checkpoint (for tests)")
+    tiny.add_argument("directory", type=Path)
+
+    sim = sub.add_parser("phone-sim", help="start the simulated Android phone that adb can connect to")
+    _add(sim, "--port", "TCP port to listen on (then: adb connect 127.0.0.1:PORT)", default=5555, type=int)
+    _add(sim, "--size", "screen size in pixels, WIDTHxHEIGHT", default="1080x2400", type=_size)
+    return parser
+
+
+def _loop_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("loop")
+    _add(g, "--max-steps", "stop after this many steps", default=30, type=int)
+    _add(g, "--history-images", "screenshots shown to the model, the current one included", default=1, type=int)
+    _add(g, "--out", "folder for recordings (one sub-folder per episode)", default=DEFAULT_OUT, type=Path)
+    _add(g, "--dry-run", "show each action, execute nothing", action="store_true")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logger.remove()
+    logger.add(sys.stderr, level="DEBUG" if args.debug else "INFO",
+               format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
+    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("stopped by the user", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as e:  # noqa: BLE001 - one line for the user; the traceback with --debug
+        if args.debug or not _is_user_error(e):
+            logger.opt(exception=e).error("failed")
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _is_user_error(e: Exception) -> bool:
+    from pydantic import ValidationError
+
+    from actions.geometry import GeometryError
+    from agent.models.base import ModelError
+    from agent.recording import RecordingError
+    from environments.base import DriverError
+
+    return isinstance(e, (UsageError, ModelError, DriverError, GeometryError, RecordingError, ValidationError,
+                          ValueError, KeyError, FileNotFoundError))
+
+
+def _environment(args: argparse.Namespace) -> Any:
+    from environments.factory import create_environment
+
+    options: dict[str, Any] = {}
+    if args.env == "browser":
+        if args.viewport:
+            options["viewport_width"], options["viewport_height"] = args.viewport
+        options.update(start_url=args.start_url, device_scale_factor=args.device_scale_factor,
+                       executable_path=args.browser_path, headless=not args.headed)
+    elif args.env == "desktop":
+        options.update(monitor=args.monitor)
+    elif args.env == "android":
+        options.update(serial=args.serial)
+    return create_environment(args.env, **options)
+
+
+def _model(args: argparse.Namespace) -> Any:
+    from agent.models.factory import create_backend
+    from agent.models.settings import ModelSettings
+
+    if not args.model and not args.base_url:
+        raise UsageError("no model given; pass --model PATH_OR_ID (or set AGENT_MODEL); "
+                         "`python -m agent make-tiny-model DIR` makes a tiny one to try the setup")
+    fields = dict(model=args.model, base_url=args.base_url, api_key=args.api_key, device=args.device,
+                  min_pixels=args.min_pixels, max_pixels=args.max_pixels, max_new_tokens=args.max_new_tokens,
+                  temperature=args.temperature, allow_thought=args.think or None)
+    return create_backend(ModelSettings(**{k: v for k, v in fields.items() if v is not None}))
+
+
+def _run_episode(args: argparse.Namespace, task: str, model: Any, header: dict[str, Any]) -> int:
+    from agent.config import AgentConfig
+    from agent.live import LiveView
+    from agent.loop import Agent
+    from agent.recording import episode_dir_for
+
+    if not task.strip():
+        raise UsageError("the task is empty; say what the agent should do, e.g. 'open the settings'")
+    config = AgentConfig(max_steps=args.max_steps, history_images=args.history_images, dry_run=args.dry_run,
+                         extra_instructions="" if not getattr(args, "think", False) else _thought())
+    view = LiveView(config.max_steps)
+    env = _environment(args)
+    try:
+        agent = Agent(env, model, config, on_step=view.step, header={"environment": args.env, **header})
+        result = agent.run(task, episode_dir_for(args.out, task))
+    finally:
+        env.close()
+        model.close()
+    view.result(result)
+    return EXIT_SUCCESS if result.success else EXIT_FAILED
+
+
+def _thought() -> str:
+    from prompts.qwen import THOUGHT_INSTRUCTION
+
+    return THOUGHT_INSTRUCTION
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    model = _model(args)
+    return _run_episode(args, args.task, model, {"model_settings": {"model": args.model, "base_url": args.base_url}})
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from agent.models.replay import ReplayBackend
+    from agent.recording import load_episode
+
+    header, steps = load_episode(args.episode)
+    texts = [a.raw_text for s in steps for a in s.attempts]
+    if not texts:
+        raise UsageError(f"{args.episode} holds no model outputs to replay")
+    budget = _recorded_budget(header)
+    model = ReplayBackend(texts, budget)
+    return _run_episode(args, header["task"], model, {"replay_of": str(args.episode)})
+
+
+def _recorded_budget(header: dict[str, Any]) -> Any:
+    from actions.geometry import ImageBudget
+
+    b = header.get("image_budget") or {}
+    return ImageBudget(**b) if b else ImageBudget()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from agent.report import write_report
+
+    print(write_report(args.episode))
+    return EXIT_SUCCESS
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from agent.doctor import calibrate_command, doctor
+
+    if args.calibrate:
+        return calibrate_command(_environment(args))
+    return doctor(args.model)
+
+
+def cmd_make_tiny_model(args: argparse.Namespace) -> int:
+    from agent.models.tiny import make_tiny_model
+
+    path = make_tiny_model(args.directory)
+    print(f"wrote a tiny random-weight Qwen2.5-VL checkpoint to {path}; try: python -m agent run "
+          f"'open the settings' --model {path}")
+    return EXIT_SUCCESS
+
+
+def cmd_phone_sim(args: argparse.Namespace) -> int:
+    from environments.phone_sim import serve
+
+    width, height = args.size
+    serve(port=args.port, width=width, height=height)
+    return EXIT_SUCCESS
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "replay": cmd_replay,
+    "report": cmd_report,
+    "doctor": cmd_doctor,
+    "make-tiny-model": cmd_make_tiny_model,
+    "phone-sim": cmd_phone_sim,
+}

@@ -1,0 +1,36 @@
+"""The terminal view of a running episode: one line per step with its action and timings."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+
+from agent.trajectory import EpisodeResult, StepRecord
+
+
+class LiveView:
+    def __init__(self, max_steps: int, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.max_steps = max_steps
+
+    def step(self, record: StepRecord) -> None:
+        t = record.timings
+        action = json.dumps(record.action, ensure_ascii=False) if record.action else "[red]no usable action[/]"
+        mark = "[green]✓[/]" if record.executed else ("[red]✗[/]" if record.error else "·")
+        self.console.print(
+            f"{mark} step {record.index}/{self.max_steps} {action}  "
+            f"[dim]capture {t.capture * 1000:.0f} ms · model {(t.preprocess + t.model) * 1000:.0f} ms · "
+            f"act {t.act * 1000:.0f} ms[/]",
+            markup=True, highlight=False, soft_wrap=True,
+        )
+        if record.error:
+            self.console.print(f"  [red]{record.error}[/]", markup=True, highlight=False)
+
+    def result(self, result: EpisodeResult) -> None:
+        style = "green" if result.success else "yellow"
+        what = result.stop_reason + (f" ({result.status})" if result.status else "")
+        detail = result.answer or result.error or ""
+        self.console.print(f"[{style}]{what}[/] after {result.steps} steps {detail}", markup=True, highlight=False)
+        if result.out_dir:
+            self.console.print(f"recording: {result.out_dir}/report.html", highlight=False)

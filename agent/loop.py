@@ -1,0 +1,281 @@
+"""The observe-think-act loop: one episode of one task on one environment with one model."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from PIL import Image
+
+from actions.base import Action
+from actions.geometry import CoordinateMapper, GeometryError
+from actions.parsing import ParsedAction, ParseError, parse_action
+from agent.config import AgentConfig
+from agent.models.base import GenerationRequest, ModelBackend, ModelError
+from agent.recording import EpisodeRecorder
+from agent.report import write_report
+from agent.trajectory import Attempt, EpisodeResult, StepRecord, StopReason, Timings
+from environments.base import ActionFailed, Environment, EnvironmentUnavailable, Observation
+from prompts.messages import ChatMessage
+from prompts.qwen import PastStep, PromptInputs, build_messages, retry_message
+
+StepCallback = Callable[[StepRecord], None]
+
+
+class EpisodeStop(Exception):
+    """Raised inside the loop to end the episode with a reason."""
+
+    def __init__(self, reason: StopReason, message: str | None = None):
+        super().__init__(message or reason)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class _Decision:
+    """What came of asking the model during one step."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    messages: list[ChatMessage] = field(default_factory=list)
+    parsed: ParsedAction | None = None
+    mapped: Action | None = None
+    error: str | None = None
+    timings: Timings = field(default_factory=Timings)
+
+
+class Agent:
+    """Runs tasks on `env` with `model`; everything it does is recorded when given a folder."""
+
+    def __init__(
+        self,
+        env: Environment,
+        model: ModelBackend,
+        config: AgentConfig | None = None,
+        on_step: StepCallback | None = None,
+        header: dict[str, Any] | None = None,
+    ):
+        self.env = env
+        self.model = model
+        self.config = config or AgentConfig()
+        self.on_step = on_step
+        # Extra facts for episode.json (environment settings, model settings), chosen by the caller.
+        self.header = header or {}
+
+    def run(self, task: str, out_dir: Path | None = None) -> EpisodeResult:
+        """Run one episode. Errors inside the episode end it with stop_reason "error", never lose the recording."""
+        if not task or not task.strip():
+            raise ValueError("the task is empty; say what the agent should do, e.g. 'open the settings'")
+        space = self.env.action_space
+        recorder = None
+        if out_dir is not None:
+            recorder = EpisodeRecorder(
+                out_dir,
+                {
+                    "task": task,
+                    "action_space": space.name,
+                    "model": self.model.name,
+                    "image_budget": dataclasses.asdict(self.model.image_budget),
+                    "config": self.config.model_dump(),
+                    **self.header,
+                },
+            )
+        steps: list[StepRecord] = []
+        screenshots: list[Image.Image] = []
+        fingerprints: list[str] = []
+        feedback: str | None = None
+        stop = EpisodeStop("max_steps", f"reached the limit of {self.config.max_steps} steps")
+        last: StepRecord | None = None
+        try:
+            for index in range(1, self.config.max_steps + 1):
+                started = time.perf_counter()
+                t = time.perf_counter()
+                obs = self.env.reset() if index == 1 else self.env.observe()
+                capture = time.perf_counter() - t
+                mapper = CoordinateMapper.for_screen(obs.geometry, self.model.image_budget)
+                size = (mapper.model_width, mapper.model_height)
+                shot = recorder.save_screenshot(index, obs.screenshot) if recorder else ""
+                past = self._past_steps(steps, screenshots, space.tool_name)
+                inputs = PromptInputs(
+                    space, task, obs.screenshot, size, past, self.config.history_images, feedback,
+                    self.config.extra_instructions,
+                )
+                decision = self._decide(build_messages(inputs), mapper, size)
+                decision.timings.capture = capture
+                record = self._record(index, shot, obs, size, decision)
+                feedback = None
+                fingerprints.append(_fingerprint(obs.screenshot))
+                try:
+                    if decision.parsed is None or decision.mapped is None:
+                        feedback = f"your previous answer could not be used: {decision.error}"
+                    elif decision.parsed.action.ends_episode:
+                        stop = _ending(decision.parsed.action)
+                    elif self._is_stuck(steps, record, fingerprints):
+                        record.error = "stopped: the same action left the screen unchanged"
+                        stop = EpisodeStop(
+                            "stuck",
+                            f"the same action was chosen {self.config.stuck_after} times and the screen did not change",
+                        )
+                    else:
+                        feedback = self._act(decision.mapped, record)
+                finally:
+                    record.timings.total = time.perf_counter() - started
+                    last = record
+                    self._commit(record, recorder, steps)
+                screenshots.append(obs.screenshot)
+                del screenshots[: -self.config.history_images]
+                if stop.reason != "max_steps":
+                    break
+        except EpisodeStop as e:
+            stop = e
+        except KeyboardInterrupt:
+            stop = EpisodeStop("interrupted", "stopped by the user (Ctrl-C)")
+        except (ModelError, EnvironmentUnavailable, GeometryError) as e:
+            stop = EpisodeStop("error", str(e))
+        except Exception as e:  # noqa: BLE001 - any crash ends the episode as an error, recording intact
+            logger.opt(exception=e).error("episode crashed")
+            stop = EpisodeStop("error", f"{type(e).__name__}: {e}")
+        result = self._result(task, stop, last, len(steps), recorder)
+        if recorder:
+            recorder.finish(result)
+            try:
+                write_report(recorder.dir)
+            except Exception as e:  # noqa: BLE001 - the recording is complete; a report can be rebuilt later
+                logger.warning("could not write the HTML report ({}); rebuild it with `python -m agent report {}`",
+                               e, recorder.dir)
+        logger.info("episode ended: {} after {} steps{}", result.stop_reason, result.steps,
+                    f" ({result.error})" if result.error else "")
+        return result
+
+    def _decide(self, messages: list[ChatMessage], mapper: CoordinateMapper, size: tuple[int, int]) -> _Decision:
+        """Ask the model; on an unusable answer, re-prompt quoting the error (config.retries_on_bad_answer)."""
+        d = _Decision(messages=messages)
+        space = self.env.action_space
+        for _ in range(self.config.retries_on_bad_answer + 1):
+            t = time.perf_counter()
+            gen = self.model.generate(GenerationRequest(messages, space, size))
+            elapsed = time.perf_counter() - t
+            if gen.image_sizes and gen.image_sizes[-1] != size:
+                raise ModelError(
+                    f"the model saw the screenshot at {gen.image_sizes[-1][0]}x{gen.image_sizes[-1][1]} but the "
+                    f"prompt promised {size[0]}x{size[1]}; set the same min_pixels/max_pixels on both sides"
+                )
+            d.timings.preprocess += gen.preprocess_s
+            d.timings.model += elapsed - gen.preprocess_s
+            t = time.perf_counter()
+            d.parsed, d.mapped, d.error = None, None, None
+            notes: list[str] = []
+            try:
+                d.parsed = parse_action(gen.text, space)
+                notes = d.parsed.notes
+                d.mapped = d.parsed.action.map_points(mapper.to_driver)
+            except (ParseError, GeometryError) as e:
+                d.error = str(e)
+            d.timings.parse += time.perf_counter() - t
+            d.attempts.append(
+                Attempt(raw_text=gen.text, error=d.error, notes=notes, model_seconds=elapsed,
+                        prompt_tokens=gen.prompt_tokens, new_tokens=gen.new_tokens)
+            )
+            if d.error is None:
+                break
+            logger.warning("unusable answer: {}", d.error)
+            messages = [*messages, ChatMessage.text("assistant", gen.text), retry_message(d.error)]
+        return d
+
+    def _act(self, action: Action, record: StepRecord) -> str | None:
+        """Carry out the action; returns feedback for the model when it failed."""
+        if self.config.dry_run:
+            logger.info("dry run: would {}", action.arguments())
+            return None
+        t = time.perf_counter()
+        try:
+            self.env.act(action)
+            record.executed = True
+            return None
+        except ActionFailed as e:
+            record.error = str(e)
+            logger.warning("action failed: {}", e)
+            return f"the last action failed: {e}"
+        except EnvironmentUnavailable as e:
+            record.error = str(e)
+            raise
+        finally:
+            record.timings.act = time.perf_counter() - t
+
+    def _is_stuck(self, steps: list[StepRecord], record: StepRecord, fingerprints: list[str]) -> bool:
+        n = self.config.stuck_after
+        recent = [*steps[-(n - 1):], record]
+        if len(recent) < n or len(fingerprints) < n:
+            return False
+        return len({_key(s.action) for s in recent}) == 1 and len(set(fingerprints[-n:])) == 1
+
+    def _past_steps(self, steps: list[StepRecord], screenshots: list[Image.Image], tool: str) -> list[PastStep]:
+        # Screenshots are kept for the most recent steps only; older steps appear as progress lines.
+        offset = len(steps) - len(screenshots)
+        return [
+            PastStep(
+                progress=s.progress_line(tool),
+                screenshot=screenshots[i - offset] if i >= offset else None,
+                answer=s.attempts[-1].raw_text if s.attempts else None,
+            )
+            for i, s in enumerate(steps)
+        ]
+
+    def _record(
+        self, index: int, shot: str, obs: Observation, size: tuple[int, int], d: _Decision
+    ) -> StepRecord:
+        g = obs.geometry
+        return StepRecord(
+            index=index,
+            screenshot=shot,
+            screen={"width": g.width, "height": g.height, "scale": g.scale, "origin_x": g.origin_x,
+                    "origin_y": g.origin_y},
+            model_image=size,
+            messages=[m.to_json() for m in d.messages],
+            attempts=d.attempts,
+            action=d.parsed.action.arguments() if d.parsed else None,
+            mapped_action=d.mapped.arguments() if d.mapped else None,
+            error=d.error,
+            extras=dict(obs.extras),
+            timings=d.timings,
+        )
+
+    def _commit(self, record: StepRecord, recorder: EpisodeRecorder | None, steps: list[StepRecord]) -> None:
+        steps.append(record)
+        if recorder:
+            recorder.write_step(record)
+        if self.on_step:
+            self.on_step(record)
+
+    def _result(
+        self, task: str, stop: EpisodeStop, last: StepRecord | None, steps: int, recorder: EpisodeRecorder | None
+    ) -> EpisodeResult:
+        action = last.action if last and stop.reason in ("terminate", "answer") else {}
+        return EpisodeResult(
+            task=task,
+            stop_reason=stop.reason,
+            status=action.get("status") if stop.reason == "terminate" else None,
+            answer=action.get("text") if stop.reason == "answer" else None,
+            steps=steps,
+            error=stop.message if stop.reason in ("error", "interrupted", "stuck", "max_steps") else None,
+            out_dir=str(recorder.dir) if recorder else None,
+        )
+
+
+def _ending(action: Action) -> EpisodeStop:
+    return EpisodeStop("answer" if action.action == "answer" else "terminate")
+
+
+def _key(action: dict[str, Any] | None) -> str:
+    return repr(sorted(action.items())) if action else "none"
+
+
+def _fingerprint(image: Image.Image) -> str:
+    """A hash of a small grey thumbnail: equal for identical screens, cheap to compute every step."""
+    thumb = image.convert("L").resize((64, 64), Image.Resampling.BILINEAR)
+    return hashlib.blake2b(thumb.tobytes(), digest_size=16).hexdigest()

@@ -1,0 +1,110 @@
+"""Writes an episode to disk as it runs, so a crash or Ctrl-C loses nothing already done.
+
+Layout of one episode folder:
+    episode.json        task, settings, environment and model, and the result once known
+    steps.jsonl         one StepRecord per line, appended and flushed when the step ends
+    screenshots/        step_001.png ... at native resolution
+    report.html         the self-contained report (rebuild with `python -m agent report DIR`)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from PIL import Image
+
+from agent.trajectory import EpisodeResult, StepRecord
+
+EPISODE_FILE = "episode.json"
+STEPS_FILE = "steps.jsonl"
+SCREENSHOT_DIR = "screenshots"
+
+
+class RecordingError(Exception):
+    """A recording folder that cannot be written or read; the message names the folder and the problem."""
+
+
+def episode_dir_for(root: Path, task: str) -> Path:
+    """A fresh folder under `root` named by time and task, never one that already exists."""
+    slug = re.sub(r"[^a-z0-9]+", "-", task.lower()).strip("-")[:40] or "task"
+    base = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write so a reader never sees half a file: a temporary file, then a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class EpisodeRecorder:
+    """Owns one episode folder. Refuses a folder that already holds an episode, so nothing is overwritten."""
+
+    def __init__(self, directory: Path, header: dict[str, Any]):
+        self.dir = Path(directory)
+        if (self.dir / EPISODE_FILE).exists():
+            raise RecordingError(f"{self.dir} already holds an episode; choose another output folder")
+        try:
+            (self.dir / SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RecordingError(f"cannot create the recording folder {self.dir}: {e.strerror}") from None
+        self._header = {**header, "started_at": time.time(), "result": None}
+        write_json_atomic(self.dir / EPISODE_FILE, self._header)
+        self._steps = (self.dir / STEPS_FILE).open("a", encoding="utf-8")
+        logger.info("recording to {}", self.dir)
+
+    def save_screenshot(self, index: int, image: Image.Image) -> str:
+        name = f"{SCREENSHOT_DIR}/step_{index:03d}.png"
+        image.save(self.dir / name, format="PNG", compress_level=1)
+        return name
+
+    def write_step(self, record: StepRecord) -> None:
+        self._steps.write(record.model_dump_json() + "\n")
+        self._steps.flush()
+        os.fsync(self._steps.fileno())
+
+    def finish(self, result: EpisodeResult) -> None:
+        self._steps.close()
+        self._header.update(result=result.model_dump(mode="json"), finished_at=time.time())
+        write_json_atomic(self.dir / EPISODE_FILE, self._header)
+
+
+def load_episode(directory: Path) -> tuple[dict[str, Any], list[StepRecord]]:
+    """Read an episode folder back. A last line cut short by a crash is skipped with a warning."""
+    directory = Path(directory)
+    header_path = directory / EPISODE_FILE
+    if not header_path.is_file():
+        raise RecordingError(f"{directory} is not an episode folder: it has no {EPISODE_FILE}")
+    try:
+        header = json.loads(header_path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise RecordingError(f"{header_path} is not valid JSON ({e}); the folder is damaged") from None
+    steps: list[StepRecord] = []
+    steps_path = directory / STEPS_FILE
+    lines = steps_path.read_text(encoding="utf-8").splitlines() if steps_path.exists() else []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            steps.append(StepRecord.model_validate_json(line))
+        except ValueError:
+            logger.warning("{} line {} is damaged (a crash mid-write?); it is skipped", steps_path, n)
+    return header, steps

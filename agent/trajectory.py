@@ -1,0 +1,77 @@
+"""What an episode leaves behind, as plain data: one record per step and the episode's result."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+StopReason = Literal["terminate", "answer", "max_steps", "stuck", "error", "interrupted"]
+
+
+class Timings(BaseModel):
+    """Seconds spent in each phase of a step."""
+
+    capture: float = 0.0
+    preprocess: float = 0.0
+    model: float = 0.0
+    parse: float = 0.0
+    act: float = 0.0
+    total: float = 0.0
+
+
+class Attempt(BaseModel):
+    """One answer of the model within a step; a step has more than one when an answer was unusable."""
+
+    raw_text: str
+    error: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    model_seconds: float = 0.0
+    prompt_tokens: int | None = None
+    new_tokens: int | None = None
+
+
+class StepRecord(BaseModel):
+    index: int
+    screenshot: str  # file name inside the episode folder
+    screen: dict[str, float]  # width, height, scale, origin_x, origin_y
+    model_image: tuple[int, int]  # (width, height) of the screenshot as the model saw it
+    messages: list[dict[str, Any]]  # the prompt of the first attempt, images as placeholders
+    attempts: list[Attempt]
+    action: dict[str, Any] | None = None  # the tool call's arguments, in model-image coordinates
+    mapped_action: dict[str, Any] | None = None  # the same in the driver's coordinates
+    executed: bool = False
+    error: str | None = None  # why the step's action was not carried out, shown to the model next step
+    extras: dict[str, Any] = Field(default_factory=dict)
+    timings: Timings = Field(default_factory=Timings)
+
+    def progress_line(self, tool_name: str) -> str:
+        """How this step appears in the next prompts' task progress."""
+        if self.action is None:
+            return f"(no usable action: {self.error})"
+        line = json.dumps({"name": tool_name, "arguments": self.action}, ensure_ascii=False)
+        if self.error:
+            line += f" (failed: {self.error})"
+        return line
+
+
+class EpisodeResult(BaseModel):
+    task: str
+    stop_reason: StopReason
+    # Set when the agent itself ended the episode with terminate.
+    status: Literal["success", "failure"] | None = None
+    answer: str | None = None
+    steps: int
+    error: str | None = None
+    out_dir: str | None = None
+
+    @property
+    def terminated(self) -> bool:
+        """The agent itself stopped (terminate or answer), as opposed to being stopped."""
+        return self.stop_reason in ("terminate", "answer")
+
+    @property
+    def success(self) -> bool:
+        """The agent reported success (evals read success from real state instead)."""
+        return self.stop_reason == "answer" or (self.stop_reason == "terminate" and self.status == "success")

@@ -1,0 +1,140 @@
+"""The parser on what Qwen2.5-VL really writes, and on thousands of generated and mutated outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actions.base import Action
+from actions.computer import Key, LeftClick, Scroll
+from actions.mobile import Click, Swipe, SystemButton
+from actions.parsing import ParseError, parse_action
+from actions.space import COMPUTER, MOBILE, SPACES
+
+
+def call(args: dict, name: str = "mobile_use") -> str:
+    return json.dumps({"name": name, "arguments": args}, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"<tool_call>\n{call({'action': 'click', 'coordinate': [540, 1200]})}\n</tool_call>", Click(coordinate=(540, 1200))),
+        # unclosed block, prose before it
+        (f"I should tap the icon.\n<tool_call>\n{call({'action': 'click', 'coordinate': [1, 2]})}", Click(coordinate=(1, 2))),
+        # cut off before the closing braces
+        ('<tool_call>\n{"name": "mobile_use", "arguments": {"action": "click", "coordinate": [7, 8]', Click(coordinate=(7, 8))),
+        # fenced json block with prose after
+        (f"```json\n{call({'action': 'system_button', 'button': 'Back'})}\n```\nDone.", SystemButton(button="Back")),
+        # bare JSON with extra data after it
+        (call({"action": "swipe", "coordinate": [1, 2], "coordinate2": [3, 4]}) + ' {"junk": 1}',
+         Swipe(coordinate=(1, 2), coordinate2=(3, 4))),
+        # arguments as a JSON string, numbers as strings
+        (json.dumps({"name": "mobile_use", "arguments": json.dumps({"action": "click", "coordinate": ["10", "20.4"]})}),
+         Click(coordinate=(10, 20))),
+        # coordinate as one string
+        (call({"action": "click", "coordinate": "[33, 44]"}), Click(coordinate=(33, 44))),
+        # bare arguments object
+        ('{"action": "click", "coordinate": [5, 6]}', Click(coordinate=(5, 6))),
+    ],
+)
+def test_accepts_real_model_output(text: str, expected: Action) -> None:
+    assert parse_action(text, MOBILE).action == expected
+
+
+def test_computer_space_quirks() -> None:
+    assert parse_action(call({"action": "key", "keys": "ctrl+c"}, "computer_use"), COMPUTER).action == Key(keys=["ctrl", "c"])
+    assert parse_action(call({"action": "scroll", "pixels": "-300"}, "computer_use"), COMPUTER).action == Scroll(pixels=-300)
+    assert parse_action(call({"action": "left_click", "coordinate": [3, 4]}, "computer_use"), COMPUTER).action == LeftClick(
+        coordinate=(3, 4)
+    )
+
+
+def test_several_calls_take_the_first_and_say_so() -> None:
+    text = (f"<tool_call>{call({'action': 'click', 'coordinate': [1, 1]})}</tool_call>"
+            f"<tool_call>{call({'action': 'terminate', 'status': 'success'})}</tool_call>")
+    parsed = parse_action(text, MOBILE)
+    assert parsed.action == Click(coordinate=(1, 1))
+    assert any("2 tool calls" in n for n in parsed.notes)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("I think the task is done.", "no tool call"),
+        (call({"action": "fly"}), "unknown action"),
+        (call({"action": "click"}), "coordinate"),
+        (call({"action": "click", "coordinate": [1, 2], "speed": 3}), "speed: not an argument"),
+        (call({"action": "click", "coordinate": [1, 2, 3]}), "coordinate"),
+        (call({"action": "terminate", "status": "maybe"}), "status"),
+        (call({"action": "system_button", "button": "Power"}), "button"),
+        (json.dumps({"name": "mobile_use", "arguments": "not json"}), "not a JSON object"),
+        (json.dumps({"name": "mobile_use", "arguments": [1, 2]}), "must be a JSON object"),
+    ],
+)
+def test_unusable_output_gives_a_message_for_the_model(text: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message):
+        parse_action(text, MOBILE)
+
+
+# Fragments of real answers, recombined and mutated.
+FRAGMENTS = [
+    "<tool_call>", "</tool_call>", "```json", "```", "\n", " ", "{", "}", "[", "]", '"', ",", ":",
+    '"name"', '"arguments"', '"action"', '"mobile_use"', '"computer_use"', '"click"', '"coordinate"', '"text"',
+    '"swipe"', '"coordinate2"', '"type"', '"terminate"', '"status"', '"success"', "12", "-3", "1e999", "NaN",
+    "3.7", '"12"', "null", "true", "\\", "\\u00e9", "你好", "😀", "Thought: tap it.", "{{{{", "]]]]",
+]
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(st.sampled_from(FRAGMENTS), max_size=40), space=st.sampled_from(list(SPACES.values())))
+def test_fragments_give_an_action_or_a_parse_error(pieces: list[str], space) -> None:
+    _parse_or_error("".join(pieces), space)
+
+
+valid_arguments = st.one_of(
+    st.fixed_dictionaries({"action": st.just("click"), "coordinate": st.tuples(st.integers(0, 5000), st.integers(0, 5000))}),
+    st.fixed_dictionaries({"action": st.just("type"), "text": st.text(max_size=50)}),
+    st.fixed_dictionaries({"action": st.just("swipe"), "coordinate": st.lists(st.integers(0, 99), min_size=2, max_size=2),
+                           "coordinate2": st.lists(st.integers(0, 99), min_size=2, max_size=2)}),
+    st.fixed_dictionaries({"action": st.just("terminate"), "status": st.sampled_from(["success", "failure"])}),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(args=valid_arguments, cut=st.integers(0, 400), junk=st.text(max_size=20), wrap=st.booleans())
+def test_mutated_valid_calls(args: dict, cut: int, junk: str, wrap: bool) -> None:
+    text = call(args)
+    if wrap:
+        text = f"<tool_call>\n{text}\n</tool_call>"
+    # Intact, the call parses to exactly its arguments.
+    parsed = parse_action(text, MOBILE)
+    assert parsed.action.arguments() == MOBILE.validate(args).arguments()
+    # Cut short or with junk inserted, it parses or fails with a ParseError, nothing else.
+    _parse_or_error(text[:cut] + junk + text[cut:], MOBILE)
+    _parse_or_error(text[:cut], MOBILE)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.text(max_size=300))
+def test_arbitrary_text(text: str) -> None:
+    _parse_or_error(text, COMPUTER)
+
+
+def test_pathological_nesting_is_bounded() -> None:
+    with pytest.raises(ParseError):
+        parse_action("{" * 100_000 + "[" * 100_000, MOBILE)
+
+
+def _parse_or_error(text: str, space) -> None:
+    try:
+        parsed = parse_action(text, space)
+    except ParseError as e:
+        assert str(e)
+        return
+    assert parsed.action.action in space.tags
+    assert parsed.call["name"] == space.tool_name
