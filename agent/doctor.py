@@ -65,10 +65,10 @@ def _gpu() -> Check:
 
 def _model(model: str) -> Callable[[], Check]:
     def check() -> Check:
-        from agent.models.loading import resolve_model
+        from agent.models.loading import resolve_checkpoint
 
         try:
-            return ("model", True, str(resolve_model(model)))
+            return ("model", True, str(resolve_checkpoint(model)))
         except Exception as e:  # noqa: BLE001 - the message is the answer
             return ("model", False, str(e))
 

@@ -1,0 +1,264 @@
+"""Android over ADB: observe a phone's screen and act on it with `adb shell input` and friends.
+
+Coordinates arrive in the physical pixels of the current display (`wm size`, its override, turned with
+the rotation), which is also the screenshot's size, so ScreenGeometry's scale is 1.0.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from actions.base import Action, Answer, Terminate, Type, Wait
+from actions.geometry import ScreenGeometry
+from actions.mobile import Click, LongPress, MobileKey, Open, Swipe, SystemButton
+from actions.space import MOBILE, ActionSpace
+from environments.adb_text import (
+    ADB_KEYBOARD_IME, ADB_KEYBOARD_PACKAGE, adb_keyboard_command, input_text_commands, is_input_text_typable,
+)
+from environments.android_apps import close_matches, resolve_app
+from environments.android_device import AdbDevice
+from environments.android_keys import KEYCODES, normalise_key
+from environments.base import ActionFailed, EnvironmentUnavailable, Observation
+
+SYSTEM_BUTTONS = {"Back": "KEYCODE_BACK", "Home": "KEYCODE_HOME", "Menu": "KEYCODE_APP_SWITCH",
+                  "Enter": "KEYCODE_ENTER"}
+
+
+@dataclass(frozen=True)
+class AndroidSettings:
+    """How to reach the device and how to drive it."""
+
+    serial: str | None = None  # None: the only ready device
+    adb_host: str = "127.0.0.1"
+    adb_port: int | None = None  # None: $ANDROID_ADB_SERVER_PORT, else 5037
+    connect: str | None = None  # "HOST:PORT" to `adb connect` first (network devices, the simulator)
+    accessibility_tree: bool = False  # add `uiautomator dump` XML to observations (slow on real phones)
+    verify_typing: bool = True  # read the focused field back after typing and log a mismatch
+    use_adb_keyboard: bool = True  # type non-ASCII through ADBKeyboard's broadcast
+    restore_ime: bool = True  # switch back to the previous keyboard after using ADBKeyboard
+    ime_switch_wait_s: float = 0.5  # let a newly selected IME bind to the focused field
+    app_names: Mapping[str, str] = field(default_factory=dict)  # extra "name" -> package for `open`
+    swipe_ms: int = 400
+    settle_s: float = 0.5  # wait after each action for the screen to follow
+    raw_screencap: bool = True
+    press_home_on_reset: bool = True
+    timeout_s: float = 20.0
+    reconnect_timeout_s: float = 5.0
+
+
+def _foreground(dumpsys_window: str) -> dict[str, str]:
+    m = re.search(r"mCurrentFocus=Window\{\S+ \S+ ([\w.]+)/([\w.$]+)\}", dumpsys_window) or re.search(
+        r"mFocusedApp=.*? ([\w.]+)/([\w.$]+)", dumpsys_window)
+    if not m:
+        return {}
+    pkg, act = m.groups()
+    return {"foreground_package": pkg, "foreground_activity": act if not act.startswith(".") else pkg + act}
+
+
+class AndroidEnvironment:
+    """An Android phone or emulator behind adb, as an Environment for the mobile action space."""
+
+    action_space: ActionSpace = MOBILE
+
+    def __init__(self, settings: AndroidSettings | None = None) -> None:
+        self.settings = settings or AndroidSettings()
+        s = self.settings
+        self.dev = AdbDevice(s.serial, s.adb_host, s.adb_port, s.connect, s.timeout_s, s.reconnect_timeout_s)
+        self.serial = self.dev.serial
+        self._packages: list[str] | None = None
+        self._warnings: list[str] = []
+        self._closed = False
+        info = self.dev.screen_info()
+        logger.info("attached {}: {}x{} physical, override {}, density {}, rotation {}", self.serial,
+                    *info.physical, info.override, info.density, info.rotation)
+        self._size = info.size
+
+    # -- Environment ------------------------------------------------------------------------------------
+
+    def reset(self) -> Observation:
+        self._packages = None
+        if self.settings.press_home_on_reset:
+            self._key("KEYCODE_HOME")
+            time.sleep(self.settings.settle_s)
+        expected = self.dev.screen_info().size
+        obs = self.observe()
+        if obs.screenshot.size != expected:
+            # Some vendors' screencap ignores `wm size` overrides; taps then land scaled. Say so loudly.
+            logger.warning("screenshot of {} is {}x{} but wm size/rotation say {}x{}; taps follow the screenshot",
+                           self.serial, *obs.screenshot.size, *expected)
+        return obs
+
+    def observe(self) -> Observation:
+        self._check_open()
+        img = self.dev.screenshot(raw=self.settings.raw_screencap)
+        self._size = img.size  # the frame is what `input` acts in, whatever rotation did since
+        extras: dict[str, Any] = _foreground(self.dev.shell("dumpsys window"))
+        if max(hi for _, hi in img.getextrema()) <= 2:
+            msg = ("the screenshot is all black: a secure window (FLAG_SECURE: banking, passwords, DRM video) "
+                   "or a screen that is off")
+            logger.warning("{} on {}", msg, self.serial)
+            extras["black_frame"] = True
+            self._warnings.append(msg)
+        if self.settings.accessibility_tree:
+            extras["accessibility_tree"] = self._dump_ui()
+        if self._warnings:
+            extras["warnings"], self._warnings = self._warnings, []
+        return Observation(img, ScreenGeometry(img.size[0], img.size[1], scale=1.0), extras)
+
+    def act(self, action: Action) -> None:
+        self._check_open()
+        s = self.settings
+        match action:
+            case Click(coordinate=p):
+                x, y = self._on_screen(p)
+                self.dev.shell(f"input tap {x} {y}")
+            case LongPress(coordinate=p, time=t):
+                x, y = self._on_screen(p)
+                # Android reads a press under ~500 ms as a tap, so a shorter "long press" would not be one.
+                self.dev.shell(f"input swipe {x} {y} {x} {y} {max(int(t * 1000), 500)}", timeout_s=s.timeout_s + t)
+            case Swipe(coordinate=p1, coordinate2=p2):
+                (x1, y1), (x2, y2) = self._on_screen(p1), self._on_screen(p2)
+                self.dev.shell(f"input swipe {x1} {y1} {x2} {y2} {s.swipe_ms}")
+            case Type(text=text):
+                self._type(text)
+            case SystemButton(button=b):
+                self._key(SYSTEM_BUTTONS[b])
+            case MobileKey(text=name):
+                key = normalise_key(name)
+                if key is None:
+                    near = difflib.get_close_matches(name.strip().upper(), [k[8:] for k in KEYCODES], n=4)
+                    raise ActionFailed(f"unknown key {name!r}; use an Android key name such as 'volume_up', "
+                                       f"'power' or 'KEYCODE_CAMERA'" + (f" (did you mean {', '.join(near)}?)"
+                                                                         if near else ""))
+                self._key(key)
+            case Open(text=name):
+                self._open(name)
+            case Wait(time=t):
+                time.sleep(t)
+                return
+            case Terminate() | Answer():
+                raise ActionFailed(f"'{action.action}' ends the episode and is handled by the agent loop, "
+                                   "not the driver")
+            case _:
+                raise ActionFailed(f"the Android driver cannot do '{action.action}'")
+        time.sleep(s.settle_s)
+
+    def close(self) -> None:
+        self._closed = True
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvironmentUnavailable("this AndroidEnvironment was closed; create a new one")
+
+    def _on_screen(self, p: tuple[int, int]) -> tuple[int, int]:
+        w, h = self._size
+        if not (0 <= p[0] < w and 0 <= p[1] < h):
+            raise ActionFailed(f"point [{p[0]}, {p[1]}] is outside the {w}x{h} screen; give x in 0..{w - 1} "
+                               f"and y in 0..{h - 1}")
+        return int(p[0]), int(p[1])
+
+    def _key(self, key: str) -> None:
+        out = self.dev.shell(f"input keyevent {key}")
+        if "rror" in out or "xception" in out:
+            raise ActionFailed(f"the device refused key {key}: {out.strip()[:200]}")
+
+    def packages(self) -> list[str]:
+        if self._packages is None:
+            out = self.dev.shell("pm list packages")
+            self._packages = sorted(line[8:].strip() for line in out.splitlines() if line.startswith("package:"))
+        return self._packages
+
+    def _open(self, name: str) -> None:
+        pkg = resolve_app(name, self.packages(), self.settings.app_names)
+        if pkg is None:
+            near = close_matches(name, self.packages(), self.settings.app_names)
+            raise ActionFailed(f"no app called {name!r} is installed" +
+                               (f"; close matches: {', '.join(near)}" if near else "") +
+                               ". Open it from the launcher instead, or name it exactly as its icon does")
+        out = self.dev.shell("cmd package resolve-activity --brief -a android.intent.action.MAIN "
+                             f"-c android.intent.category.LAUNCHER {pkg}")
+        comp = next((ln.strip() for ln in reversed(out.splitlines())
+                     if re.fullmatch(r"[\w.]+/[\w.$]+", ln.strip())), None)
+        if comp:
+            started = self.dev.shell(f"am start -n {comp}")
+            if "Error" not in started:
+                logger.debug("opened {!r}: {}", name, comp)
+                return
+            logger.debug("am start -n {} failed ({}); trying monkey", comp, started.strip()[:120])
+        out = self.dev.shell(f"monkey -p {pkg} -c android.intent.category.LAUNCHER 1")
+        if "Events injected: 1" not in out:
+            raise ActionFailed(f"{name!r} ({pkg}) is installed but has no launcher activity to open: "
+                               f"{out.strip()[-200:]}")
+
+    # -- typing -----------------------------------------------------------------------------------------
+
+    def _type(self, text: str) -> None:
+        if is_input_text_typable(text):
+            for cmd in input_text_commands(text):
+                out = self.dev.shell(cmd)
+                if "xception" in out or "rror" in out:
+                    raise ActionFailed(f"`input text` failed on the device: {out.strip()[:300]}")
+        else:
+            self._type_with_adb_keyboard(text)
+        if self.settings.verify_typing:
+            self._verify_typed(text)
+
+    def _type_with_adb_keyboard(self, text: str) -> None:
+        how = ("install ADBKeyboard (https://github.com/senzhk/ADBKeyBoard: `adb install ADBKeyboard.apk`, "
+               f"then `adb shell ime enable {ADB_KEYBOARD_IME}`)")
+        if not self.settings.use_adb_keyboard:
+            raise ActionFailed(f"cannot type {text!r}: `input text` only types ASCII and use_adb_keyboard is off")
+        if ADB_KEYBOARD_PACKAGE not in self.packages():
+            self._packages = None  # perhaps installed since we looked
+            if ADB_KEYBOARD_PACKAGE not in self.packages():
+                raise ActionFailed(f"cannot type {text!r}: `input text` only types ASCII, and ADBKeyboard, which "
+                                   f"types the rest, is not installed; {how}")
+        previous = self.dev.shell("settings get secure default_input_method").strip()
+        if previous != ADB_KEYBOARD_IME:
+            self.dev.shell(f"ime enable {ADB_KEYBOARD_IME}")
+            out = self.dev.shell(f"ime set {ADB_KEYBOARD_IME}")
+            if "selected" not in out:
+                raise ActionFailed(f"cannot type {text!r}: ADBKeyboard is installed but could not be made the "
+                                   f"keyboard ({out.strip()[:200]}); {how}")
+            time.sleep(self.settings.ime_switch_wait_s)
+        try:
+            out = self.dev.shell(adb_keyboard_command(text))
+            if "Broadcast completed" not in out:
+                raise ActionFailed(f"ADBKeyboard's broadcast failed: {out.strip()[:200]}")
+        finally:
+            if previous != ADB_KEYBOARD_IME and self.settings.restore_ime and previous not in ("", "null"):
+                self.dev.shell(f"ime set {previous}")
+
+    def _dump_ui(self) -> str:
+        out = self.dev.shell("uiautomator dump /sdcard/window_dump.xml && cat /sdcard/window_dump.xml")
+        start = out.find("<?xml")
+        return out[start:] if start >= 0 else ""
+
+    def _verify_typed(self, text: str) -> None:
+        xml = self._dump_ui()
+        if not xml:
+            return  # uiautomator is unavailable (some secure or game screens); nothing to compare
+        try:
+            focused = next((n for n in ET.fromstring(xml).iter("node") if n.get("focused") == "true"), None)
+        except ET.ParseError:
+            return
+        if focused is not None and focused.get("password") == "true":
+            return  # a password field shows dots, not what was typed
+        if focused is None:
+            msg = f"typed {text!r} but no field has focus: tap a text field first"
+        elif not (focused.get("text") or "").endswith(text):
+            msg = f"typed {text!r} but the focused field shows {focused.get('text')!r}"
+        else:
+            return
+        logger.warning("{} on {}", msg, self.serial)
+        self._warnings.append(msg)

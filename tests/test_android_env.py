@@ -1,0 +1,261 @@
+"""AndroidEnvironment over the real chain (adbutils -> adb server -> simulated phone): every mobile action
+changes the phone as it should, text arrives exactly, and a phone that goes away ends the episode."""
+
+from __future__ import annotations
+
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actions.base import Type, Wait
+from actions.mobile import Click, LongPress, MobileKey, Open, Swipe, SystemButton
+from actions.space import MOBILE
+from environments.android import AndroidEnvironment, AndroidSettings
+from environments.base import ActionFailed, Environment, EnvironmentUnavailable
+from tests.support.adb import AdbServer, adb_server, phone, start_phone  # noqa: F401  (module fixtures)
+
+FAST = dict(settle_s=0.0, ime_switch_wait_s=0.0, reconnect_timeout_s=1.5)
+
+
+@pytest.fixture(scope="module")
+def env(adb_server: AdbServer, phone) -> Iterator[AndroidEnvironment]:  # noqa: F811
+    e = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, **FAST))
+    yield e
+    e.close()
+
+
+def sh(env: AndroidEnvironment, cmd: str) -> str:
+    return env.dev.shell(cmd)
+
+
+def foreground(env: AndroidEnvironment) -> str:
+    return env.observe().extras["foreground_activity"]
+
+
+def centre_of(env: AndroidEnvironment, attr: str, value: str) -> tuple[int, int]:
+    xml = sh(env, "uiautomator dump /dev/tty")
+    m = re.search(rf'{attr}="{re.escape(value)}"[^>]*bounds="\[(\d+),(\d+)\]\[(\d+),(\d+)\]"', xml)
+    assert m, f"no node with {attr}={value!r} on screen"
+    l, t, r, b = map(int, m.groups())
+    return (l + r) // 2, (t + b) // 2
+
+
+def test_protocol_and_observation(env: AndroidEnvironment) -> None:
+    assert isinstance(env, Environment) and env.action_space is MOBILE
+    obs = env.reset()
+    assert obs.screenshot.size == (1080, 2400) and obs.geometry.scale == 1.0
+    assert obs.extras["foreground_package"] == "com.android.launcher3"
+    assert "black_frame" not in obs.extras
+
+
+def test_open_by_name_starts_the_right_app(env: AndroidEnvironment) -> None:
+    for name, activity in [("Settings", "com.android.settings.Settings"),
+                           ("contacts", "com.android.contacts.activities.PeopleActivity"),
+                           ("Expenses", "org.simphone.expenses.ExpensesActivity"),
+                           ("org.simphone.notes", "org.simphone.notes.NotesActivity"),
+                           ("alarm", "com.android.deskclock.DeskClock")]:
+        env.act(Open(text=name))
+        assert foreground(env) == activity
+
+
+def test_unknown_app_lists_close_matches(env: AndroidEnvironment) -> None:
+    with pytest.raises(ActionFailed, match=r"no app called 'Setings'.*close matches: settings"):
+        env.act(Open(text="Setings"))
+    with pytest.raises(ActionFailed, match="no app called 'Photoshop'"):
+        env.act(Open(text="Photoshop"))
+
+
+def test_click_toggles_wifi_and_off_screen_click_is_refused(env: AndroidEnvironment) -> None:
+    env.act(Open(text="Settings"))
+    before = sh(env, "settings get global wifi_on")
+    env.act(Click(coordinate=centre_of(env, "text", "Wi-Fi")))
+    assert sh(env, "settings get global wifi_on") != before
+    with pytest.raises(ActionFailed, match=r"outside the 1080x2400 screen"):
+        env.act(Click(coordinate=(1080, 100)))
+
+
+def test_swipe_moves_the_brightness_slider(env: AndroidEnvironment) -> None:
+    env.act(Open(text="Settings"))
+    x, y = centre_of(env, "text", "Brightness")
+    y += 20
+    env.act(Swipe(coordinate=(x, y), coordinate2=(60, y)))
+    assert int(sh(env, "settings get system screen_brightness")) < 10
+    env.act(Swipe(coordinate=(60, y), coordinate2=(1020, y)))
+    assert int(sh(env, "settings get system screen_brightness")) > 245
+
+
+def test_long_press_deletes_a_note(env: AndroidEnvironment) -> None:
+    sh(env, "am start -n org.simphone.notes/.NotesActivity")
+    assert "note-1.txt" in sh(env, "ls /sdcard/Notes")
+    env.act(LongPress(coordinate=centre_of(env, "text", "Shopping"), time=0.6))
+    assert "note-1.txt" not in sh(env, "ls /sdcard/Notes")
+
+
+def new_note(env: AndroidEnvironment) -> None:
+    env.act(Open(text="Notes"))
+    env.act(Click(coordinate=centre_of(env, "text", "New note")))
+    env.act(Click(coordinate=centre_of(env, "resource-id", "org.simphone.notes:id/note_body")))
+
+
+def saved_note(env: AndroidEnvironment) -> str:
+    env.act(Click(coordinate=centre_of(env, "text", "Save")))
+    last = sh(env, "ls /sdcard/Notes").split()[-1]
+    return env.dev.device.sync.read_text(f"/sdcard/Notes/{last}")
+
+
+@pytest.mark.parametrize("text", [
+    "every $ ; & | < > ( ) # \\ ' \" ` * ? ~ ! and $(reboot) `id` %s 100% done",
+    "two\nlines\n\nand a tab\there",
+    "中文输入 and emoji 😀👍🏽 mixed with 'quotes' \"too\"\nnew line",
+])
+def test_typed_text_arrives_exactly(env: AndroidEnvironment, text: str) -> None:
+    new_note(env)
+    env.act(Type(text=text))
+    assert "warnings" not in env.observe().extras  # the read-back through uiautomator agreed
+    assert saved_note(env) == text
+    # ADBKeyboard was switched in for non-ASCII only, and the user's keyboard put back.
+    assert sh(env, "settings get secure default_input_method") == "com.android.inputmethod.latin/.LatinIME"
+
+
+# Any text a person might type: letters of every script, emoji, symbols, ASCII punctuation, newlines and
+# tabs (not the C0 controls, which no keyboard types and XML cannot carry).
+ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("\n\t'\"$`\\%s"),
+                   min_size=1, max_size=25)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=ANY_TEXT)
+def test_random_text_round_trips_through_the_driver(env: AndroidEnvironment, phone, text: str) -> None:  # noqa: F811
+    if "org.simphone.notes/.EditorActivity" not in sh(env, "dumpsys window"):
+        new_note(env)
+    with phone.state.lock:  # clearing the field is setup
+        phone.state.top.fields["org.simphone.notes:id/note_body"] = ""
+    env.act(Type(text=text))
+    xml = sh(env, "uiautomator dump /dev/tty")
+    root = ET.fromstring(xml[xml.index("<?xml"):xml.rindex(">") + 1])
+    (node,) = [n for n in root.iter("node") if n.get("focused") == "true"]
+    assert node.get("text") == text
+
+
+def test_non_ascii_without_adb_keyboard_is_a_clear_error(env: AndroidEnvironment, phone) -> None:  # noqa: F811
+    new_note(env)
+    phone.state.adb_keyboard_installed = False  # setup: a phone without ADBKeyboard
+    env._packages = None
+    try:
+        with pytest.raises(ActionFailed, match="ADBKeyboard.*not installed.*ime enable"):
+            env.act(Type(text="你好"))
+    finally:
+        phone.state.adb_keyboard_installed = True
+        env._packages = None
+
+
+def test_typing_with_no_focused_field_is_reported(env: AndroidEnvironment) -> None:
+    env.act(Open(text="Clock"))
+    env.act(Type(text="hello"))
+    assert "no field has focus" in env.observe().extras["warnings"][0]
+
+
+def test_system_buttons(env: AndroidEnvironment) -> None:
+    new_note(env)
+    env.act(SystemButton(button="Enter"))
+    env.act(Type(text="x"))
+    env.act(SystemButton(button="Back"))  # hides the keyboard
+    env.act(SystemButton(button="Back"))  # leaves the editor
+    assert foreground(env) == "org.simphone.notes.NotesActivity"
+    env.act(SystemButton(button="Menu"))
+    assert foreground(env) == "com.android.systemui.recents.RecentsActivity"
+    env.act(SystemButton(button="Home"))
+    assert foreground(env) == "com.android.launcher3.Launcher"
+
+
+def test_keys_by_name_and_unknown_keys(env: AndroidEnvironment) -> None:
+    before = int(sh(env, "settings get system volume_music").replace("null", "7"))
+    env.act(MobileKey(text="volume_up"))
+    env.act(MobileKey(text="KEYCODE_VOLUME_UP"))
+    assert int(sh(env, "settings get system volume_music")) == before + 2
+    with pytest.raises(ActionFailed, match="unknown key 'volume_upp'.*VOLUME_UP"):
+        env.act(MobileKey(text="volume_upp"))
+
+
+def test_png_screenshots_when_raw_is_off(adb_server: AdbServer, phone) -> None:  # noqa: F811
+    e = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, raw_screencap=False))
+    assert e.observe().screenshot.size == (1080, 2400)
+
+
+def test_wait_waits(env: AndroidEnvironment) -> None:
+    t = time.monotonic()
+    env.act(Wait(time=0.3))
+    assert time.monotonic() - t >= 0.3
+
+
+def test_black_frame_is_flagged(env: AndroidEnvironment, phone) -> None:  # noqa: F811
+    phone.state.secure_window = True
+    phone.state.touch()
+    try:
+        obs = env.observe()
+        assert obs.extras["black_frame"] is True and "secure window" in obs.extras["warnings"][0]
+    finally:
+        phone.state.secure_window = False
+        phone.state.touch()
+
+
+def test_override_size_and_rotation_set_the_geometry(env: AndroidEnvironment) -> None:
+    try:
+        sh(env, "wm size 720x1600")
+        assert env.observe().screenshot.size == (720, 1600)
+        assert env.dev.screen_info().override == (720, 1600)
+        sh(env, "settings put system user_rotation 1")
+        info = env.dev.screen_info()
+        assert info.rotation == 1 and info.size == (1600, 720)
+        assert env.observe().geometry.width == 1600
+        with pytest.raises(ActionFailed, match="outside the 1600x720 screen"):
+            env.act(Click(coordinate=(700, 1000)))
+    finally:
+        sh(env, "settings put system user_rotation 0")
+        sh(env, "wm size reset")
+    assert env.observe().screenshot.size == (1080, 2400)
+
+
+def test_device_selection_errors(adb_server: AdbServer, phone) -> None:  # noqa: F811
+    with pytest.raises(EnvironmentUnavailable, match=rf"'emulator-5554' is not attached; attached: {phone.serial}"):
+        AndroidEnvironment(AndroidSettings(serial="emulator-5554", adb_port=adb_server.port))
+    second = start_phone(adb_server)
+    try:
+        with pytest.raises(EnvironmentUnavailable, match=r"2 devices are attached.*AndroidSettings\(serial=\.\.\.\)"):
+            AndroidEnvironment(AndroidSettings(adb_port=adb_server.port))
+    finally:
+        adb_server.run("disconnect", second.serial)
+        second.stop()
+
+
+def test_pulling_the_plug_ends_the_episode(adb_server: AdbServer) -> None:  # noqa: F811
+    doomed = start_phone(adb_server)
+    env = AndroidEnvironment(AndroidSettings(serial=doomed.serial, adb_port=adb_server.port, **FAST))
+    env.act(Open(text="Settings"))
+    doomed.stop()
+    t = time.monotonic()
+    with pytest.raises(EnvironmentUnavailable, match="one reconnect attempt failed|even after a reconnect"):
+        env.act(Click(coordinate=(100, 100)))
+    assert time.monotonic() - t < 15
+    adb_server.run("disconnect", doomed.serial)
+
+
+def test_unauthorized_device_is_explained(adb_server: AdbServer) -> None:  # noqa: F811
+    from environments.phone_sim import PhoneServer
+
+    locked = PhoneServer(authorized=False).start()
+    try:
+        adb_server.run("connect", locked.serial)
+        deadline = time.monotonic() + 10
+        while "unauthorized" not in adb_server.run("devices").stdout and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with pytest.raises(EnvironmentUnavailable, match="'unauthorized'.*Allow USB debugging"):
+            AndroidEnvironment(AndroidSettings(serial=locked.serial, adb_port=adb_server.port))
+    finally:
+        adb_server.run("disconnect", locked.serial)
+        locked.stop()
