@@ -168,37 +168,36 @@ def _model(args: argparse.Namespace) -> Any:
     return create_backend(ModelSettings(**{k: v for k, v in fields.items() if v is not None}))
 
 
-def _run_episode(args: argparse.Namespace, task: str, model: Any, header: dict[str, Any]) -> int:
+def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], Any], header: dict[str, Any]) -> int:
+    """Check the cheap things first (task, environment), then load the model, then run one episode."""
     from agent.config import AgentConfig
     from agent.live import LiveView
     from agent.loop import Agent
     from agent.recording import episode_dir_for
+    from prompts.qwen import THOUGHT_INSTRUCTION
 
     if not task.strip():
         raise UsageError("the task is empty; say what the agent should do, e.g. 'open the settings'")
     config = AgentConfig(max_steps=args.max_steps, history_images=args.history_images, dry_run=args.dry_run,
-                         extra_instructions="" if not getattr(args, "think", False) else _thought())
-    view = LiveView(config.max_steps)
+                         extra_instructions=THOUGHT_INSTRUCTION if getattr(args, "think", False) else "")
     env = _environment(args)
     try:
-        agent = Agent(env, model, config, on_step=view.step, header={"environment": args.env, **header})
-        result = agent.run(task, episode_dir_for(args.out, task))
+        model = make_model()
+        try:
+            view = LiveView(config.max_steps)
+            agent = Agent(env, model, config, on_step=view.step, header={"environment": args.env, **header})
+            result = agent.run(task, episode_dir_for(args.out, task))
+        finally:
+            model.close()
     finally:
         env.close()
-        model.close()
     view.result(result)
     return EXIT_SUCCESS if result.success else EXIT_FAILED
 
 
-def _thought() -> str:
-    from prompts.qwen import THOUGHT_INSTRUCTION
-
-    return THOUGHT_INSTRUCTION
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    model = _model(args)
-    return _run_episode(args, args.task, model, {"model_settings": {"model": args.model, "base_url": args.base_url}})
+    return _run_episode(args, args.task, lambda: _model(args),
+                        {"model_settings": {"model": args.model, "base_url": args.base_url}})
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -210,8 +209,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not texts:
         raise UsageError(f"{args.episode} holds no model outputs to replay")
     budget = _recorded_budget(header)
-    model = ReplayBackend(texts, budget)
-    return _run_episode(args, header["task"], model, {"replay_of": str(args.episode)})
+    return _run_episode(args, header["task"], lambda: ReplayBackend(texts, budget), {"replay_of": str(args.episode)})
 
 
 def _recorded_budget(header: dict[str, Any]) -> Any:

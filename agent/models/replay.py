@@ -1,0 +1,43 @@
+"""A backend that answers with canned texts: for `agent replay` and for tests where the model is not the subject."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from actions.geometry import ImageBudget
+from agent.models.base import Generation, GenerationRequest, ModelError
+
+
+class ReplayBackend:
+    """Answers each request with the next of `texts`, in order; one more request than texts is a ModelError.
+
+    Image sizes are reported as the real backends would: each screenshot resized by `image_budget`.
+    """
+
+    name = "replay"
+
+    def __init__(self, texts: Iterable[str], image_budget: ImageBudget | None = None) -> None:
+        self.texts = list(texts)
+        self.image_budget = image_budget or ImageBudget()
+        self.requests: list[GenerationRequest] = []
+
+    @property
+    def remaining(self) -> int:
+        return len(self.texts) - len(self.requests)
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        if self.remaining <= 0:
+            raise ModelError(
+                f"the replay backend has answered all {len(self.texts)} of its texts and was asked again; "
+                "give it one text per expected model call"
+            )
+        text = self.texts[len(self.requests)]
+        self.requests.append(request)
+        sizes = [self.image_budget.resized_size(*image.size) for m in request.messages for image in m.images]
+        return Generation(text=text, image_sizes=sizes, new_tokens=None, prompt_tokens=None)
+
+    def close(self) -> None:
+        pass
+
+
+__all__ = ["ReplayBackend"]

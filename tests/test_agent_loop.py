@@ -1,0 +1,220 @@
+"""The loop end to end on a real headless Chromium, with recorded model outputs standing in for the model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actions.geometry import CoordinateMapper, ImageBudget
+from agent.config import AgentConfig
+from agent.loop import Agent
+from agent.models.replay import ReplayBackend
+from agent.recording import EPISODE_FILE, STEPS_FILE, load_episode
+from environments.base import Observation
+from environments.browser import BrowserEnvironment, BrowserSettings
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>form</title>
+<style>body{margin:0;font:16px sans-serif} #go{position:absolute;left:400px;top:250px;width:120px;height:50px}
+#name{position:absolute;left:40px;top:60px;width:300px;height:30px} #blank{position:absolute;left:40px;top:300px}</style>
+</head><body><input id="name"><button id="go" onclick="this.dataset.n=(+(this.dataset.n||0))+1">Go</button>
+<div id="blank">nothing here</div></body></html>"""
+START_URL = "data:text/html," + urllib.parse.quote(PAGE)
+# A small budget so the model's image (and its coordinates) differ from the screen's.
+BUDGET = ImageBudget(max_pixels=120_000)
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[BrowserEnvironment]:
+    e = BrowserEnvironment(BrowserSettings(viewport_width=640, viewport_height=400, start_url=START_URL))
+    yield e
+    e.close()
+
+
+def model_point(env: BrowserEnvironment, selector: str) -> list[int]:
+    """Where the model would point for an element's centre, in the resized image."""
+    rect = env.page.eval_on_selector(selector, "e => { const r = e.getBoundingClientRect(); "
+                                               "return [r.x + r.width / 2, r.y + r.height / 2]; }")
+    obs: Observation = env.observe()
+    return list(CoordinateMapper.for_screen(obs.geometry, BUDGET).to_model(tuple(rect)))
+
+
+def tool_call(args: dict) -> str:
+    return "<tool_call>\n" + json.dumps({"name": "computer_use", "arguments": args}) + "\n</tool_call>"
+
+
+def run(env: BrowserEnvironment, texts: list[str], out: Path, **config) -> tuple:
+    agent = Agent(env, ReplayBackend(texts, BUDGET), AgentConfig(**config))
+    result = agent.run("fill the form and press Go", out)
+    return result, *load_episode(out)
+
+
+def test_episode_end_to_end_with_recording(env: BrowserEnvironment, tmp_path: Path) -> None:
+    env.reset()
+    go, name = model_point(env, "#go"), model_point(env, "#name")
+    texts = [
+        "I will type the name first.\n" + tool_call({"action": "left_click", "coordinate": name}),
+        tool_call({"action": "type", "text": "Zoë O'Brien; $HOME"}),
+        tool_call({"action": "left_click", "coordinate": go}),
+        tool_call({"action": "terminate", "status": "success"}),
+    ]
+    result, header, steps = run(env, texts, tmp_path / "ep")
+
+    assert result.stop_reason == "terminate" and result.status == "success" and result.success
+    # The page's real state shows every action landed.
+    assert env.page.eval_on_selector("#name", "e => e.value") == "Zoë O'Brien; $HOME"
+    assert env.page.eval_on_selector("#go", "e => e.dataset.n") == "1"
+
+    assert header["result"]["stop_reason"] == "terminate"
+    assert header["image_budget"]["max_pixels"] == BUDGET.max_pixels
+    assert [s.index for s in steps] == [1, 2, 3, 4]
+    assert all(s.executed for s in steps[:3]) and not steps[3].executed
+    first = steps[0]
+    assert first.action == {"action": "left_click", "coordinate": name}
+    assert first.model_image != (first.screen["width"], first.screen["height"])
+    x, y = first.mapped_action["coordinate"]
+    assert 40 <= x < 340 and 60 <= y < 90, "the mapped click lies inside the input box, in CSS pixels"
+    assert first.attempts[0].raw_text.startswith("I will type the name first.")
+    assert first.messages[0]["role"] == "system" and first.messages[1]["content"][-1]["type"] == "image"
+    for s in steps:
+        assert (tmp_path / "ep" / s.screenshot).is_file()
+        assert s.timings.total >= s.timings.act >= 0
+    report = (tmp_path / "ep" / "report.html").read_text()
+    assert report.count("class='step'") == 4 and "<circle" in report and "Zoë O&#x27;Brien" in report
+
+
+def test_unusable_answer_is_quoted_back_once(env: BrowserEnvironment, tmp_path: Path) -> None:
+    texts = [
+        "The button is at the bottom.",  # no tool call
+        tool_call({"action": "left_click", "coordinate": [10_000, 5]}),  # off the image
+        tool_call({"action": "fly"}),
+        tool_call({"action": "terminate", "status": "failure"}),
+    ]
+    result, _, steps = run(env, texts, tmp_path / "ep", retries_on_bad_answer=1)
+    assert result.stop_reason == "terminate" and result.status == "failure" and not result.success
+    one, two = steps
+    # Step 1: no tool call, then (re-prompted once) a point off the image: a failed step, nothing executed.
+    assert [a.error is not None for a in one.attempts] == [True, True]
+    assert "no tool call" in one.attempts[0].error and "outside the screen" in one.attempts[1].error
+    assert one.action is not None and one.mapped_action is None and not one.executed
+    # Step 2's prompt tells the model why its last answer failed; its own bad answer is re-prompted and fixed.
+    assert "could not be used" in json.dumps(two.messages)
+    assert "unknown action" in two.attempts[0].error and two.attempts[1].error is None
+    assert two.action == {"action": "terminate", "status": "failure"}
+
+
+def test_stuck_and_step_limit(env: BrowserEnvironment, tmp_path: Path) -> None:
+    env.reset()
+    blank = model_point(env, "#blank")
+    click = tool_call({"action": "left_click", "coordinate": blank})
+    result, _, steps = run(env, [click] * 5, tmp_path / "stuck", stuck_after=3)
+    assert result.stop_reason == "stuck" and len(steps) == 3 and not steps[2].executed
+
+    wait = tool_call({"action": "wait", "time": 0})
+    result, _, steps = run(env, [wait] * 2 + [click] * 2, tmp_path / "limit", max_steps=4, stuck_after=3)
+    assert result.stop_reason == "max_steps" and len(steps) == 4 and result.error
+
+
+def test_dry_run_executes_nothing(env: BrowserEnvironment, tmp_path: Path) -> None:
+    env.reset()
+    go = model_point(env, "#go")
+    texts = [tool_call({"action": "left_click", "coordinate": go}), tool_call({"action": "terminate", "status": "success"})]
+    result, _, steps = run(env, texts, tmp_path / "ep", dry_run=True)
+    assert result.success and not steps[0].executed and steps[0].mapped_action is not None
+    assert env.page.eval_on_selector("#go", "e => e.dataset.n || '0'") == "0"
+
+
+def test_browser_dying_mid_episode_keeps_the_recording(tmp_path: Path) -> None:
+    env = BrowserEnvironment(BrowserSettings(viewport_width=320, viewport_height=240, start_url=START_URL))
+    try:
+        wait = tool_call({"action": "wait", "time": 0})
+
+        def kill_after_first(record) -> None:
+            if record.index == 1:
+                env._browser.close()  # the browser goes away as if it crashed
+
+        agent = Agent(env, ReplayBackend([wait] * 5, BUDGET), AgentConfig(max_steps=5), on_step=kill_after_first)
+        result = agent.run("wait", tmp_path / "ep")
+    finally:
+        env.close()
+    header, steps = load_episode(tmp_path / "ep")
+    assert result.stop_reason == "error" and result.error
+    assert header["result"]["stop_reason"] == "error"
+    assert len(steps) == 1 and steps[0].executed
+
+
+def test_ctrl_c_ends_as_interrupted(env: BrowserEnvironment, tmp_path: Path) -> None:
+    def interrupt(record) -> None:
+        if record.index == 2:
+            raise KeyboardInterrupt
+
+    wait = tool_call({"action": "wait", "time": 0})
+    agent = Agent(env, ReplayBackend([wait] * 5, BUDGET), AgentConfig(max_steps=5), on_step=interrupt)
+    result = agent.run("wait", tmp_path / "ep")
+    header, steps = load_episode(tmp_path / "ep")
+    assert result.stop_reason == "interrupted" and header["result"]["stop_reason"] == "interrupted"
+    assert len(steps) == 2
+
+
+def test_recording_survives_a_torn_last_line_and_refuses_to_overwrite(env: BrowserEnvironment, tmp_path: Path) -> None:
+    wait = tool_call({"action": "wait", "time": 0})
+    run(env, [wait, tool_call({"action": "terminate", "status": "success"})], tmp_path / "ep")
+    with (tmp_path / "ep" / STEPS_FILE).open("a") as f:
+        f.write('{"index": 3, "screensh')  # a crash mid-write
+    _, steps = load_episode(tmp_path / "ep")
+    assert len(steps) == 2
+    before = (tmp_path / "ep" / EPISODE_FILE).read_bytes()
+    with pytest.raises(Exception, match="already holds an episode"):
+        run(env, [wait], tmp_path / "ep")
+    assert (tmp_path / "ep" / EPISODE_FILE).read_bytes() == before
+
+
+def test_empty_task_is_refused(env: BrowserEnvironment) -> None:
+    with pytest.raises(ValueError, match="task is empty"):
+        Agent(env, ReplayBackend([], BUDGET)).run("   ")
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=180, env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+
+
+def test_cli_replay_and_report(env: BrowserEnvironment, tmp_path: Path) -> None:
+    env.reset()
+    go = model_point(env, "#go")
+    texts = [tool_call({"action": "left_click", "coordinate": go}), tool_call({"action": "terminate", "status": "success"})]
+    run(env, texts, tmp_path / "ep")
+    (tmp_path / "ep" / "report.html").unlink()
+
+    done = cli("report", str(tmp_path / "ep"), cwd=tmp_path)
+    assert done.returncode == 0 and (tmp_path / "ep" / "report.html").is_file()
+
+    done = cli("replay", str(tmp_path / "ep"), "--env", "browser", "--start-url", START_URL, "--viewport", "640x400",
+               "--out", str(tmp_path / "replays"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (replayed,) = (tmp_path / "replays").iterdir()
+    header, steps = load_episode(replayed)
+    assert header["result"]["stop_reason"] == "terminate"
+    assert steps[0].mapped_action == load_episode(tmp_path / "ep")[1][0].mapped_action
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "  ", "--model", "x"], "task is empty"),
+        (["run", "do it"], "no model given"),
+        (["run", "do it", "--model", "m", "--env", "fridge", "--base-url", "http://127.0.0.1:9"], "unknown environment"),
+        (["report", "."], "not an episode folder"),
+    ],
+)
+def test_cli_errors_are_one_line_with_exit_code_2(args: list[str], message: str, tmp_path: Path) -> None:
+    done = cli(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
