@@ -107,6 +107,18 @@ def _loop_flags(p: argparse.ArgumentParser) -> None:
     _add(g, "--history-images", "screenshots shown to the model, the current one included", default=1, type=int)
     _add(g, "--out", "folder for recordings (one sub-folder per episode)", default=DEFAULT_OUT, type=Path)
     _add(g, "--dry-run", "show each action, execute nothing", action="store_true")
+    _add(g, "--stop-file", "the run stops before the next step when this file exists [default: OUT/STOP]", type=Path)
+    s = p.add_argument_group("safety")
+    _add(s, "--confirm", "risky actions (pay, delete, send, install...): ask a human, allow or deny; "
+         "without a terminal, ask means deny", default="ask", choices=["ask", "allow", "deny"])
+    _add(s, "--policy", "a JSON file of safety rules (mode, allow_apps, deny_apps, allow_domains, deny_domains, "
+         "deny_keys, patterns)", type=Path)
+    for flag, what in (("--allow-app", "an app never held back"), ("--deny-app", "an app never opened or used"),
+                       ("--allow-domain", "a site never held back"), ("--deny-domain", "a site never visited"),
+                       ("--deny-key", "a key combination never pressed, e.g. ctrl+w")):
+        s.add_argument(flag, action="append", default=[], help=f"{what}; repeat the flag for more")
+    s.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE",
+                   help="a secret the model types as {{NAME}} without seeing it; also read from AGENT_SECRET_NAME")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,14 +190,18 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
 
     if not task.strip():
         raise UsageError("the task is empty; say what the agent should do, e.g. 'open the settings'")
+    safety = _safety(args, task)
     config = AgentConfig(max_steps=args.max_steps, history_images=args.history_images, dry_run=args.dry_run,
-                         extra_instructions=THOUGHT_INSTRUCTION if getattr(args, "think", False) else "")
+                         extra_instructions=THOUGHT_INSTRUCTION if getattr(args, "think", False) else "",
+                         stop_file=args.stop_file or args.out / "STOP")
+    logger.info("to stop the run: Ctrl-C, or create {}", config.stop_file)
     env = _environment(args)
     try:
         model = make_model()
         try:
             view = LiveView(config.max_steps)
-            agent = Agent(env, model, config, on_step=view.step, header={"environment": args.env, **header})
+            agent = Agent(env, model, config, on_step=view.step, header={"environment": args.env, **header},
+                          safety=safety)
             result = agent.run(task, episode_dir_for(args.out, task))
         finally:
             model.close()
@@ -193,6 +209,36 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
         env.close()
     view.result(result)
     return EXIT_SUCCESS if result.success else EXIT_FAILED
+
+
+def _safety(args: argparse.Namespace, task: str) -> Any:
+    """The policy, confirmer and secrets from the flags; every mistake in them is reported here, at start."""
+    import json
+
+    from agent.safety import Safety, SafetyPolicy, Secrets
+
+    rules: dict[str, Any] = {}
+    if args.policy:
+        try:
+            rules = json.loads(args.policy.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--policy {args.policy}: cannot read it as JSON ({e})") from None
+        if not isinstance(rules, dict):
+            raise UsageError(f"--policy {args.policy}: expected a JSON object of rules")
+    for key, values in (("allow_apps", args.allow_app), ("deny_apps", args.deny_app),
+                        ("allow_domains", args.allow_domain), ("deny_domains", args.deny_domain),
+                        ("deny_keys", args.deny_key)):
+        rules[key] = [*rules.get(key, []), *[v for arg in values for v in arg.split(",") if v.strip()]]
+    rules.setdefault("mode", args.confirm)
+    try:
+        policy = SafetyPolicy(**rules)
+    except ValueError as e:
+        raise UsageError(f"the safety policy is not valid: {e}") from None
+    secrets = Secrets.from_cli(args.secret)
+    secrets.check_used(task)
+    if secrets:
+        logger.configure(patcher=lambda record: record.update(message=secrets.redact(record["message"])))
+    return Safety(policy=policy, secrets=secrets)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

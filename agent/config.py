@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -21,3 +23,6 @@ class AgentConfig(BaseModel):
     )
     dry_run: bool = Field(default=False, description="Show each action but execute nothing.")
     extra_instructions: str = Field(default="", description="Appended to the system prompt.")
+    stop_file: Path | None = Field(
+        default=None, description="When this file exists, the loop stops before the next step (a kill switch)."
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from agent.config import AgentConfig
 from agent.models.base import GenerationRequest, ModelBackend, ModelError
 from agent.recording import EpisodeRecorder
 from agent.report import write_report
+from agent.safety import Safety
+from agent.screen_change import ScreenSignature
 from agent.trajectory import Attempt, EpisodeResult, StepRecord, StopReason, Timings
 from environments.base import ActionFailed, Environment, EnvironmentUnavailable, Observation
 from prompts.messages import ChatMessage
@@ -59,11 +60,14 @@ class Agent:
         config: AgentConfig | None = None,
         on_step: StepCallback | None = None,
         header: dict[str, Any] | None = None,
+        safety: Safety | None = None,
     ):
         self.env = env
         self.model = model
         self.config = config or AgentConfig()
         self.on_step = on_step
+        # Without a policy every action goes through; the CLI sets one that asks before risky actions.
+        self.safety = safety or Safety()
         # Extra facts for episode.json (environment settings, model settings), chosen by the caller.
         self.header = header or {}
 
@@ -72,6 +76,9 @@ class Agent:
         if not task or not task.strip():
             raise ValueError("the task is empty; say what the agent should do, e.g. 'open the settings'")
         space = self.env.action_space
+        secrets = self.safety.secrets
+        secrets.check_used(task)
+        instructions = self.config.extra_instructions + secrets.instructions()
         recorder = None
         if out_dir is not None:
             recorder = EpisodeRecorder(
@@ -84,43 +91,50 @@ class Agent:
                     "config": self.config.model_dump(),
                     **self.header,
                 },
+                redact=secrets.redact_data,
             )
         steps: list[StepRecord] = []
         screenshots: list[Image.Image] = []
-        fingerprints: list[str] = []
+        signatures: list[ScreenSignature] = []
         feedback: str | None = None
         stop = EpisodeStop("max_steps", f"reached the limit of {self.config.max_steps} steps")
         last: StepRecord | None = None
         try:
             for index in range(1, self.config.max_steps + 1):
+                self._check_stop_file()
                 started = time.perf_counter()
                 t = time.perf_counter()
                 obs = self.env.reset() if index == 1 else self.env.observe()
                 capture = time.perf_counter() - t
+                signatures.append(ScreenSignature.of(obs.screenshot))
+                changed = None if index == 1 else not signatures[-1].same_as(signatures[-2])
+                if changed is False and steps and steps[-1].executed and steps[-1].action.get("action") != "wait":
+                    feedback = _join(feedback, "the screen did not change after your last action")
                 mapper = CoordinateMapper.for_screen(obs.geometry, self.model.image_budget)
                 size = (mapper.model_width, mapper.model_height)
                 shot = recorder.save_screenshot(index, obs.screenshot) if recorder else ""
                 past = self._past_steps(steps, screenshots, space.tool_name)
                 inputs = PromptInputs(
-                    space, task, obs.screenshot, size, past, self.config.history_images, feedback,
-                    self.config.extra_instructions,
+                    space, task, obs.screenshot, size, past, self.config.history_images, feedback, instructions
                 )
                 decision = self._decide(build_messages(inputs), mapper, size)
                 decision.timings.capture = capture
                 record = self._record(index, shot, obs, size, decision)
+                record.screen_changed = changed
                 feedback = None
-                fingerprints.append(_fingerprint(obs.screenshot))
                 try:
                     if decision.parsed is None or decision.mapped is None:
                         feedback = f"your previous answer could not be used: {decision.error}"
                     elif decision.parsed.action.ends_episode:
                         stop = _ending(decision.parsed.action)
-                    elif self._is_stuck(steps, record, fingerprints):
+                    elif self._is_stuck(steps, record, signatures):
                         record.error = "stopped: the same action left the screen unchanged"
                         stop = EpisodeStop(
                             "stuck",
                             f"the same action was chosen {self.config.stuck_after} times and the screen did not change",
                         )
+                    elif not self._permitted(decision.mapped, obs, record):
+                        feedback = f"the last action was not carried out: {record.error}; choose another action"
                     else:
                         feedback = self._act(decision.mapped, record)
                 finally:
@@ -193,26 +207,56 @@ class Agent:
             logger.info("dry run: would {}", action.arguments())
             return None
         t = time.perf_counter()
+        redact = self.safety.secrets.redact
         try:
-            self.env.act(action)
+            self.env.act(self.safety.secrets.reveal(action))
             record.executed = True
             return None
         except ActionFailed as e:
-            record.error = str(e)
-            logger.warning("action failed: {}", e)
-            return f"the last action failed: {e}"
+            record.error = redact(str(e))
+            logger.warning("action failed: {}", record.error)
+            return f"the last action failed: {record.error}"
         except EnvironmentUnavailable as e:
-            record.error = str(e)
+            record.error = redact(str(e))
             raise
         finally:
             record.timings.act = time.perf_counter() - t
 
-    def _is_stuck(self, steps: list[StepRecord], record: StepRecord, fingerprints: list[str]) -> bool:
+    def _is_stuck(self, steps: list[StepRecord], record: StepRecord, signatures: list[ScreenSignature]) -> bool:
+        """The same action chosen `stuck_after` times in a row, the screen the same before each of them."""
         n = self.config.stuck_after
         recent = [*steps[-(n - 1):], record]
-        if len(recent) < n or len(fingerprints) < n:
+        if len(recent) < n or len(signatures) < n:
             return False
-        return len({_key(s.action) for s in recent}) == 1 and len(set(fingerprints[-n:])) == 1
+        first = signatures[-n]
+        return len({_key(s.action) for s in recent}) == 1 and all(first.same_as(s) for s in signatures[-n + 1:])
+
+    def _permitted(self, action: Action, obs: Observation, record: StepRecord) -> bool:
+        """Ask the safety policy; a held-back action needs a human's yes, which dry runs never ask for."""
+        classifier = self.safety.classifier
+        if classifier is None:
+            return True
+        assessment = classifier.assess(action, self.env, obs.extras)
+        if assessment.verdict == "allow":
+            return True
+        decided = "refused by the policy (mode deny)" if assessment.verdict == "deny" else ""
+        allowed = False
+        if assessment.verdict == "ask":
+            if self.config.dry_run:
+                allowed, decided = True, "dry run: a human would be asked"
+            else:
+                allowed, decided = self.safety.confirmer.confirm(action, assessment, record.screenshot)
+        record.safety = {"verdict": assessment.verdict, "reasons": assessment.reasons,
+                         "target": assessment.target_text, "decision": decided}
+        if not allowed:
+            record.error = f"{decided} ({'; '.join(assessment.reasons)})"
+            logger.warning("action held back: {}", record.error)
+        return allowed
+
+    def _check_stop_file(self) -> None:
+        path = self.config.stop_file
+        if path is not None and path.exists():
+            raise EpisodeStop("interrupted", f"the stop file {path} exists; remove it to run again")
 
     def _past_steps(self, steps: list[StepRecord], screenshots: list[Image.Image], tool: str) -> list[PastStep]:
         # Screenshots are kept for the most recent steps only; older steps appear as progress lines.
@@ -241,7 +285,7 @@ class Agent:
             action=d.parsed.action.arguments() if d.parsed else None,
             mapped_action=d.mapped.arguments() if d.mapped else None,
             error=d.error,
-            extras=dict(obs.extras),
+            extras=self.safety.secrets.redact_data(dict(obs.extras)),
             timings=d.timings,
         )
 
@@ -275,7 +319,5 @@ def _key(action: dict[str, Any] | None) -> str:
     return repr(sorted(action.items())) if action else "none"
 
 
-def _fingerprint(image: Image.Image) -> str:
-    """A hash of a small grey thumbnail: equal for identical screens, cheap to compute every step."""
-    thumb = image.convert("L").resize((64, 64), Image.Resampling.BILINEAR)
-    return hashlib.blake2b(thumb.tobytes(), digest_size=16).hexdigest()
+def _join(first: str | None, second: str) -> str:
+    return f"{first}; {second}" if first else second

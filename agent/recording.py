@@ -13,6 +13,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +59,17 @@ def write_json_atomic(path: Path, data: Any) -> None:
 class EpisodeRecorder:
     """Owns one episode folder. Refuses a folder that already holds an episode, so nothing is overwritten."""
 
-    def __init__(self, directory: Path, header: dict[str, Any]):
+    def __init__(self, directory: Path, header: dict[str, Any], redact: Callable[[Any], Any] | None = None):
         self.dir = Path(directory)
+        # Applied to everything written, so a secret's value never reaches the disk.
+        self._redact = redact or (lambda data: data)
         if (self.dir / EPISODE_FILE).exists():
             raise RecordingError(f"{self.dir} already holds an episode; choose another output folder")
         try:
             (self.dir / SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RecordingError(f"cannot create the recording folder {self.dir}: {e.strerror}") from None
-        self._header = {**header, "started_at": time.time(), "result": None}
+        self._header = {**self._redact(header), "started_at": time.time(), "result": None}
         write_json_atomic(self.dir / EPISODE_FILE, self._header)
         self._steps = (self.dir / STEPS_FILE).open("a", encoding="utf-8")
         logger.info("recording to {}", self.dir)
@@ -77,13 +80,14 @@ class EpisodeRecorder:
         return name
 
     def write_step(self, record: StepRecord) -> None:
-        self._steps.write(record.model_dump_json() + "\n")
+        data = self._redact(record.model_dump(mode="json"))
+        self._steps.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._steps.flush()
         os.fsync(self._steps.fileno())
 
     def finish(self, result: EpisodeResult) -> None:
         self._steps.close()
-        self._header.update(result=result.model_dump(mode="json"), finished_at=time.time())
+        self._header.update(result=self._redact(result.model_dump(mode="json")), finished_at=time.time())
         write_json_atomic(self.dir / EPISODE_FILE, self._header)
 
 

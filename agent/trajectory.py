@@ -42,6 +42,10 @@ class StepRecord(BaseModel):
     action: dict[str, Any] | None = None  # the tool call's arguments, in model-image coordinates
     mapped_action: dict[str, Any] | None = None  # the same in the driver's coordinates
     executed: bool = False
+    # The safety policy's view of the action: verdict, reasons, and who decided when a human was asked.
+    safety: dict[str, Any] | None = None
+    # Whether this step's screen differs from the previous step's (None on the first step).
+    screen_changed: bool | None = None
     error: str | None = None  # why the step's action was not carried out, shown to the model next step
     extras: dict[str, Any] = Field(default_factory=dict)
     timings: Timings = Field(default_factory=Timings)

@@ -28,6 +28,7 @@ from environments.android_device import AdbDevice
 from environments.android_keys import KEYCODES, normalise_key
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
 
+_BOUNDS = re.compile(r"\[(-?\d+),(-?\d+)\]\[(-?\d+),(-?\d+)\]")
 SYSTEM_BUTTONS = {"Back": "KEYCODE_BACK", "Home": "KEYCODE_HOME", "Menu": "KEYCODE_APP_SWITCH",
                   "Enter": "KEYCODE_ENTER"}
 
@@ -243,6 +244,27 @@ class AndroidEnvironment:
         out = self.dev.shell("uiautomator dump /sdcard/window_dump.xml && cat /sdcard/window_dump.xml")
         start = out.find("<?xml")
         return out[start:] if start >= 0 else ""
+
+    def text_at(self, x: int, y: int) -> str | None:
+        """The visible text of the smallest element at (x, y) and its children, from the accessibility tree:
+        what the safety policy reads to decide whether a tap is risky. None when the tree is unavailable."""
+        xml = self._dump_ui()
+        try:
+            nodes = list(ET.fromstring(xml).iter("node")) if xml else []
+        except ET.ParseError:
+            return None
+        best, best_area = None, None
+        for node in nodes:
+            m = _BOUNDS.match(node.get("bounds", ""))
+            if not m:
+                continue
+            x1, y1, x2, y2 = map(int, m.groups())
+            if x1 <= x < x2 and y1 <= y < y2 and (best_area is None or (x2 - x1) * (y2 - y1) <= best_area):
+                best, best_area = node, (x2 - x1) * (y2 - y1)
+        if best is None:
+            return None
+        texts = [t for n in best.iter("node") for t in (n.get("text"), n.get("content-desc")) if t]
+        return " ".join(texts) or None
 
     def _verify_typed(self, text: str) -> None:
         xml = self._dump_ui()
