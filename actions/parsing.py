@@ -23,7 +23,9 @@ MAX_JSON_STARTS = 200
 
 _TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|<tool_call>|$)", re.DOTALL)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|$)", re.DOTALL)
-_DECODER = json.JSONDecoder()
+# strict=False: raw control characters inside strings (a tab, a newline in typed text) are accepted, as
+# models and grammars do emit them.
+_DECODER = json.JSONDecoder(strict=False)
 
 
 class ParseError(ValueError):
@@ -86,7 +88,7 @@ def _decode_at(block: str, start: int) -> tuple[Any, int]:
     tail = block[start:].rstrip()
     for closing in ("}", "}}", "]}}", '"}}'):
         try:
-            obj = json.loads(tail + closing)
+            obj = json.loads(tail + closing, strict=False)
         except (ValueError, RecursionError):
             continue
         return obj, len(block)
@@ -98,7 +100,7 @@ def _to_action(obj: dict[str, Any], space: ActionSpace, notes: list[str]) -> Par
         name, arguments = obj.get("name"), obj.get("arguments")
         if isinstance(arguments, str):
             try:
-                arguments = json.loads(arguments)
+                arguments = json.loads(arguments, strict=False)
             except (ValueError, RecursionError):
                 raise ParseError("`arguments` is a string that is not a JSON object; give it as an object") from None
             notes.append("`arguments` was given as a JSON string")

@@ -1,0 +1,327 @@
+"""A tiny Qwen2.5-VL checkpoint with random weights, for tests and for trying the pipeline without a download.
+
+`make_tiny_model(directory)` writes a complete checkpoint directory laid out like the released ones
+(config.json, generation_config.json, model.safetensors, tokenizer files, preprocessor_config.json,
+chat template) so it loads through exactly the code path real weights take. The architecture is the
+real one with a few small layers; the tokenizer is a byte-level BPE trained here on a small built-in
+corpus and carries Qwen's special tokens. The model's answers are noise: constrained decoding is what
+keeps them valid actions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from loguru import logger
+
+from actions.geometry import CHECKPOINT_MAX_PIXELS, CHECKPOINT_MIN_PIXELS
+from actions.space import SPACES
+
+# Qwen2.5's special tokens, in the order the released vocabulary appends them after the BPE tokens.
+# `special` mirrors the released tokenizer: tool-call and FIM markers are ordinary added tokens, so they
+# decode as text and a grammar can match them.
+QWEN_ADDED_TOKENS: tuple[tuple[str, bool], ...] = (
+    ("<|endoftext|>", True),
+    ("<|im_start|>", True),
+    ("<|im_end|>", True),
+    ("<|object_ref_start|>", True),
+    ("<|object_ref_end|>", True),
+    ("<|box_start|>", True),
+    ("<|box_end|>", True),
+    ("<|quad_start|>", True),
+    ("<|quad_end|>", True),
+    ("<|vision_start|>", True),
+    ("<|vision_end|>", True),
+    ("<|vision_pad|>", True),
+    ("<|image_pad|>", True),
+    ("<|video_pad|>", True),
+    ("<tool_call>", False),
+    ("</tool_call>", False),
+    ("<|fim_prefix|>", False),
+    ("<|fim_middle|>", False),
+    ("<|fim_suffix|>", False),
+    ("<|fim_pad|>", False),
+    ("<|repo_name|>", False),
+    ("<|file_sep|>", False),
+)
+
+# The BPE part of the vocabulary; small so the embedding and xgrammar's token tables stay tiny.
+BPE_VOCAB_SIZE = 1024
+
+# Written for this project; renders messages the way Qwen2.5-VL's template does: a default system turn,
+# `<|im_start|>role\n...<|im_end|>\n` per message, vision placeholders for images and videos, optional
+# "Picture N: " labels, and the assistant header as the generation prompt.
+CHAT_TEMPLATE = (
+    "{%- set counts = namespace(image=0, video=0) -%}"
+    "{%- for message in messages -%}"
+    "{%- if loop.first and message['role'] != 'system' -%}"
+    "{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' -}}"
+    "{%- endif -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
+    "{%- if message['content'] is string -%}"
+    "{{- message['content'] -}}"
+    "{%- else -%}"
+    "{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' or 'image' in part or 'image_url' in part -%}"
+    "{%- set counts.image = counts.image + 1 -%}"
+    "{%- if add_vision_id -%}{{- 'Picture ' + counts.image | string + ': ' -}}{%- endif -%}"
+    "{{- '<|vision_start|><|image_pad|><|vision_end|>' -}}"
+    "{%- elif part['type'] == 'video' or 'video' in part -%}"
+    "{%- set counts.video = counts.video + 1 -%}"
+    "{%- if add_vision_id -%}{{- 'Video ' + counts.video | string + ': ' -}}{%- endif -%}"
+    "{{- '<|vision_start|><|video_pad|><|vision_end|>' -}}"
+    "{%- elif 'text' in part -%}"
+    "{{- part['text'] -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- endif -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+# The released checkpoints' image preprocessing (CLIP mean and std, 14-pixel patches merged 2x2).
+PREPROCESSOR_CONFIG = {
+    "min_pixels": CHECKPOINT_MIN_PIXELS,
+    "max_pixels": CHECKPOINT_MAX_PIXELS,
+    "patch_size": 14,
+    "temporal_patch_size": 2,
+    "merge_size": 2,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "image_processor_type": "Qwen2VLImageProcessor",
+    "processor_class": "Qwen2_5_VLProcessor",
+}
+
+
+def _training_corpus() -> list[str]:
+    """Text the BPE merges are learned from: the tool schemas, the prompt's phrases, digits, plain words."""
+    lines = [
+        "You are a helpful assistant.",
+        "# Tools\n\nYou may call one or more functions to assist with the user query.",
+        "You are provided with function signatures within <tools></tools> XML tags:",
+        "For each function call, return a json object with function name and arguments within "
+        "<tool_call></tool_call> XML tags:",
+        "The screen's resolution is 1092x2408. Task progress (You have done the following operation on the "
+        "current device): Step 1: click. Step 2: type.",
+        "Open the settings app, turn on wifi, search the web, send a message, click the button in the centre.",
+        " ".join(str(n) for n in range(0, 2000, 7)),
+    ]
+    for space in SPACES.values():
+        lines.extend(space.intro)
+        lines.extend(space.advice)
+        lines.append(json.dumps(space.call_schema(1092, 2408)))
+        for tag in space.tags:
+            lines.append(json.dumps({"name": space.tool_name, "arguments": {"action": tag, "coordinate": [540, 1200]}}))
+    return lines * 4
+
+
+def _build_tokenizer():  # -> transformers.PreTrainedTokenizerBase
+    """A byte-level BPE with Qwen2's normaliser, pre-tokeniser and decoder, trained on the built-in corpus."""
+    from tokenizers import AddedToken, Tokenizer, trainers
+    from tokenizers.models import BPE
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import Qwen2Tokenizer
+
+    # Take the text pipeline from transformers' own Qwen2 tokenizer class so ours splits text the same way,
+    # but a fresh model: the class's placeholder vocabulary must not leak into the trained one.
+    reference = Qwen2Tokenizer()._tokenizer
+    pipeline = Tokenizer(BPE())
+    pipeline.normalizer = reference.normalizer
+    pipeline.pre_tokenizer = reference.pre_tokenizer
+    pipeline.decoder = reference.decoder
+
+    trainer = trainers.BpeTrainer(
+        vocab_size=BPE_VOCAB_SIZE,
+        min_frequency=2,
+        initial_alphabet=ByteLevel.alphabet(),
+        show_progress=False,
+        special_tokens=[],
+    )
+    pipeline.train_from_iterator(_training_corpus(), trainer=trainer)
+    vocab = pipeline.get_vocab()
+    merges = json.loads(pipeline.to_str())["model"]["merges"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in merges]
+
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, model_max_length=32768, errors="replace")
+    tokenizer.add_tokens([AddedToken(t, special=s, normalized=False) for t, s in QWEN_ADDED_TOKENS])
+    tokenizer.add_special_tokens(
+        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}, replace_extra_special_tokens=False
+    )
+    return tokenizer
+
+
+def _build_config(tokenizer, vocab_size: int):  # -> Qwen2_5_VLConfig
+    from transformers import Qwen2_5_VLConfig
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t, _ in QWEN_ADDED_TOKENS}
+    text_hidden = 64
+    return Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": vocab_size,
+            "hidden_size": text_hidden,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 32768,
+            "max_window_layers": 2,
+            "rms_norm_eps": 1e-6,
+            # head_dim 16: the multimodal rotary sections (temporal, height, width) cover its 8 frequencies.
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": text_hidden,
+            "fullatt_block_indexes": [1],
+            "window_size": 112,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "tokens_per_second": 2,
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+
+
+def make_tiny_model(directory: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random-weight Qwen2.5-VL checkpoint into `directory` and return its path.
+
+    `seed` picks the random weights (the tokenizer does not depend on it). The directory loads with
+    `TransformersBackend(ModelSettings(model=str(directory)))`, like a downloaded checkpoint.
+    """
+    import torch
+    from transformers import (
+        AutoTokenizer,
+        GenerationConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    processor = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(min_pixels=CHECKPOINT_MIN_PIXELS, max_pixels=CHECKPOINT_MAX_PIXELS),
+        tokenizer=_build_tokenizer(),
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=CHAT_TEMPLATE,
+    )
+    processor.save_pretrained(directory)
+    _write_released_layout(directory)
+    # Token ids come from the tokenizer as it loads back, so config and tokenizer cannot disagree.
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    # Round the embedding table up like the released checkpoints pad theirs (152064 > 151665 tokens).
+    vocab_size = -(-len(tokenizer) // 64) * 64
+    config = _build_config(tokenizer, vocab_size)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    end_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
+    model.generation_config = GenerationConfig(
+        # The released generation_config.json samples with top_k=1 and a repetition penalty; the backend must
+        # override both to decode greedily, and this checkpoint lets tests see that it does.
+        bos_token_id=config.text_config.bos_token_id,
+        eos_token_id=end_ids,
+        pad_token_id=end_ids[1],
+        do_sample=True,
+        temperature=0.1,
+        top_p=0.001,
+        top_k=1,
+        repetition_penalty=1.05,
+    )
+    model.save_pretrained(directory)
+    _write_released_config(directory)
+    logger.debug("wrote tiny Qwen2.5-VL checkpoint ({} tokens, seed {}) to {}", len(tokenizer), seed, directory)
+    return directory
+
+
+# Text-model fields the released config.json keeps at its top level (it predates nested text configs).
+_FLAT_TEXT_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "hidden_act",
+    "max_position_embeddings",
+    "max_window_layers",
+    "rms_norm_eps",
+    "use_cache",
+    "use_sliding_window",
+    "sliding_window",
+    "attention_dropout",
+    "initializer_range",
+    "bos_token_id",
+    "eos_token_id",
+)
+
+
+def _write_released_config(directory: Path) -> None:
+    """Rewrite config.json in the released checkpoints' flat form: text fields at the top level, the
+    multimodal rotary sections under `rope_scaling` with type "mrope", `torch_dtype`. Loading must read
+    this form, so the tiny model exercises it."""
+    path = directory / "config.json"
+    nested = json.loads(path.read_text())
+    text = nested.pop("text_config")
+    rope = text.get("rope_parameters", {})
+    flat = {key: value for key, value in nested.items() if key not in ("dtype", "transformers_version")}
+    flat.update({key: text[key] for key in _FLAT_TEXT_FIELDS if key in text})
+    flat["rope_theta"] = rope.get("rope_theta", 1000000.0)
+    flat["rope_scaling"] = {"type": "mrope", "mrope_section": rope["mrope_section"]}
+    flat["torch_dtype"] = nested.get("dtype", "float32")
+    vision = dict(flat["vision_config"])
+    vision.pop("rope_parameters", None)
+    vision.pop("model_type", None)
+    flat["vision_config"] = vision
+    path.write_text(json.dumps(flat, indent=2) + "\n")
+
+
+def _write_released_layout(directory: Path) -> None:
+    """Rewrite the processor files in the layout the released checkpoints use.
+
+    They ship the image settings as a flat preprocessor_config.json (no processor_config.json, no video
+    processor file) and the chat template in chat_template.json; loading must cope with exactly that.
+    """
+    (directory / "processor_config.json").unlink(missing_ok=True)
+    (directory / "video_preprocessor_config.json").unlink(missing_ok=True)
+    (directory / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR_CONFIG, indent=2) + "\n")
+    template = directory / "chat_template.jinja"
+    if template.exists():
+        (directory / "chat_template.json").write_text(json.dumps({"chat_template": template.read_text()}) + "\n")
+        template.unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m agent.models.tiny DIRECTORY [--seed N]`: write a tiny checkpoint to try the pipeline with."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m agent.models.tiny", description=main.__doc__)
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--seed", type=int, default=0, help="picks the random weights")
+    args = parser.parse_args(argv)
+    path = make_tiny_model(args.directory, seed=args.seed)
+    print(path)
+    return 0
+
+
+__all__ = ["make_tiny_model", "main", "CHAT_TEMPLATE", "QWEN_ADDED_TOKENS"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

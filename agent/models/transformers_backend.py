@@ -1,0 +1,352 @@
+"""The local backend: Qwen2.5-VL through transformers, with constrained decoding.
+
+One step runs in three stages that are timed apart, so a faster path can replace any one of them:
+
+1. preprocess (CPU): chat template, image resizing and patching by the checkpoint's own processor;
+2. prefill: the vision encoder, then the language model over the whole prompt (ends at the first token);
+3. decode: one token at a time under the grammar until the tool call closes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from actions.geometry import GeometryError, ImageBudget
+from agent.models.base import Generation, GenerationRequest, ModelError
+from agent.models.grammar import ToolCallGrammars
+from agent.models.loading import check_vision_tokens, read_checkpoint_config, resolve_checkpoint
+from agent.models.settings import ModelSettings
+from prompts.messages import ChatMessage, ImagePart, TextPart
+
+
+@dataclass(frozen=True)
+class StepTimings:
+    """Where one generation's time went, in seconds. On a GPU each stage ends with a synchronise."""
+
+    preprocess_s: float
+    vision_s: float
+    prefill_s: float  # vision encoder included
+    decode_s: float
+    prompt_tokens: int
+    new_tokens: int
+
+    @property
+    def decode_s_per_token(self) -> float:
+        return self.decode_s / max(self.new_tokens - 1, 1)
+
+
+@dataclass
+class PreparedInputs:
+    """The processor's output for one request, on the model's device."""
+
+    inputs: Any  # transformers BatchFeature
+    image_sizes: list[tuple[int, int]]
+    prompt_tokens: int
+    preprocess_s: float
+
+
+def to_hf_messages(messages: list[ChatMessage]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Our messages as the chat template's dicts, and their images in order (RGB, native resolution)."""
+    hf_messages: list[dict[str, Any]] = []
+    images: list[Any] = []
+    for message in messages:
+        content: list[dict[str, Any]] = []
+        for part in message.parts:
+            if isinstance(part, TextPart):
+                content.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImagePart):
+                content.append({"type": "image"})
+                images.append(part.image.convert("RGB") if part.image.mode != "RGB" else part.image)
+        hf_messages.append({"role": message.role, "content": content})
+    return hf_messages, images
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def pick_attention(requested: str | None, device: str, dtype: Any) -> str:
+    import torch
+
+    if requested is not None:
+        return requested
+    # flash-attn runs only on a GPU and only in half precision.
+    if device.startswith("cuda") and dtype in (torch.bfloat16, torch.float16):
+        try:
+            import flash_attn  # noqa: F401
+
+            return "flash_attention_2"
+        except ImportError:
+            pass
+    return "sdpa"
+
+
+def _apply_pixel_limits(image_processor: Any, settings: ModelSettings) -> ImageBudget:
+    """Apply the settings' min/max pixels over the checkpoint's and return the budget images get.
+
+    The processor is changed after loading: loading arguments lose against the flat min_pixels/max_pixels
+    of the released preprocessor_config.json, or linger as deprecated per-call arguments.
+    """
+    size = image_processor.size
+    min_pixels = settings.min_pixels if settings.min_pixels is not None else int(size["shortest_edge"])
+    max_pixels = settings.max_pixels if settings.max_pixels is not None else int(size["longest_edge"])
+    try:
+        budget = ImageBudget(
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            factor=int(image_processor.patch_size * image_processor.merge_size),
+        )
+    except GeometryError as exc:
+        raise ModelError(f"with this checkpoint's pixel limits: {exc}") from None
+    image_processor.size = dataclasses.replace(size, shortest_edge=min_pixels, longest_edge=max_pixels)
+    return budget
+
+
+class _StageClock:
+    """Marks when the vision encoder ends and when the first logits arrive, from inside `generate`.
+
+    It is a logits processor (called once per new token, the first time right after prefill) and a
+    forward hook on the vision tower; it changes nothing it sees.
+    """
+
+    def __init__(self, synchronize: Any) -> None:
+        self._synchronize = synchronize
+        self.start = 0.0
+        self.vision_end: float | None = None
+        self.first_logits: float | None = None
+
+    def vision_done(self, *_: Any) -> None:
+        self._synchronize()
+        self.vision_end = time.perf_counter()
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.first_logits is None:
+            self._synchronize()
+            self.first_logits = time.perf_counter()
+        return scores
+
+
+class TransformersBackend:
+    """Qwen2.5-VL from a local directory or the local Hugging Face cache, run in this process."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        import torch
+        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+        self.settings = settings
+        self.checkpoint: Path = resolve_checkpoint(settings.model)
+        config = read_checkpoint_config(self.checkpoint)
+        self.device = pick_device(settings.device)
+        self.dtype = pick_dtype(settings.dtype, self.device)
+        self.name = f"transformers:{settings.model}"
+
+        started = time.perf_counter()
+        try:
+            self.processor = AutoProcessor.from_pretrained(self.checkpoint)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(
+                f"the processor files in {self.checkpoint} do not load ({exc}); fetch the checkpoint again"
+            ) from None
+        self.tokenizer = self.processor.tokenizer
+        check_vision_tokens(self.tokenizer, config, self.checkpoint)
+        self.image_budget = _apply_pixel_limits(self.processor.image_processor, settings)
+        self._patch_size = int(self.processor.image_processor.patch_size)
+
+        attention = pick_attention(settings.attn_implementation, self.device, self.dtype)
+        try:
+            self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+                self.checkpoint, dtype=self.dtype, attn_implementation=attention, device_map=self.device
+            ).eval()
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelError(f"the weights in {self.checkpoint} do not load on {self.device}: {exc}") from None
+
+        self.stop_token_ids = self._stop_token_ids()
+        self.grammars: ToolCallGrammars | None = None
+        if settings.constrained:
+            self.grammars = ToolCallGrammars(
+                self.tokenizer, vocab_size=self.model.config.text_config.vocab_size, stop_token_ids=self.stop_token_ids
+            )
+        self._synchronize = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
+        self.last_timings: StepTimings | None = None
+        logger.info(
+            "loaded {} from {} on {} ({}, {} attention, pixels {}..{}) in {:.1f} s",
+            settings.model,
+            self.checkpoint,
+            self.device,
+            str(self.dtype).removeprefix("torch."),
+            attention,
+            self.image_budget.min_pixels,
+            self.image_budget.max_pixels,
+            time.perf_counter() - started,
+        )
+
+    def _stop_token_ids(self) -> list[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = [ids] if isinstance(ids, int) else list(ids or [])
+        im_end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        if isinstance(im_end, int) and im_end not in ids:
+            ids.append(im_end)
+        if not ids:
+            raise ModelError(f"{self.checkpoint} names no end-of-turn token; its generation_config.json is broken")
+        return ids
+
+    @property
+    def visual(self) -> Any:
+        inner = getattr(self.model, "model", self.model)
+        return getattr(inner, "visual", None) or getattr(self.model, "visual")
+
+    # Stage 1: preprocessing.
+    def prepare(self, messages: list[ChatMessage]) -> PreparedInputs:
+        started = time.perf_counter()
+        hf_messages, images = to_hf_messages(messages)
+        text = self.processor.apply_chat_template(hf_messages, add_generation_prompt=True, tokenize=False)
+        inputs = self.processor(text=[text], images=images or None, return_tensors="pt")
+        image_sizes: list[tuple[int, int]] = []
+        if images:
+            # The model saw grid * patch pixels per side: the exact frame its coordinates refer to.
+            for _, grid_h, grid_w in inputs["image_grid_thw"].tolist():
+                image_sizes.append((grid_w * self._patch_size, grid_h * self._patch_size))
+        inputs = inputs.to(self.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        return PreparedInputs(
+            inputs=inputs,
+            image_sizes=image_sizes,
+            prompt_tokens=int(inputs["input_ids"].shape[1]),
+            preprocess_s=time.perf_counter() - started,
+        )
+
+    def _generation_config(self, max_new_tokens: int | None = None) -> Any:
+        from transformers import GenerationConfig
+
+        sampling = self.settings.temperature > 0
+        # Every knob is set, because `generate` fills unset ones from the checkpoint's generation_config.json
+        # (the released one: top_k=1, top_p=0.001, repetition_penalty=1.05). Greedy means plain argmax;
+        # sampling means plain temperature sampling. The greedy values are transformers' neutral defaults.
+        return GenerationConfig(
+            max_new_tokens=max_new_tokens or self.settings.max_new_tokens,
+            do_sample=sampling,
+            temperature=self.settings.temperature if sampling else 1.0,
+            top_p=1.0,
+            top_k=0 if sampling else 50,
+            repetition_penalty=1.0,
+            eos_token_id=self.stop_token_ids,
+            pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_token_ids[0],
+        )
+
+    def _logits_processors(self, request: GenerationRequest) -> list[Any]:
+        if self.grammars is None:
+            return []
+        width, height = request.image_size
+        thought = self.settings.max_thought_tokens if self.settings.allow_thought else None
+        return [self.grammars.logits_processor(request.space, width, height, thought)]
+
+    # Stages 2 and 3: prefill and decode, timed apart.
+    def run(
+        self, prepared: PreparedInputs, logits_processors: list[Any], max_new_tokens: int | None = None
+    ) -> tuple[list[int], StepTimings]:
+        import torch
+        from transformers import LogitsProcessorList
+
+        clock = _StageClock(self._synchronize)
+        visual = self.visual
+        hook = visual.register_forward_hook(clock.vision_done) if visual is not None else None
+        if self.settings.temperature > 0 and self.settings.seed is not None:
+            torch.manual_seed(self.settings.seed)
+        try:
+            self._synchronize()
+            clock.start = time.perf_counter()
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **prepared.inputs,
+                    generation_config=self._generation_config(max_new_tokens),
+                    logits_processor=LogitsProcessorList([clock, *logits_processors]),
+                )
+            self._synchronize()
+            finished = time.perf_counter()
+        except torch.cuda.OutOfMemoryError as exc:
+            raise ModelError(
+                f"out of GPU memory generating from {prepared.prompt_tokens} prompt tokens ({exc}); "
+                "lower max_pixels or use a smaller model"
+            ) from None
+        finally:
+            if hook is not None:
+                hook.remove()
+        new_ids = output[0, prepared.prompt_tokens :].tolist()
+        first = clock.first_logits or finished
+        timings = StepTimings(
+            preprocess_s=prepared.preprocess_s,
+            vision_s=(clock.vision_end - clock.start) if clock.vision_end is not None else 0.0,
+            prefill_s=first - clock.start,
+            decode_s=finished - first,
+            prompt_tokens=prepared.prompt_tokens,
+            new_tokens=len(new_ids),
+        )
+        return new_ids, timings
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        prepared = self.prepare(request.messages)
+        if prepared.image_sizes and tuple(request.image_size) != prepared.image_sizes[-1]:
+            # The prompt states one size, the model sees another: coordinates would be off by the ratio.
+            logger.warning(
+                "request.image_size {} differs from the last image as the model sees it {}; the prompt's stated "
+                "resolution and this backend's image_budget disagree",
+                request.image_size,
+                prepared.image_sizes[-1],
+            )
+        new_ids, timings = self.run(prepared, self._logits_processors(request))
+        self.last_timings = timings
+        if not new_ids or new_ids[-1] not in self.stop_token_ids:
+            logger.warning(
+                "the answer used all {} new tokens without closing; raise max_new_tokens", self.settings.max_new_tokens
+            )
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        logger.debug(
+            "generated {} tokens: preprocess {:.3f} s, vision {:.3f} s, prefill {:.3f} s, decode {:.3f} s",
+            timings.new_tokens,
+            timings.preprocess_s,
+            timings.vision_s,
+            timings.prefill_s,
+            timings.decode_s,
+        )
+        return Generation(
+            text=text,
+            image_sizes=prepared.image_sizes,
+            preprocess_s=timings.preprocess_s,
+            generate_s=timings.prefill_s + timings.decode_s,
+            prompt_tokens=timings.prompt_tokens,
+            new_tokens=timings.new_tokens,
+        )
+
+    def close(self) -> None:
+        import torch
+
+        self.model = None  # type: ignore[assignment]
+        self.grammars = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+__all__ = ["TransformersBackend", "StepTimings", "PreparedInputs", "to_hf_messages"]

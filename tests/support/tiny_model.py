@@ -1,0 +1,38 @@
+"""The tiny random-weight Qwen2.5-VL checkpoint, built once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.models.tiny import make_tiny_model
+
+
+def build_once(base: Path) -> Path:
+    # Fixtures imported into several test modules run once per module; the marker file keeps it one build.
+    directory = base / "tiny-qwen2.5-vl"
+    if not (directory / "model.safetensors").exists():
+        make_tiny_model(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete Qwen2.5-VL checkpoint directory with random weights (about a megabyte)."""
+    return build_once(tmp_path_factory.getbasetemp())
+
+
+def reseed_weights(model, seed: int, std: float = 0.5) -> None:  # type: ignore[no-untyped-def]
+    """Draw new random weights in place, so one loaded model stands for many checkpoints.
+
+    A wide spread makes each seed's argmax choices differ more, which is what a property test over
+    seeds wants to see.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() >= 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)

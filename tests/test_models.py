@@ -1,0 +1,272 @@
+"""The local backend on the tiny checkpoint: constrained output, image sizes, determinism, loading errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from actions.geometry import CHECKPOINT_MIN_PIXELS, ImageBudget, smart_resize
+from actions.parsing import parse_action
+from actions.space import SPACES, ActionSpace
+from agent.models.base import GenerationRequest, ModelBackend, ModelError
+from agent.models.factory import create_backend
+from agent.models.grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, split_tool_call
+from agent.models.replay import ReplayBackend
+from agent.models.settings import ModelSettings
+from agent.models.transformers_backend import TransformersBackend
+from prompts.messages import ChatMessage, ImagePart, TextPart
+from tests.support.tiny_model import reseed_weights, tiny_model_dir  # noqa: F401 (fixture)
+
+# Small pictures and a small pixel budget keep the vision tower cheap on a shared CPU.
+MAX_PIXELS = 28 * 28 * 40
+# Enough for the longest valid call under the tokenizer the tiny model has (strings are bounded).
+MAX_NEW_TOKENS = 700
+SCREENS = [(200, 120), (120, 200), (160, 90), (300, 60), (40, 40), (420, 260)]
+
+
+def screenshot(width: int, height: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def request_for(backend: ModelBackend, space: ActionSpace, image: Image.Image, task: str) -> GenerationRequest:
+    messages = [
+        ChatMessage.text("system", f"You are a helpful assistant.\n\n# Tools\n<tools>{space.tool_name}</tools>"),
+        ChatMessage("user", (TextPart(task), ImagePart(image))),
+    ]
+    return GenerationRequest(messages, space, backend.image_budget.resized_size(*image.size))
+
+
+def assert_valid_call(text: str, space: ActionSpace, image_size: tuple[int, int], thought: bool = False) -> None:
+    before, inner = split_tool_call(text)
+    assert text.endswith(TOOL_CALL_CLOSE), text
+    if not thought:
+        assert before == "", text
+    # The project's own parser reads it, as the agent loop does, with no repair needed.
+    parsed = parse_action(text, space)
+    assert not parsed.notes, parsed.notes
+    action = parsed.action
+    width, height = image_size
+    for x, y in action.points():
+        assert 0 <= x < width and 0 <= y < height, (action, image_size)
+    # Compact JSON: outside strings, the only whitespace is json.dumps' one space after ',' and ':'.
+    skeleton = re.sub(r'"(?:[^"\\]|\\.)*"', '""', inner)
+    assert not re.search(r"\s", re.sub(r"[,:] ", "", skeleton)), inner
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model_dir: Path) -> Iterator[TransformersBackend]:  # noqa: F811
+    loaded = TransformersBackend(
+        ModelSettings(model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=MAX_NEW_TOKENS)
+    )
+    yield loaded
+    loaded.close()
+
+
+# Constrained decoding.
+
+
+@pytest.mark.parametrize("space_name", sorted(SPACES))
+def test_constrained_output_is_a_valid_action_over_seeds_and_screens(tiny_model_dir: Path, space_name: str) -> None:  # noqa: F811
+    space = SPACES[space_name]
+    # Its own copy: the weights are redrawn for every seed, standing for many different checkpoints.
+    backend = TransformersBackend(
+        ModelSettings(model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=MAX_NEW_TOKENS)
+    )
+    seen = set()
+    try:
+        for seed in range(12):
+            reseed_weights(backend.model, seed)
+            width, height = SCREENS[seed % len(SCREENS)]
+            request = request_for(backend, space, screenshot(width, height, seed), f"Task number {seed}.")
+            generation = backend.generate(request)
+            assert generation.new_tokens is not None and generation.new_tokens < MAX_NEW_TOKENS
+            assert_valid_call(generation.text, space, request.image_size)
+            seen.add(parse_action(generation.text, space).action.action)
+    finally:
+        backend.close()
+    # Different weights choose different actions: the grammar offers the whole space, not one path.
+    assert len(seen) >= 3, seen
+
+
+def test_free_text_before_the_call_when_thoughts_are_allowed(tiny_model_dir: Path) -> None:  # noqa: F811
+    settings = ModelSettings(
+        model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=MAX_NEW_TOKENS, allow_thought=True,
+        max_thought_tokens=12,
+    )
+    backend = TransformersBackend(settings)
+    try:
+        texts = []
+        for seed in range(3):
+            reseed_weights(backend.model, 100 + seed)
+            request = request_for(backend, SPACES["mobile"], screenshot(200, 120, seed), "Think, then act.")
+            generation = backend.generate(request)
+            assert_valid_call(generation.text, SPACES["mobile"], request.image_size, thought=True)
+            texts.append(split_tool_call(generation.text)[0])
+        # Random weights rarely open the call by themselves: the thought budget is what ends the text.
+        assert any(texts), texts
+    finally:
+        backend.close()
+
+
+def test_grammar_accepts_compact_calls_and_rejects_the_rest(backend: TransformersBackend) -> None:
+    assert backend.grammars is not None
+    mobile = SPACES["mobile"]
+
+    def accepts(text: str, thought: int | None = None) -> bool:
+        matcher = backend.grammars.matcher(mobile, 196, 112, thought)  # type: ignore[union-attr]
+        return matcher.accept_string(text) and matcher.accept_token(backend.stop_token_ids[0])
+
+    call = '{"name": "mobile_use", "arguments": {"action": "click", "coordinate": [195, 111]}}'
+    assert accepts(TOOL_CALL_OPEN + call + TOOL_CALL_CLOSE)
+    assert accepts("I should tap it." + TOOL_CALL_OPEN + call + TOOL_CALL_CLOSE, thought=32)
+    assert not accepts("I should tap it." + TOOL_CALL_OPEN + call + TOOL_CALL_CLOSE)
+    assert not accepts(TOOL_CALL_OPEN + call.replace('"coordinate": ', '"coordinate":  ') + TOOL_CALL_CLOSE)
+    assert not accepts(TOOL_CALL_OPEN + call.replace("{", "{ ", 1) + TOOL_CALL_CLOSE)
+    assert not accepts(TOOL_CALL_OPEN + call.replace("195", "196") + TOOL_CALL_CLOSE)  # x off the image
+    assert not accepts(TOOL_CALL_OPEN + call.replace("mobile_use", "computer_use") + TOOL_CALL_CLOSE)
+    typed = '{"name": "mobile_use", "arguments": {"action": "type", "text": "%s"}}'
+    assert accepts(TOOL_CALL_OPEN + typed % "Grüße 😀" + TOOL_CALL_CLOSE)
+    assert not accepts(TOOL_CALL_OPEN + typed % "tab\there" + TOOL_CALL_CLOSE)  # raw control characters
+    assert not accepts(TOOL_CALL_OPEN + typed % ("x" * 501) + TOOL_CALL_CLOSE)
+    waited = '{"name": "mobile_use", "arguments": {"action": "wait", "time": %s}}'
+    assert accepts(TOOL_CALL_OPEN + waited % "2.5" + TOOL_CALL_CLOSE)
+    assert not accepts(TOOL_CALL_OPEN + waited % "61" + TOOL_CALL_CLOSE)
+    # Compiled once per (space, size).
+    assert backend.grammars.compiled(mobile, 196, 112) is backend.grammars.compiled(mobile, 196, 112)
+
+
+def test_unconstrained_generation_stops_at_the_token_limit(tiny_model_dir: Path) -> None:  # noqa: F811
+    settings = ModelSettings(model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=5, constrained=False)
+    backend = TransformersBackend(settings)
+    try:
+        assert backend.grammars is None
+        generation = backend.generate(request_for(backend, SPACES["computer"], screenshot(80, 60, 0), "Go."))
+        assert 1 <= (generation.new_tokens or 0) <= 5
+    finally:
+        backend.close()
+
+
+# Decoding, images and timings.
+
+
+def test_greedy_is_deterministic_and_plain_argmax(backend: TransformersBackend) -> None:
+    import torch
+
+    request = request_for(backend, SPACES["computer"], screenshot(200, 120, 7), "Click the button.")
+    first = backend.generate(request)
+    second = backend.generate(request)
+    assert first.text == second.text and first.new_tokens == second.new_tokens
+    # The checkpoint's generation_config says do_sample with a repetition penalty; greedy must ignore it.
+    prepared = backend.prepare(request.messages)
+    new_ids, _ = backend.run(prepared, [], max_new_tokens=1)
+    with torch.inference_mode():
+        logits = backend.model(**prepared.inputs).logits[0, -1]
+    assert new_ids == [int(logits.argmax())]
+
+
+def test_image_sizes_are_what_smart_resize_gives(backend: TransformersBackend) -> None:
+    images = [screenshot(w, h, i) for i, (w, h) in enumerate(SCREENS[:4])]
+    messages = [
+        ChatMessage.text("system", "tools"),
+        ChatMessage("user", (TextPart("before"), ImagePart(images[0]), ImagePart(images[1]))),
+        ChatMessage.text("assistant", "<tool_call>\n{}\n</tool_call>"),
+        ChatMessage("user", (ImagePart(images[2]), TextPart("now"), ImagePart(images[3].convert("RGBA")))),
+    ]
+    last = images[3].size
+    request = GenerationRequest(messages, SPACES["browser"], backend.image_budget.resized_size(*last))
+    generation = backend.generate(request)
+    expected = []
+    for image in images:
+        h, w = smart_resize(image.height, image.width, min_pixels=CHECKPOINT_MIN_PIXELS, max_pixels=MAX_PIXELS)
+        expected.append((w, h))
+    assert generation.image_sizes == expected
+    assert generation.image_sizes == [backend.image_budget.resized_size(*i.size) for i in images]
+    assert_valid_call(generation.text, SPACES["browser"], request.image_size)
+
+
+def test_image_budget_follows_settings_and_checkpoint(tiny_model_dir: Path, backend: TransformersBackend) -> None:  # noqa: F811
+    assert backend.image_budget == ImageBudget(min_pixels=CHECKPOINT_MIN_PIXELS, max_pixels=MAX_PIXELS)
+    assert backend.processor.image_processor.size["longest_edge"] == MAX_PIXELS
+    with pytest.raises(ModelError, match="min_pixels"):
+        TransformersBackend(ModelSettings(model=str(tiny_model_dir), max_pixels=1000))
+
+
+def test_timings_are_reported_per_stage(backend: TransformersBackend) -> None:
+    generation = backend.generate(request_for(backend, SPACES["mobile"], screenshot(120, 200, 3), "Tap."))
+    timings = backend.last_timings
+    assert timings is not None
+    assert generation.preprocess_s == timings.preprocess_s > 0
+    assert generation.generate_s == pytest.approx(timings.prefill_s + timings.decode_s)
+    assert 0 < timings.vision_s <= timings.prefill_s
+    assert generation.prompt_tokens == timings.prompt_tokens and generation.prompt_tokens > 0
+    assert generation.new_tokens == timings.new_tokens > 0
+
+
+# Loading.
+
+
+def test_a_missing_hub_model_is_one_line_naming_the_fetch_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as caught:
+        create_backend(ModelSettings(model="qwen-gui-agent-tests/absent-model"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "`hf download qwen-gui-agent-tests/absent-model`" in message
+
+
+def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        TransformersBackend(ModelSettings(model=str(tmp_path / "nowhere")))
+
+
+def test_a_checkpoint_of_another_kind_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(ModelError, match="llama checkpoint, not Qwen2.5-VL"):
+        TransformersBackend(ModelSettings(model=str(tmp_path)))
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(ModelError, match="no config.json"):
+        TransformersBackend(ModelSettings(model=str(tmp_path)))
+
+
+def test_a_tokenizer_without_vision_tokens_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:  # noqa: F811
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    tokenizer = json.loads((broken / "tokenizer.json").read_text())
+    tokenizer["added_tokens"] = [t for t in tokenizer["added_tokens"] if t["content"] != "<|image_pad|>"]
+    (broken / "tokenizer.json").write_text(json.dumps(tokenizer))
+    with pytest.raises(ModelError, match=re.escape("lacks Qwen2.5-VL's vision tokens <|image_pad|>")):
+        TransformersBackend(ModelSettings(model=str(broken)))
+
+
+# The replay backend.
+
+
+def test_replay_answers_in_order_then_fails_clearly() -> None:
+    budget = ImageBudget(max_pixels=MAX_PIXELS)
+    replay = ReplayBackend(["first", "second"], budget)
+    assert isinstance(replay, ModelBackend)
+    image = screenshot(420, 260, 0)
+    request = request_for(replay, SPACES["mobile"], image, "Go.")
+    assert replay.generate(request).text == "first"
+    generation = replay.generate(request)
+    assert generation.text == "second"
+    assert generation.image_sizes == [budget.resized_size(420, 260)] == [(smart_resize(260, 420, max_pixels=MAX_PIXELS)[::-1])]
+    with pytest.raises(ModelError, match="all 2 of its texts"):
+        replay.generate(request)
+
+
+def test_settings_refuse_impossible_combinations() -> None:
+    with pytest.raises(ValueError, match="min_pixels"):
+        ModelSettings(min_pixels=5000, max_pixels=4000)
+    with pytest.raises(ValueError, match="max_thought_tokens"):
+        ModelSettings(allow_thought=True, max_thought_tokens=300, max_new_tokens=256)
+    with pytest.raises(ModelError, match="http"):
+        create_backend(ModelSettings(base_url="localhost:8000/v1"))
