@@ -88,7 +88,7 @@ class Agent:
                     "action_space": space.name,
                     "model": self.model.name,
                     "image_budget": dataclasses.asdict(self.model.image_budget),
-                    "config": self.config.model_dump(),
+                    "config": self.config.model_dump(mode="json"),
                     **self.header,
                 },
                 redact=secrets.redact_data,
