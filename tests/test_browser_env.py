@@ -1,0 +1,333 @@
+"""The browser driver against a real headless Chromium and local pages that log every event."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from actions.base import Answer, Terminate, Type, Wait
+from actions.browser import Back, Forward, Navigate
+from actions.computer import (
+    DoubleClick,
+    Key,
+    LeftClick,
+    LeftClickDrag,
+    MiddleClick,
+    MouseMove,
+    RightClick,
+    Scroll,
+)
+from actions.geometry import CoordinateMapper, ImageBudget
+from environments.base import ActionFailed, DriverError, Environment, EnvironmentUnavailable
+from environments.browser import BrowserEnvironment, BrowserSettings, find_chromium
+from environments.keys import normalize_keys
+from tests.support.pages import page_server  # noqa: F401  (fixture)
+
+# Small enough that the model sees a smaller image than the screenshot at both scale factors.
+SMALL_BUDGET = ImageBudget(max_pixels=300 * 28 * 28)
+
+
+@pytest.fixture(scope="module", params=[1.0, 2.0], ids=["dsf1", "dsf2"])
+def env(request: pytest.FixtureRequest, page_server: str) -> Iterator[BrowserEnvironment]:  # noqa: F811
+    settings = BrowserSettings(
+        device_scale_factor=request.param,
+        start_url=f"{page_server}/log",
+        navigation_timeout=3.0,
+        settle_timeout=1.0,
+        settle_delay=0.1,
+    )
+    environment = BrowserEnvironment(settings)
+    environment.reset()
+    yield environment
+    environment.close()
+
+
+@pytest.fixture
+def log_page(env: BrowserEnvironment, page_server: str) -> BrowserEnvironment:  # noqa: F811
+    """The event-log page, freshly loaded in the only tab, with the mouse in a known place."""
+    if env.page.url != f"{page_server}/log" or len(env.page.context.pages) != 1:
+        env.reset()
+    else:
+        env.page.reload()
+    return env
+
+
+def events(env: BrowserEnvironment, kind: str | None = None) -> list[dict[str, Any]]:
+    """Events the page logged since the last call (all, or only those of one type)."""
+    logged = env.page.evaluate("window.__events.splice(0)")
+    return [e for e in logged if kind is None or e["type"] == kind]
+
+
+def model_mapper(env: BrowserEnvironment) -> CoordinateMapper:
+    mapper = CoordinateMapper.for_screen(env.observe().geometry, SMALL_BUDGET)
+    assert (mapper.model_width, mapper.model_height) != (mapper.screen.width, mapper.screen.height)
+    return mapper
+
+
+def css_target(mapper: CoordinateMapper, point: tuple[int, int]) -> tuple[float, float]:
+    """Where, in CSS px, the centre of a model pixel lies."""
+    ix, iy = mapper.to_image(point)
+    return ix / mapper.screen.scale, iy / mapper.screen.scale
+
+
+def test_implements_the_protocol_and_reports_geometry(env: BrowserEnvironment) -> None:
+    assert isinstance(env, Environment)
+    obs = env.observe()
+    dsf = env.settings.device_scale_factor
+    assert obs.screenshot.mode == "RGB"
+    assert obs.screenshot.size == (int(1280 * dsf), int(800 * dsf))
+    assert obs.geometry.scale == dsf
+    assert obs.geometry.logical_size == (1280, 800)
+    assert obs.extras["url"].endswith("/log")
+    assert obs.extras["title"] == "event log"
+
+
+MODEL_POINTS = [(0, 0), (1, 1), (17, 200), (300, 13), (455, 279), (200, 150)]
+
+
+@pytest.mark.parametrize(
+    ("action_cls", "kind", "button"),
+    [
+        (LeftClick, "click", 0),
+        (RightClick, "contextmenu", 2),
+        (MiddleClick, "auxclick", 1),
+        (DoubleClick, "dblclick", 0),
+    ],
+)
+def test_clicks_land_where_the_model_pointed(
+    log_page: BrowserEnvironment, action_cls: type, kind: str, button: int
+) -> None:
+    env = log_page
+    mapper = model_mapper(env)
+    points = [p for p in MODEL_POINTS if p[0] < mapper.model_width and p[1] < mapper.model_height]
+    points.append((mapper.model_width - 1, mapper.model_height - 1))
+    for point in points:
+        # The same path as the agent: a model-space action mapped to driver space.
+        action = action_cls(coordinate=point).map_points(mapper.to_driver)
+        events(env)
+        env.act(action)
+        (hit,) = events(env, kind)
+        assert hit["button"] == button
+        assert (hit["x"], hit["y"]) == action.coordinate
+        tx, ty = css_target(mapper, point)
+        assert abs(hit["x"] - tx) <= 1 and abs(hit["y"] - ty) <= 1, (point, hit, (tx, ty))
+
+
+def test_click_without_coordinate_uses_the_mouse_position(log_page: BrowserEnvironment) -> None:
+    env = log_page
+    env.act(MouseMove(coordinate=(611, 377)))
+    assert env.page.evaluate("window.__lastMove") == [611, 377]
+    events(env)
+    env.act(LeftClick())
+    (hit,) = events(env, "click")
+    assert (hit["x"], hit["y"]) == (611, 377)
+
+
+def test_drag_from_a_start_point_and_from_the_mouse(log_page: BrowserEnvironment) -> None:
+    env = log_page
+    events(env)
+    env.act(LeftClickDrag(start_coordinate=(500, 300), coordinate=(700, 450)))
+    log = events(env)
+    down = [e for e in log if e["type"] == "mousedown"]
+    up = [e for e in log if e["type"] == "mouseup"]
+    assert [(e["x"], e["y"]) for e in down] == [(500, 300)]
+    assert [(e["x"], e["y"]) for e in up] == [(700, 450)]
+    env.act(LeftClickDrag(coordinate=(650, 600)))
+    log = events(env)
+    assert [(e["x"], e["y"]) for e in log if e["type"] == "mousedown"] == [(700, 450)]
+    assert [(e["x"], e["y"]) for e in log if e["type"] == "mouseup"] == [(650, 600)]
+
+
+def test_scroll_positive_is_up_at_a_coordinate(log_page: BrowserEnvironment) -> None:
+    env = log_page
+    events(env)
+    env.act(Scroll(pixels=-400, coordinate=(640, 500)))
+    (wheel,) = events(env, "wheel")
+    # The page scrolls by `pixels` CSS px; Chromium reports the event's deltaY divided by the scale factor.
+    assert (wheel["x"], wheel["y"]) == (640, 500) and wheel["dy"] > 0
+    assert env.page.evaluate("window.scrollY") == 400
+    env.act(Scroll(pixels=150))  # at the current mouse position
+    (wheel,) = events(env, "wheel")
+    assert (wheel["x"], wheel["y"]) == (640, 500) and wheel["dy"] < 0
+    assert env.page.evaluate("window.scrollY") == 250
+
+
+def test_keys_and_typing(log_page: BrowserEnvironment) -> None:
+    env = log_page
+    env.act(LeftClick(coordinate=(100, 50)))  # the textarea
+    env.act(Type(text="first"))
+    env.act(Key(keys=["ctrl", "a"]))
+    env.act(Type(text="$(rm -rf /) `id` 'q' \"d\" <a>&|; 你好 wörld 🎉"))
+    env.act(Key(keys=["Return"]))
+    env.act(Type(text="end"))
+    value = env.page.evaluate("document.getElementById('box').value")
+    assert value == "$(rm -rf /) `id` 'q' \"d\" <a>&|; 你好 wörld 🎉\nend"
+    events(env)
+    env.act(Key(keys=["ctrl+shift+End"]))
+    downs = [e for e in events(env, "keydown")]
+    assert [e["key"] for e in downs] == ["Control", "Shift", "End"]
+    assert downs[-1]["ctrl"] and downs[-1]["shift"]
+    env.act(Key(keys=["esc"]))
+    env.act(Key(keys=["pgdn"]))
+    env.act(Key(keys=["super"]))
+    env.act(Key(keys=["space"]))
+    env.act(Key(keys=["shift", "a"]))
+    keys = [e["key"] for e in events(env, "keydown")]
+    assert keys == ["Escape", "PageDown", "Meta", " ", "Shift", "A"]
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        (["ctrl", "c"], ("ctrl", "c")),
+        (["Ctrl+C"], ("ctrl", "c")),
+        (["cmd", "shift", "T"], ("meta", "shift", "t")),
+        (["super"], ("meta",)),
+        (["Return"], ("enter",)),
+        (["KP_Enter"], ("enter",)),
+        (["esc"], ("escape",)),
+        (["pgdn"], ("pagedown",)),
+        (["Page_Up"], ("pageup",)),
+        (["ArrowLeft"], ("left",)),
+        (["ctrl++"], ("ctrl", "+")),
+        (["+"], ("+",)),
+        (["A"], ("A",)),
+        (["F5"], ("f5",)),
+        ([" "], ("space",)),
+    ],
+)
+def test_key_names_normalise_once(written: list[str], canonical: tuple[str, ...]) -> None:
+    assert normalize_keys(written) == canonical
+
+
+@pytest.mark.parametrize("bad", [["hyperdrive"], ["ctrl", ""], ["\x07"], []])
+def test_bad_key_names_say_what_to_use(bad: list[str]) -> None:
+    with pytest.raises(ActionFailed, match="key"):
+        normalize_keys(bad)
+
+
+def test_unknown_key_is_a_clear_error(log_page: BrowserEnvironment) -> None:
+    with pytest.raises(ActionFailed, match="unknown key 'hyperdrive'"):
+        log_page.act(Key(keys=["ctrl", "hyperdrive"]))
+    # Nothing stays pressed after the failure.
+    log_page.act(LeftClick(coordinate=(100, 50)))
+    log_page.act(Type(text="a"))
+    assert log_page.page.evaluate("document.getElementById('box').value") == "a"
+
+
+def test_navigate_back_forward(log_page: BrowserEnvironment, page_server: str) -> None:  # noqa: F811
+    env = log_page
+    env.act(Navigate(url=f"{page_server}/second"))
+    assert env.observe().extras["title"] == "second"
+    env.act(Back())
+    assert env.observe().extras["url"] == f"{page_server}/log"
+    env.act(Forward())
+    assert env.observe().extras["url"] == f"{page_server}/second"
+    env.act(Wait(time=0.1))
+
+
+def test_a_click_that_opens_a_tab_makes_it_active(log_page: BrowserEnvironment, page_server: str) -> None:  # noqa: F811
+    env = log_page
+    box = env.page.locator("#newtab").bounding_box()
+    env.act(LeftClick(coordinate=(int(box["x"] + 5), int(box["y"] + box["height"] / 2))))
+    obs = env.observe()
+    assert obs.extras["url"] == f"{page_server}/second"
+    assert obs.extras["tabs"] == 2
+    env.act(LeftClick(coordinate=(30, 110)))  # the new tab's button that calls window.close()
+    obs = env.observe()  # closing the active tab falls back to the one before
+    assert (obs.extras["url"], obs.extras["tabs"]) == (f"{page_server}/log", 1)
+
+
+def test_text_at_reads_what_a_click_would_touch(log_page: BrowserEnvironment) -> None:
+    box = log_page.page.locator("#newtab").bounding_box()
+    assert log_page.text_at(int(box["x"] + 3), int(box["y"] + 3)) == "open a tab"
+    log_page.page.evaluate("document.getElementById('box').value = 'typed'")
+    assert log_page.text_at(100, 50) == "typed"
+
+
+def test_episode_ending_actions_and_off_screen_points_are_refused(log_page: BrowserEnvironment) -> None:
+    with pytest.raises(ActionFailed, match="agent loop"):
+        log_page.act(Terminate(status="success"))
+    with pytest.raises(ActionFailed, match="agent loop"):
+        log_page.act(Answer(text="42"))
+    with pytest.raises(ActionFailed, match="outside the 1280x800 viewport"):
+        log_page.act(LeftClick(coordinate=(1280, 10)))
+
+
+def test_a_page_that_never_loads_fails_in_bounded_time(
+    log_page: BrowserEnvironment, page_server: str  # noqa: F811
+) -> None:
+    env = log_page
+    started = time.monotonic()
+    with pytest.raises(ActionFailed, match="did not finish in time"):
+        env.act(Navigate(url=f"{page_server}/hang"))
+    assert time.monotonic() - started < env.settings.navigation_timeout + 3
+    env.act(Navigate(url=f"{page_server}/second"))  # the environment goes on
+    assert env.observe().extras["title"] == "second"
+
+
+def test_missing_chromium_is_a_clear_error(tmp_path: Any) -> None:
+    with pytest.raises(EnvironmentUnavailable, match="scripts/install.sh"):
+        find_chromium(tmp_path / "no-such-chromium")
+    env = BrowserEnvironment(BrowserSettings(executable_path=tmp_path / "no-such-chromium"))
+    with pytest.raises(EnvironmentUnavailable, match="does not exist"):
+        env.reset()
+    env.close()
+
+
+def _our_browser_processes() -> set[int]:
+    """Chromium main processes descended from this test process (never anyone else's)."""
+    parents: dict[int, int] = {}
+    browsers: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()  # Chromium rewrites its argv into one string: no per-argument split
+        except OSError:
+            continue
+        if b"chrom" in cmdline.split(b" ")[0] and b"--type=" not in cmdline and b"crashpad" not in cmdline[:80]:
+            browsers.add(int(entry))
+    ours = set()
+    for pid in browsers:
+        p = pid
+        while p > 1:
+            p = parents.get(p, 0)
+            if p == os.getpid():
+                ours.add(pid)
+                break
+    return ours
+
+
+def test_a_browser_crash_ends_the_episode_without_hanging(page_server: str) -> None:  # noqa: F811
+    env = BrowserEnvironment(BrowserSettings(start_url=f"{page_server}/second", navigation_timeout=5.0))
+    try:
+        before = _our_browser_processes()
+        env.reset()
+        (pid,) = _our_browser_processes() - before
+        started = time.monotonic()
+        os.kill(pid, signal.SIGKILL)  # the browser dies mid-episode
+        with pytest.raises(EnvironmentUnavailable, match="reset"):
+            env.act(LeftClick(coordinate=(10, 10)))
+            env.observe()
+        with pytest.raises(EnvironmentUnavailable):
+            env.act(Wait(time=0.1))
+        assert time.monotonic() - started < 15
+        assert env.reset().extras["title"] == "second"  # a new episode starts a new browser
+        # A crashed tab (renderer) ends the episode too, at the latest on the next observation.
+        with pytest.raises(DriverError):
+            env.act(Navigate(url="chrome://crash"))
+            env.act(Wait(time=0.5))
+        with pytest.raises(EnvironmentUnavailable, match="crashed"):
+            env.observe()
+        assert env.reset().extras["title"] == "second"
+    finally:
+        env.close()
