@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     _env_flags(doctor)
     doctor.add_argument("--model", default=_env("model"), help="also check this model can be found")
 
+    ev = sub.add_parser("eval", help="run an evaluation suite (AndroidWorld-style; rerun into --out to resume)")
+    from evals.cli import add_eval_arguments  # argparse only: cheap; the suites load when the command runs
+
+    add_eval_arguments(ev)
+
     tiny = sub.add_parser("make-tiny-model", help="write a tiny random-weight Qwen2.5-VL checkpoint (for tests)")
     tiny.add_argument("directory", type=Path)
 
@@ -280,6 +285,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return doctor(args.model)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    # The CLI is the one place above both agent/ and evals/; evals itself builds on agent's loop.
+    from evals.cli import eval_command
+
+    return eval_command(args)
+
+
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
     from agent.models.tiny import make_tiny_model
 
@@ -302,6 +314,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "replay": cmd_replay,
     "report": cmd_report,
     "doctor": cmd_doctor,
+    "eval": cmd_eval,
     "make-tiny-model": cmd_make_tiny_model,
     "phone-sim": cmd_phone_sim,
 }

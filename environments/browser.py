@@ -323,11 +323,22 @@ class BrowserEnvironment:
     def observe(self) -> Observation:
         self._ensure_started()
         page = self._page
-        png = self._guard(
-            lambda: page.screenshot(type="png", caret="initial", timeout=self.settings.action_timeout * 1000),
-            "taking a screenshot",
-            timeout_is_fatal=True,
-        )
+
+        def shoot() -> bytes:
+            return self._guard(
+                lambda: page.screenshot(type="png", caret="initial", timeout=self.settings.action_timeout * 1000),
+                "taking a screenshot",
+                timeout_is_fatal=True,
+            )
+
+        try:
+            png = shoot()
+        except ActionFailed as exc:
+            # Under heavy CPU load Chromium now and then answers "Unable to capture screenshot" once; a second
+            # try after a short pause almost always works. A second failure is real.
+            logger.debug("screenshot failed ({}); trying once more", exc)
+            time.sleep(0.2)
+            png = shoot()
         image = Image.open(io.BytesIO(png)).convert("RGB")
         geometry = ScreenGeometry(width=image.width, height=image.height, scale=self.settings.device_scale_factor)
         extras: dict[str, Any] = {"url": page.url, "title": self._title(page), "tabs": len(self._context.pages)}

@@ -1,0 +1,4 @@
+"""AndroidWorld-style evaluation: tasks scored from real state, suites, a resumable runner, reports.
+
+Start with `evals.runner.run_eval` (or `python -m evals --list`); tasks are defined in `evals.task`.
+"""

@@ -1,0 +1,115 @@
+"""`eval` command line: the flags and the handler that `python -m agent eval` (and `python -m evals`) use.
+
+    python -m agent eval --suite miniwob --tasks click-button,book-flight --n-combinations 3 \
+        --agent qwen --model Qwen/Qwen2.5-VL-7B-Instruct --workers 2 --out runs/eval-miniwob
+
+Exit codes: 0 every instance was recorded and none ended in error, 1 some did not, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", help="suite to run: miniwob, miniwob-mobile, phone, android (see --list)")
+    p.add_argument("--tasks", help="comma-separated task names (default: the whole suite)")
+    p.add_argument("--n-combinations", type=int, default=1, help="instances (parameter draws) per task")
+    p.add_argument("--seed", type=int, default=0, help="base seed; each instance's seed derives from it")
+    p.add_argument("--agent", choices=("qwen", "oracle", "noop"), default="qwen",
+                   help="qwen: the model; oracle: scripted reference policy; noop: stops at once")
+    p.add_argument("--workers", type=int, default=1, help="parallel workers, each with its own environment")
+    p.add_argument("--out", type=Path, help="results folder; rerun into it to resume")
+    p.add_argument("--list", action="store_true", help="list suites, or the tasks of --suite, and exit")
+    g = p.add_argument_group("environment")
+    g.add_argument("--headed", action="store_true", help="browser: show the window")
+    g.add_argument("--browser-path", help="browser: the Chromium executable")
+    g.add_argument("--serial", help="android suite: the device serial")
+    g.add_argument("--adb-port", type=int, help="phone/android suites: the adb server's port (default 5037)")
+    g = p.add_argument_group("model (agent qwen)")
+    g.add_argument("--model", help="local checkpoint folder or Hugging Face id (from the local cache)")
+    g.add_argument("--base-url", help="an OpenAI-compatible server (vLLM, SGLang) instead of a local model")
+    g.add_argument("--api-key")
+    g.add_argument("--device", help="torch device (auto, cpu, cuda)")
+    g.add_argument("--min-pixels", type=int)
+    g.add_argument("--max-pixels", type=int)
+    g.add_argument("--max-new-tokens", type=int)
+    g.add_argument("--temperature", type=float)
+
+
+def environment_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Driver settings from the flags, for the suite's environment kind only."""
+    from evals.registry import get_suite
+
+    kinds = {t.environment for t in get_suite(args.suite).tasks.values()}
+    out: dict[str, Any] = {}
+    if "browser" in kinds:
+        out["headless"] = not args.headed
+        if args.browser_path:
+            out["executable_path"] = args.browser_path
+    if "android" in kinds:
+        if args.serial:
+            out["serial"] = args.serial
+        if args.adb_port:
+            out["adb_port"] = args.adb_port
+    return out
+
+
+def model_settings(args: argparse.Namespace) -> Any:
+    from agent.models.settings import ModelSettings
+
+    fields = dict(model=args.model, base_url=args.base_url, api_key=args.api_key, device=args.device,
+                  min_pixels=args.min_pixels, max_pixels=args.max_pixels, max_new_tokens=args.max_new_tokens,
+                  temperature=args.temperature)
+    return ModelSettings(**{k: v for k, v in fields.items() if v is not None})
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from evals.registry import SUITES, get_suite
+    from evals.runner import EvalSettings, run_eval
+
+    if args.list:
+        if not args.suite:
+            for name in SUITES:
+                suite = get_suite(name)
+                print(f"{name}: {len(suite.tasks)} tasks. {suite.description}")
+            return 0
+        for t in get_suite(args.suite).select():
+            print(f"{t.name}\t{t.difficulty}\tmax {t.max_steps} steps\toracle: {'yes' if t.has_oracle() else 'no'}")
+        return 0
+    if not args.suite or not args.out:
+        raise ValueError("give --suite NAME and --out DIR (add --list to see the suites)")
+    get_suite(args.suite)  # an unknown name fails here, listing the known ones
+    if args.agent == "qwen" and not (args.model or args.base_url):
+        raise ValueError("agent qwen needs --model PATH_OR_ID or --base-url; or try --agent oracle / noop")
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
+    settings = EvalSettings(suite=args.suite, out=args.out, tasks=tasks, n_combinations=args.n_combinations,
+                            seed=args.seed, agent=args.agent, workers=args.workers,
+                            environment=environment_overrides(args))
+    summary = run_eval(settings, model_settings=model_settings(args) if args.agent == "qwen" else None)
+    return 0 if summary.complete else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals", description="run an AndroidWorld-style eval")
+    parser.add_argument("--debug", action="store_true")
+    add_eval_arguments(parser)
+    args = parser.parse_args(argv)
+    logger.remove()
+    logger.add(sys.stderr, level="DEBUG" if args.debug else "WARNING")
+    try:
+        return eval_command(args)
+    except KeyboardInterrupt:
+        print("stopped; rerun the same command to resume", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - one line for the user; the traceback with --debug
+        if args.debug:
+            logger.opt(exception=e).error("failed")
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,134 @@
+"""One task instance: reset, set up, run the real Agent, score from real state, tear down.
+
+Success needs both: the agent stopped by itself (terminate or answer) within the task's step budget,
+and the task's score reached the threshold. The agent's own claim (terminate status) is recorded but
+never counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from actions.base import Action
+from actions.geometry import ScreenGeometry
+from actions.space import ActionSpace
+from agent.config import AgentConfig
+from agent.loop import Agent
+from agent.models.base import ModelBackend
+from agent.trajectory import StepRecord
+from environments.base import Environment, Observation
+from evals.results import InstanceResult, StepLatency
+from evals.task import SUCCESS_THRESHOLD, Task, TaskSetupError
+
+EPISODE_DIR = "episode"
+
+
+class PreparedEnvironment:
+    """The environment as the Agent sees it during an eval episode.
+
+    The Agent resets its environment on its first step; here the runner has already reset it and the
+    task has set it up, so `reset()` only observes. It also remembers the last screen geometry, which the
+    oracle needs to turn page coordinates into model-image coordinates.
+    """
+
+    def __init__(self, inner: Environment) -> None:
+        self.inner = inner
+        self.action_space: ActionSpace = inner.action_space
+        self.last_geometry: ScreenGeometry | None = None
+
+    def reset(self) -> Observation:
+        return self.observe()
+
+    def observe(self) -> Observation:
+        obs = self.inner.observe()
+        self.last_geometry = obs.geometry
+        return obs
+
+    def act(self, action: Action) -> None:
+        self.inner.act(action)
+
+    def close(self) -> None:
+        """The runner owns the inner environment and closes it; an episode must not."""
+
+
+ModelFactory = Callable[[Task, PreparedEnvironment], ModelBackend]
+
+
+def run_instance(
+    task: Task,
+    env: Environment,
+    make_model: ModelFactory,
+    base: InstanceResult,
+    instance_dir: Path,
+    out_root: Path,
+    config: AgentConfig | None = None,
+) -> InstanceResult:
+    """Run one instance and return its result (never raises for an agent or task problem; setup failures
+    and crashes come back as outcome "error")."""
+    result = base.model_copy(update={"started_at": time.time(), "max_steps": task.max_steps})
+    try:
+        env.reset()
+        task.setup(env)
+        goal = task.goal()
+    except Exception as e:  # noqa: BLE001 - every setup problem is the environment's, retried on resume
+        _teardown(task, env)
+        kind = "setup failed" if isinstance(e, TaskSetupError) else f"setup failed ({type(e).__name__})"
+        return _finish(result, outcome="error", error=f"{kind}: {e}")
+    result.goal = goal
+    prepared = PreparedEnvironment(env)
+    steps: list[StepRecord] = []
+    model = make_model(task, prepared)
+    cfg = (config or AgentConfig()).model_copy(update={"max_steps": task.max_steps})
+    header = {"eval": {"suite": task.suite, "task": task.name, "seed": base.seed, "params": base.params}}
+    try:
+        episode = Agent(prepared, model, cfg, on_step=steps.append, header=header).run(goal, instance_dir / EPISODE_DIR)
+    finally:
+        model.close()  # per-instance backends; the runner's shared model ignores this and is closed once
+    result.episode_dir = str((instance_dir / EPISODE_DIR).relative_to(out_root))
+    result.latency = _latency(steps)
+    result.steps, result.stop_reason, result.terminated = episode.steps, episode.stop_reason, episode.terminated
+    result.agent_status = episode.status
+    if episode.stop_reason in ("error", "interrupted"):
+        # Not the agent's failure: the environment or the model broke, or the user stopped the run.
+        _teardown(task, env)
+        return _finish(result, outcome="error", error=f"episode {episode.stop_reason}: {episode.error}")
+    try:
+        score = float(task.score(env))
+    except Exception as e:  # noqa: BLE001 - the state could not be read: the instance cannot be judged
+        _teardown(task, env)
+        return _finish(result, outcome="error", error=f"scoring failed: {type(e).__name__}: {e}")
+    if not 0.0 <= score <= 1.0:
+        _teardown(task, env)
+        return _finish(result, outcome="error", error=f"task bug: score {score} is outside [0, 1]")
+    _teardown(task, env)
+    success = episode.terminated and episode.steps <= task.max_steps and score >= SUCCESS_THRESHOLD
+    return _finish(result, outcome="success" if success else "failure", score=score,
+                   error=None if episode.terminated else episode.error)
+
+
+def _teardown(task: Task, env: Environment) -> None:
+    try:
+        task.teardown(env)
+    except Exception as e:  # noqa: BLE001 - the next setup starts from a reset anyway
+        logger.warning("teardown of {} failed: {}", task.name, e)
+
+
+def _finish(result: InstanceResult, **update: Any) -> InstanceResult:
+    return result.model_copy(update={**update, "finished_at": time.time()})
+
+
+def _latency(steps: list[StepRecord]) -> StepLatency:
+    if not steps:
+        return StepLatency()
+    n = len(steps)
+    return StepLatency(
+        capture=sum(s.timings.capture for s in steps) / n,
+        model=sum(s.timings.model + s.timings.preprocess for s in steps) / n,
+        act=sum(s.timings.act for s in steps) / n,
+        total=sum(s.timings.total for s in steps) / n,
+    )

@@ -1,0 +1,282 @@
+"""Scripted MiniWoB++ solutions for the oracle agent.
+
+A script reads privileged state (the DOM through the Playwright page) to decide, and yields actions in
+driver coordinates (CSS pixels); the oracle backend writes each one as a model answer in model-image
+coordinates, so the real parser, coordinate mapping and driver carry it out. Scripts never change the
+page themselves: a target out of view is scrolled to with the wheel, like a user would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from actions.base import Action, Type, Wait
+from evals.miniwob.page import OracleError, Page
+
+Script = Callable[[Page, str], Iterator[Action]]
+
+
+def _quoted(goal: str) -> list[str]:
+    return re.findall(r'"([^"]*)"', goal)
+
+
+def click_test(p: Page, goal: str) -> Iterator[Action]:
+    yield from p.click("#subbtn")
+
+
+def click_test_2(p: Page, goal: str) -> Iterator[Action]:
+    label = re.search(r"button (\w+)", goal).group(1)  # type: ignore[union-attr]
+    yield from p.click("#area button", text=label)
+
+
+def click_button(p: Page, goal: str) -> Iterator[Action]:
+    yield from p.click("#area button", text=_quoted(goal)[0])
+
+
+def click_button_sequence(p: Page, goal: str) -> Iterator[Action]:
+    yield from p.click("#area button", text="ONE")
+    yield from p.click("#area button", text="TWO")
+
+
+def click_link(p: Page, goal: str) -> Iterator[Action]:
+    yield from p.click("#area .alink", text=_quoted(goal)[0])
+
+
+def click_dialog(p: Page, goal: str) -> Iterator[Action]:
+    yield from p.click(".ui-dialog-titlebar-close")
+
+
+def click_dialog_2(p: Page, goal: str) -> Iterator[Action]:
+    label = _quoted(goal)[0]
+    if label.lower() == "x":
+        yield from p.click(".ui-dialog-titlebar-close")
+    else:
+        yield from p.click(".ui-dialog-buttonpane button", text=label)
+
+
+def click_tab(p: Page, goal: str) -> Iterator[Action]:
+    n = int(re.search(r"#(\d+)", goal).group(1))  # type: ignore[union-attr]
+    yield from p.click("#area ul a", nth=n - 1)
+
+
+def click_checkboxes(p: Page, goal: str) -> Iterator[Action]:
+    wanted = re.match(r"Select (.*) and click Submit\.", goal).group(1)  # type: ignore[union-attr]
+    names = [] if wanted == "nothing" else [w.strip() for w in wanted.split(",")]
+    for name in names:
+        yield from p.click("#boxes label", text=name)
+    yield from p.click("#subbtn")
+
+
+def click_option(p: Page, goal: str) -> Iterator[Action]:
+    name = re.match(r"Select (.*) and click Submit\.", goal).group(1)  # type: ignore[union-attr]
+    yield from p.click("#boxes label", text=name)
+    yield from p.click("#subbtn")
+
+
+def click_widget(p: Page, goal: str) -> Iterator[Action]:
+    yield from p.click(f'#area [data-type="{_quoted(goal)[0]}"]')
+
+
+def click_collapsible(p: Page, goal: str) -> Iterator[Action]:
+    yield from p.click("#area h3")
+    yield Wait(time=0.5)  # the accordion opens with an animation; the button moves until it ends
+    yield from p.click("#subbtn")
+
+
+def focus_text(p: Page, goal: str) -> Iterator[Action]:
+    yield from p.click("#tt")
+
+
+def focus_text_2(p: Page, goal: str) -> Iterator[Action]:
+    n = {"1st": 0, "2nd": 1, "3rd": 2}[re.search(r"(1st|2nd|3rd)", goal).group(1)]  # type: ignore[union-attr]
+    yield from p.click("#area input", nth=n)
+
+
+def _fill(p: Page, sel: str, text: str) -> Iterator[Action]:
+    yield from p.click(sel)
+    yield Type(text=text)
+
+
+def enter_text(p: Page, goal: str) -> Iterator[Action]:
+    yield from _fill(p, "#tt", _quoted(goal)[0])
+    yield from p.click("#subbtn")
+
+
+def enter_text_2(p: Page, goal: str) -> Iterator[Action]:
+    text = _quoted(goal)[0]
+    text = text.upper() if "upper case" in goal else text.lower()
+    yield from _fill(p, "#tt", text)
+    yield from p.click("#subbtn")
+
+
+def enter_password(p: Page, goal: str) -> Iterator[Action]:
+    password = _quoted(goal)[0]
+    yield from _fill(p, "#password", password)
+    yield from _fill(p, "#verify", password)
+    yield from p.click("#subbtn")
+
+
+def login_user(p: Page, goal: str) -> Iterator[Action]:
+    user, password = _quoted(goal)[:2]
+    yield from _fill(p, "#username", user)
+    yield from _fill(p, "#password", password)
+    yield from p.click("#subbtn")
+
+
+def _autocomplete(p: Page, sel: str, wanted: str) -> Iterator[Action]:
+    """Type the airport entry naming `wanted` (a city or a code) and pick it from the suggestions."""
+    entry = p.js(
+        """(w) => DOMESTIC_FLIGHTS.find((f) => { const m = f.match(/^(.*) \\((\\w+)\\)$/);
+                                                 return m && (m[1] === w || m[2] === w); })""",
+        wanted,
+    )
+    if not entry:
+        raise OracleError(f"no airport matches {wanted!r}")
+    yield from _fill(p, sel, entry)
+    yield from p.click("ul.ui-autocomplete li", text=entry)
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def _pick_date(p: Page, sel: str, date: str) -> Iterator[Action]:
+    """Open a (read-only) jQuery UI date picker and click through months to the day `date` (MM/DD/YYYY)."""
+    month, day, year = (int(v) for v in date.split("/"))
+    yield from p.click(sel)
+    for _ in range(24):
+        title = p.js("() => { const t = document.querySelector('.ui-datepicker-title'); return t && t.textContent; }")
+        if not title:
+            yield Wait(time=0.5)
+            continue
+        shown_name, shown_year = title.split()
+        shown = int(shown_year) * 12 + _MONTHS.index(shown_name)
+        target = year * 12 + month - 1
+        if shown == target:
+            break
+        yield from p.click(".ui-datepicker-next" if target > shown else ".ui-datepicker-prev")
+    cell = f'.ui-datepicker-calendar td[data-month="{month - 1}"][data-year="{year}"] a'
+    yield from p.click(cell, text=str(day))
+
+
+def book_flight(p: Page, goal: str) -> Iterator[Action]:
+    m = re.match(r"Book the (cheapest|shortest) one-way flight from: (.*) to: (.*) on (\S+)\.", goal)
+    if m is None:
+        raise OracleError(f"unexpected book-flight goal {goal!r}")
+    kind, origin, destination, date = m.groups()
+    yield from _autocomplete(p, "#flight-from", origin)
+    yield from _autocomplete(p, "#flight-to", destination)
+    yield from _pick_date(p, "#datepicker", date)
+    yield from p.click("#search")
+    attr = "data-price" if kind == "cheapest" else "data-duration"
+    best = p.js(
+        """(attr) => { let best = null, bestValue = Infinity;
+             document.querySelectorAll('#results .flight').forEach((f, i) => {
+               const v = parseInt(f.querySelector('[' + attr + ']').getAttribute(attr));
+               if (v < bestValue) { bestValue = v; best = i; } });
+             return best; }""",
+        attr,
+    )
+    if best is None:
+        raise OracleError("no flights were listed after the search")
+    yield from p.click("#results .flight .flight-price", nth=best)
+
+
+def use_autocomplete(p: Page, goal: str) -> Iterator[Action]:
+    m = re.search(r'starts with "([^"]*)"(?: and ends with "([^"]*)")?', goal)
+    if m is None:
+        raise OracleError(f"unexpected use-autocomplete goal {goal!r}")
+    start, end = m.group(1), m.group(2) or ""
+    yield from _fill(p, "#tags", start)
+    yield from p.wait_for("ul.ui-autocomplete li")
+    yield from p.click("ul.ui-autocomplete li", nth=_autocomplete_index(p, start, end))
+    yield from p.click("#subbtn")
+
+
+def _autocomplete_index(p: Page, start: str, end: str) -> int:
+    items = p.js("() => [...document.querySelectorAll('ul.ui-autocomplete li')].map((e) => e.textContent.trim())")
+    for i, item in enumerate(items):
+        if item.startswith(start) and item.endswith(end):
+            return i
+    raise OracleError(f"no suggestion starts with {start!r} and ends with {end!r}: {items}")
+
+
+def simple_arithmetic(p: Page, goal: str) -> Iterator[Action]:
+    problem = p.js("() => document.getElementById('math-problem').textContent")
+    m = re.match(r"\s*(-?\d+)\s*([+x-])\s*(-?\d+)\s*=", problem)
+    if m is None:
+        raise OracleError(f"unexpected problem {problem!r}")
+    a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
+    answer = a + b if op == "+" else a - b if op == "-" else a * b
+    yield from _fill(p, "#math-answer", str(answer))
+    yield from p.click("#subbtn")
+
+
+def enter_date(p: Page, goal: str) -> Iterator[Action]:
+    date = re.search(r"(\d{2})/(\d{2})/(\d{4})", goal)
+    if date is None:
+        raise OracleError(f"no date in {goal!r}")
+    yield from p.click("#tt", fx=0.1)  # the month segment of Chromium's date field, which fills left to right
+    yield Type(text="".join(date.groups()))
+    yield from p.click("#subbtn")
+
+
+def email_inbox(p: Page, goal: str) -> Iterator[Action]:
+    """The email-inbox family: delete, star, reply to or forward the email from a given sender."""
+    m = re.search(r"email by (.+?) and ", goal)
+    if m is None:
+        raise OracleError(f"unexpected email goal {goal!r}")
+    index = p.js("""(sender) => [...document.querySelectorAll('#main .email-thread')].findIndex(
+                      (t) => t.querySelector('.email-sender').textContent.trim() === sender)""", m.group(1))
+    if index < 0:
+        raise OracleError(f"no email from {m.group(1)!r}")
+    if "trash icon" in goal:
+        yield from p.click("#main .email-thread .email-actions span.trash", nth=index)
+    elif "star icon" in goal:
+        yield from p.click("#main .email-thread .email-actions span.star", nth=index)
+    elif "reply to them" in goal:
+        yield from p.click("#main .email-thread .email-subject", nth=index)
+        yield from p.click("#email .email-reply")
+        yield from _fill(p, "#reply-text", _quoted(goal)[-1])
+        yield from p.click("#send-reply")
+    elif "forward that email to" in goal:
+        to = re.search(r"forward that email to (.+)\.$", goal).group(1)  # type: ignore[union-attr]
+        yield from p.click("#main .email-thread .email-subject", nth=index)
+        yield from p.click("#email .email-forward")
+        yield from _fill(p, "#forward .forward-sender", to)
+        yield from p.click("#send-forward")
+    else:
+        raise OracleError(f"unknown email action in {goal!r}")
+
+
+SCRIPTS: dict[str, Script] = {
+    "email-inbox": email_inbox,
+    "email-inbox-delete": email_inbox,
+    "email-inbox-important": email_inbox,
+    "email-inbox-noscroll": email_inbox,
+    "simple-arithmetic": simple_arithmetic,
+    "enter-date": enter_date,
+    "click-test": click_test,
+    "click-test-2": click_test_2,
+    "click-button": click_button,
+    "click-button-sequence": click_button_sequence,
+    "click-link": click_link,
+    "click-dialog": click_dialog,
+    "click-dialog-2": click_dialog_2,
+    "click-tab": click_tab,
+    "click-checkboxes": click_checkboxes,
+    "click-option": click_option,
+    "click-widget": click_widget,
+    "click-collapsible": click_collapsible,
+    "focus-text": focus_text,
+    "focus-text-2": focus_text_2,
+    "enter-text": enter_text,
+    "enter-text-2": enter_text_2,
+    "enter-password": enter_password,
+    "login-user": login_user,
+    "book-flight": book_flight,
+    "book-flight-nodelay": book_flight,
+    "use-autocomplete": use_autocomplete,
+    "use-autocomplete-nodelay": use_autocomplete,
+}

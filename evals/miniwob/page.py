@@ -1,0 +1,106 @@
+"""Read-only access to a MiniWoB++ page for oracle scripts: where elements are, and how to reach them.
+
+Everything here reads the DOM; acting is left to the actions it yields (clicks, wheel scrolls, waits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from actions.base import Action, Wait
+from actions.computer import LeftClick, Scroll
+
+MAX_WAITS = 4
+
+# Where an element is and what clips it: the viewport and every scrolling ancestor.
+_GEOMETRY_JS = """
+([sel, text, contains, nth, fx]) => {
+  const norm = (s) => s.replace(/\\s+/g, ' ').trim();
+  let els = [...document.querySelectorAll(sel)].filter((e) => {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || getComputedStyle(e).visibility === 'hidden') return false;
+    if (text !== null && norm(e.textContent) !== text) return false;
+    if (contains !== null && !norm(e.textContent).includes(contains)) return false;
+    return true;
+  });
+  const el = els[nth];
+  if (!el) return null;
+  const r = el.getBoundingClientRect();
+  let top = 0, bottom = window.innerHeight, scroller = null;
+  for (let a = el.parentElement; a; a = a.parentElement) {
+    const s = getComputedStyle(a);
+    if (/(auto|scroll)/.test(s.overflowY) && a.scrollHeight > a.clientHeight) {
+      const ar = a.getBoundingClientRect();
+      top = Math.max(top, ar.top); bottom = Math.min(bottom, ar.bottom);
+      if (!scroller) scroller = ar;
+    }
+  }
+  const sr = scroller || {left: 0, top: 0, width: window.innerWidth, height: window.innerHeight};
+  // Click where the element itself gets the click: the centre unless something overlaps it there.
+  let x = r.left + (fx === null ? 0.5 : fx) * r.width, y = r.top + r.height / 2;
+  const hits = (px, py) => { const h = document.elementFromPoint(px, py); return h && (h === el || el.contains(h)); };
+  if (fx === null && y >= top && y <= bottom && !hits(x, y)) {
+    search: for (const fy of [0.5, 0.3, 0.7, 0.15, 0.85]) {
+      for (const fx of [0.5, 0.3, 0.7, 0.15, 0.85]) {
+        const px = r.left + fx * r.width, py = r.top + fy * r.height;
+        if (hits(px, py)) { x = px; y = py; break search; }
+      }
+    }
+  }
+  return {x, y, top, bottom, sx: sr.left + sr.width / 2, sy: sr.top + sr.height / 2};
+}
+"""
+
+
+class OracleError(RuntimeError):
+    """The script could not find what it needed on the page (the oracle then reports failure)."""
+
+
+class Page:
+    """Read-only helpers over a Playwright page for scripts."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    def js(self, expression: str, arg: Any = None) -> Any:
+        return self.page.evaluate(expression, arg)
+
+    def geometry(self, sel: str, text: str | None = None, contains: str | None = None, nth: int = 0,
+                 fx: float | None = None) -> Any:
+        """Where to click the `nth` visible match (its centre, or `fx` of its width from the left) and what
+        clips it; None when there is no such element."""
+        return self.js(_GEOMETRY_JS, [sel, text, contains, nth, fx])
+
+    def exists(self, sel: str, text: str | None = None, contains: str | None = None) -> bool:
+        return self.geometry(sel, text, contains) is not None
+
+    def wait_for(self, sel: str) -> Iterator[Action]:
+        """Wait (a Wait action at a time) until `sel` shows; fail after MAX_WAITS."""
+        for _ in range(MAX_WAITS):
+            if self.exists(sel):
+                return
+            yield Wait(time=0.5)
+        if not self.exists(sel):
+            raise OracleError(f"{sel!r} never showed")
+
+    def click(self, sel: str, text: str | None = None, contains: str | None = None, nth: int = 0,
+              fx: float | None = None) -> Iterator[Action]:
+        """Scroll the element into view if needed (wheel over its scroller), then click its centre. An element
+        not there yet (a menu behind a delay) is waited for, a few times, like a user would."""
+        waits = 0
+        for _ in range(8 + MAX_WAITS):
+            g = self.geometry(sel, text, contains, nth, fx)
+            if g is None:
+                if waits == MAX_WAITS:
+                    raise OracleError(f"no visible element {sel!r} text={text!r} contains={contains!r} nth={nth}")
+                waits += 1
+                yield Wait(time=0.5)
+                continue
+            if g["top"] + 3 <= g["y"] <= g["bottom"] - 3:
+                yield LeftClick(coordinate=(int(g["x"]), int(g["y"])))
+                return
+            # Positive pixels scroll up; bring the element's centre to the middle of what clips it.
+            delta = g["y"] - (g["top"] + g["bottom"]) / 2
+            yield Scroll(coordinate=(int(g["sx"]), int(g["sy"])), pixels=-int(round(delta)))
+        raise OracleError(f"could not scroll {sel!r} into view")

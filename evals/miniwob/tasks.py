@@ -1,0 +1,192 @@
+"""MiniWoB++ tasks as eval tasks, in two views: a desktop browser window and a phone-sized zoomed one.
+
+Each episode loads the task page, seeds the page's RNG (`Math.seedrandom`) before the episode starts,
+raises the page's time limit (the pages end episodes by themselves after 10 s, far too short for a
+model that thinks for seconds per step), starts it, and reads the goal from the page (`core.getUtterance`).
+The score is the page's raw reward (`WOB_RAW_REWARD_GLOBAL`, not the time-decayed one): 1.0 when the
+page gave its full reward and ended the episode, else 0.0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from loguru import logger
+from pydantic import Field
+
+from actions.base import Action
+from environments.base import Environment
+from evals.miniwob import server
+from evals.registry import Suite
+from evals.task import Difficulty, Task, TaskParams, TaskSetupError
+
+# One episode may take this long in the page's own clock (ms): a day, so it never ends by time out.
+EPISODE_MAX_MS = 24 * 3600 * 1000
+READY_TIMEOUT_MS = 10_000
+
+# Tasks whose oracle or humans need many steps or precise manipulation; the rest are easy.
+HARD = {
+    "book-flight", "book-flight-nodelay", "choose-date", "choose-date-medium", "click-checkboxes-soft",
+    "click-pie", "click-scroll-list", "drag-cube", "drag-items", "drag-items-grid", "drag-shapes",
+    "drag-shapes-2", "drag-sort-numbers", "draw-circle", "draw-line", "email-inbox", "email-inbox-forward-nl",
+    "email-inbox-forward-nl-turk", "email-inbox-nl-turk", "email-inbox-reply", "email-inbox-star-reply",
+    "search-engine", "social-media-all", "social-media-some", "terminal", "text-editor", "tic-tac-toe",
+    "use-colorwheel", "use-colorwheel-2", "count-shape", "count-sides", "daily-calendar", "stock-market",
+    "guess-number", "hot-cold", "bisect-angle", "right-angle", "circle-center", "find-midpoint",
+}
+MEDIUM = {
+    "book-flight-nodelay", "choose-date-easy", "choose-date-nodelay", "choose-list", "click-button-sequence",
+    "click-checkboxes", "click-checkboxes-large", "click-checkboxes-transfer", "click-collapsible-2",
+    "click-collapsible-2-nodelay", "click-menu", "click-menu-2", "click-tab-2", "click-tab-2-easy",
+    "click-tab-2-hard", "click-tab-2-medium", "copy-paste", "copy-paste-2", "email-inbox-delete",
+    "email-inbox-forward", "email-inbox-important", "email-inbox-noscroll", "enter-date", "enter-password",
+    "enter-text-2", "enter-time", "find-word", "form-sequence", "form-sequence-2", "form-sequence-3",
+    "grid-coordinate", "highlight-text", "highlight-text-2", "login-user", "login-user-popup", "multi-layouts",
+    "multi-orderings", "navigate-tree", "number-checkboxes", "odd-or-even", "order-food", "phone-book",
+    "read-table", "read-table-2", "resize-textarea", "scroll-text", "scroll-text-2", "simple-algebra",
+    "simple-arithmetic", "social-media", "text-transform", "use-autocomplete", "use-autocomplete-nodelay",
+    "use-slider", "use-slider-2", "use-spinner", "visual-addition", "ascending-numbers", "drag-box",
+    "drag-circle", "drag-single-shape", "generate-number", "identify-shape", "unicode-test", "buy-ticket",
+} - HARD
+STEP_BUDGET: dict[Difficulty, int] = {"easy": 8, "medium": 15, "hard": 25}
+
+
+@dataclass(frozen=True)
+class View:
+    """How the page is shown: a viewport in CSS px and a device scale factor (physical px per CSS px)."""
+
+    suite: str
+    viewport: tuple[int, int]
+    device_scale_factor: float
+    description: str
+
+
+DESKTOP = View("miniwob", (1280, 720), 1.0, "MiniWoB++ in a 1280x720 desktop browser window")
+# Like AndroidWorld's MobileMiniWoB++: the page on a common phone screen, 360x800 CSS px at 3 physical px
+# each (1080x2400), so the model reads the 160x210 task area with three times the pixels. Narrower
+# viewports push jQuery UI dialogs (300 px wide before the tasks resize them) off the screen.
+MOBILE = View("miniwob-mobile", (360, 800), 3.0, "MiniWoB++ on a phone-sized 1080x2400 screen (360x800 CSS px at 3x)")
+
+
+def package_task_names() -> list[str]:
+    """Every task the `miniwob` package registers as an environment (it leaves out the real-time ones:
+    chase-circle, moving-items, simon-says, hover-shape, button-delay); the html folder if that fails."""
+    try:
+        import miniwob.envs.miniwob_envs as envs
+
+        names = {c.subdomain for c in vars(envs).values() if isinstance(getattr(c, "subdomain", None), str)}
+    except Exception as e:  # noqa: BLE001 - gymnasium missing or a changed layout: fall back to the files
+        logger.debug("could not read the miniwob package's registry ({}); listing its html folder", e)
+        names = {p.stem for p in (server.html_dir() / "miniwob").glob("*.html")}
+        names -= {"chase-circle", "moving-items", "simon-says", "hover-shape", "button-delay"}
+    return sorted(names)
+
+
+class MiniWoBParams(TaskParams):
+    seed: int = Field(ge=0, lt=2**31, description="Seed of the page's Math.seedrandom.")
+
+
+class MiniWoBTask(Task):
+    """One MiniWoB++ page. Subclasses (made by `_make`) set `name` (the page) and `view`."""
+
+    suite: ClassVar[str] = "miniwob"
+    apps: ClassVar[tuple[str, ...]] = ("browser",)
+    template: ClassVar[str] = "{utterance}"
+    Params: ClassVar[type[TaskParams]] = MiniWoBParams
+    environment: ClassVar[str] = "browser"
+    goal_from_environment: ClassVar[bool] = True
+    view: ClassVar[View] = DESKTOP
+
+    def __init__(self, params: TaskParams) -> None:
+        super().__init__(params)
+        self.utterance: str | None = None
+
+    @classmethod
+    def generate_params(cls, seed: int) -> MiniWoBParams:
+        return MiniWoBParams(seed=seed % 2**31)
+
+    @classmethod
+    def environment_options(cls) -> dict[str, Any]:
+        w, h = cls.view.viewport
+        return {"viewport_width": w, "viewport_height": h, "device_scale_factor": cls.view.device_scale_factor}
+
+    def goal(self) -> str:
+        if self.utterance is None:
+            raise RuntimeError(f"{self.name}: the goal is the page's utterance, known only after setup()")
+        return self.utterance
+
+    def setup(self, env: Environment) -> None:
+        page = _page(env)
+        seed = self.params.seed  # type: ignore[attr-defined]
+        try:
+            page.goto(server.task_url(self.name))
+            page.wait_for_function("() => typeof core !== 'undefined' && !!document.getElementById('sync-task-cover')",
+                                   timeout=READY_TIMEOUT_MS)
+            page.evaluate(
+                """([seed, ms]) => {
+                    Math.seedrandom(seed);
+                    core.EPISODE_MAX_TIME = ms;
+                    core.startEpisodeReal();
+                    // One episode per page load: a click on the START cover that shows after the episode
+                    // must not start a second one, which would reset the reward we read.
+                    core.startEpisodeReal = function () {};
+                }""",
+                [seed, EPISODE_MAX_MS],
+            )
+            page.wait_for_function("() => WOB_TASK_READY === true", timeout=READY_TIMEOUT_MS)
+            self.utterance = str(page.evaluate("() => core.getUtterance()")).strip()
+        except Exception as e:  # noqa: BLE001 - any failure here is the environment's, not the agent's
+            raise TaskSetupError(f"{self.name}: loading the MiniWoB++ page failed: {e}") from e
+        if not self.utterance:
+            raise TaskSetupError(f"{self.name}: the page gave an empty utterance")
+
+    def state(self, env: Environment) -> tuple[bool, float]:
+        """(done, raw reward) as the page holds them."""
+        done, raw = _page(env).evaluate("() => [WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL]")
+        return bool(done), float(raw)
+
+    def score(self, env: Environment) -> float:
+        done, raw = self.state(env)
+        return 1.0 if done and raw >= 1.0 - 1e-9 else 0.0
+
+    def teardown(self, env: Environment) -> None:
+        try:
+            _page(env).goto("about:blank")  # stop the page's timers before the next task
+        except Exception as e:  # noqa: BLE001 - the next setup navigates anyway
+            logger.debug("teardown of {} failed: {}", self.name, e)
+
+    @classmethod
+    def has_oracle(cls) -> bool:
+        from evals.miniwob.oracle import SCRIPTS
+
+        return cls.name in SCRIPTS
+
+    def oracle(self, env: Environment) -> Iterator[Action] | None:
+        from evals.miniwob.oracle import SCRIPTS, Page
+
+        script = SCRIPTS.get(self.name)
+        return script(Page(_page(env)), self.goal()) if script else None
+
+
+def _page(env: Environment) -> Any:
+    page = getattr(env, "page", None)
+    if page is None:
+        raise TaskSetupError(f"MiniWoB++ tasks need the browser environment, not {type(env).__name__}")
+    return page
+
+
+def _make(name: str, view: View) -> type[MiniWoBTask]:
+    difficulty: Difficulty = "hard" if name in HARD else "medium" if name in MEDIUM else "easy"
+    attrs = {"name": name, "suite": view.suite, "view": view, "difficulty": difficulty,
+             "max_steps": STEP_BUDGET[difficulty], "__doc__": f"MiniWoB++ {name} ({view.description})."}
+    return type(f"MiniWoB_{name.replace('-', '_')}_{view.suite.replace('-', '_')}", (MiniWoBTask,), attrs)
+
+
+def _suite(view: View) -> Suite:
+    return Suite(view.suite, view.description, {n: _make(n, view) for n in package_task_names()})
+
+
+DESKTOP_SUITE = _suite(DESKTOP)
+MOBILE_SUITE = _suite(MOBILE)

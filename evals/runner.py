@@ -1,0 +1,228 @@
+"""The eval runner: task instances across worker threads, one result file each, resumable.
+
+`run_eval(EvalSettings(...))` is what `python -m agent eval ...` calls. Instances are (task, k) pairs,
+k < n_combinations, each with a seed derived from (seed, task, k); they are run task-interleaved so a
+partial run covers every task. A rerun into the same folder skips finished instances and retries those
+that ended in error (setup failures, crashes, a dead browser), keeping the earlier attempt's files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.config import AgentConfig
+from agent.models.base import ModelBackend
+from environments.base import Environment
+from evals.agents import NoopBackend, OracleBackend
+from evals.episode import PreparedEnvironment, run_instance
+from evals.registry import get_suite
+from evals.report import EvalSummary, ProgressView, summarize, write_reports
+from evals.results import InstanceResult, ResultStore, instance_id
+from evals.task import Task
+
+AgentName = Literal["qwen", "oracle", "noop"]
+
+
+class EvalSettings(BaseModel):
+    """Everything one eval run needs; the CLI maps its flags one to one onto these fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    suite: str
+    out: Path
+    tasks: tuple[str, ...] | None = Field(default=None, description="Task names; None runs the whole suite.")
+    n_combinations: int = Field(default=1, ge=1, le=1000, description="Instances (parameter draws) per task.")
+    seed: int = Field(default=0, ge=0, description="Base seed; each instance's seed derives from it.")
+    agent: AgentName = "qwen"
+    workers: int = Field(default=1, ge=1, le=64, description="Parallel workers, each with its own environment.")
+    environment: dict[str, Any] = Field(
+        default_factory=dict, description="Driver settings applied to every environment (headless, serial, ...)."
+    )
+    agent_config: AgentConfig = Field(default_factory=AgentConfig, description="Loop settings; max_steps is the task's.")
+    progress: bool = Field(default=True, description="Show a progress bar and print the summary table.")
+
+
+@dataclass(frozen=True)
+class Instance:
+    task_cls: type[Task]
+    index: int
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return instance_id(self.task_cls.name, self.index)
+
+
+def instance_seed(base: int, task: str, index: int) -> int:
+    """A stable seed per (base seed, task, index): the same instance always gets the same parameters."""
+    digest = hashlib.blake2b(f"{base}:{task}:{index}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % 2**31
+
+
+def plan(settings: EvalSettings) -> list[Instance]:
+    suite = get_suite(settings.suite)
+    classes = suite.select(list(settings.tasks) if settings.tasks else None)
+    if settings.agent == "oracle" and not settings.tasks:
+        scripted = [c for c in classes if c.has_oracle()]
+        if len(scripted) < len(classes):
+            logger.info("the oracle has scripts for {} of {} tasks of {}; running those", len(scripted),
+                        len(classes), suite.name)
+        classes = scripted
+    return [Instance(c, k, instance_seed(settings.seed, c.name, k))
+            for k in range(settings.n_combinations) for c in classes]
+
+
+class _SharedModel:
+    """One model answering for every worker, one request at a time (a local model is not thread-safe)."""
+
+    def __init__(self, inner: ModelBackend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.image_budget = inner.image_budget
+        self._lock = threading.Lock()
+
+    def generate(self, request: Any) -> Any:
+        with self._lock:
+            return self.inner.generate(request)
+
+    def close(self) -> None:
+        """Closed once by the runner, not by each episode."""
+
+
+def run_eval(settings: EvalSettings, model: ModelBackend | None = None,
+             model_settings: Any = None) -> EvalSummary:
+    """Run (or resume) an eval; returns its summary, also written to OUT/summary.json and OUT/index.html.
+
+    `model` is the backend for agent "qwen" (any ModelBackend: replay, tiny, a server), left open for the
+    caller; when None one is created from `model_settings` (agent.models.settings.ModelSettings) with the
+    model factory, and closed at the end. Raises UnknownSuiteError for unknown names and
+    ResultsFolderError for an output folder it must not touch, before running anything.
+    """
+    instances = plan(settings)
+    store = ResultStore(settings.out)
+    store.open({"suite": settings.suite, "agent": settings.agent, "seed": settings.seed,
+                "n_combinations": settings.n_combinations, "tasks": list(settings.tasks or [])})
+    todo: list[Instance] = []
+    for inst in instances:
+        previous = store.load(inst.id)
+        if previous is None or previous.outcome == "error":
+            todo.append(inst)
+    logger.info("{}: {} instances, {} already finished, {} to run", settings.suite, len(instances),
+                len(instances) - len(todo), len(todo))
+    shared: _SharedModel | None = None
+    owned = settings.agent == "qwen" and todo and model is None  # a model we load, we also close
+    if settings.agent == "qwen" and todo:
+        shared = _SharedModel(model if model is not None else _create_model(model_settings))
+    try:
+        _run_workers(settings, store, todo, shared)
+    finally:
+        if shared is not None and owned:
+            shared.inner.close()
+    wanted = {inst.id for inst in instances}
+    results = [r for r in store.all_results() if r.instance_id in wanted]
+    summary = summarize(settings.suite, settings.agent, results, expected=len(instances))
+    write_reports(store.root, summary, results, print_table=settings.progress)
+    return summary
+
+
+def _create_model(model_settings: Any) -> ModelBackend:
+    from agent.models.factory import create_backend
+    from agent.models.settings import ModelSettings
+
+    return create_backend(model_settings or ModelSettings())
+
+
+def _run_workers(settings: EvalSettings, store: ResultStore, todo: list[Instance], shared: ModelBackend | None) -> None:
+    work: queue.Queue[Instance] = queue.Queue()
+    for inst in todo:
+        work.put(inst)
+    stop = threading.Event()
+    view = ProgressView(len(todo), enabled=settings.progress)
+    workers = [threading.Thread(target=_worker, args=(settings, store, work, shared, stop, view), daemon=True,
+                                name=f"eval-worker-{i}") for i in range(min(settings.workers, max(1, len(todo))))]
+    with view:
+        for w in workers:
+            w.start()
+        try:
+            while any(w.is_alive() for w in workers):
+                for w in workers:
+                    w.join(timeout=0.2)
+        except KeyboardInterrupt:
+            stop.set()
+            logger.warning("interrupted: finishing the episodes in progress (Ctrl-C again to abandon them; "
+                           "a rerun into the same folder picks up where this one stopped)")
+            for w in workers:
+                w.join()
+            raise
+
+
+def _worker(settings: EvalSettings, store: ResultStore, work: queue.Queue[Instance], shared: ModelBackend | None,
+            stop: threading.Event, view: ProgressView) -> None:
+    envs: dict[str, Environment] = {}
+    try:
+        while not stop.is_set():
+            try:
+                inst = work.get_nowait()
+            except queue.Empty:
+                return
+            view.started(inst.id)
+            result = _run_one(settings, store, inst, envs, shared)
+            store.save(result)
+            view.finished(result)
+            if result.stop_reason == "interrupted":
+                stop.set()  # Ctrl-C reached the agent loop in this thread: start nothing new
+    finally:
+        for env in envs.values():
+            try:
+                env.close()
+            except Exception as e:  # noqa: BLE001 - closing is best effort
+                logger.debug("closing an environment failed: {}", e)
+
+
+def _run_one(settings: EvalSettings, store: ResultStore, inst: Instance, envs: dict[str, Environment],
+             shared: ModelBackend | None) -> InstanceResult:
+    cls = inst.task_cls
+    attempt = store.prepare_retry(inst.id)
+    task = cls.from_seed(inst.seed)
+    base = InstanceResult(instance_id=inst.id, suite=settings.suite, task=cls.name, difficulty=cls.difficulty,
+                          index=inst.index, seed=inst.seed, agent=settings.agent, outcome="error",
+                          params=task.params.model_dump(mode="json"), attempt=attempt)
+    key = f"{cls.environment}:{sorted(cls.environment_options().items())}"
+    try:
+        env = envs.get(key)
+        if env is None:
+            env = envs[key] = cls.create_environment(dict(settings.environment))
+        result = run_instance(task, env, _model_factory(settings.agent, shared), base, store.instance_dir(inst.id),
+                              store.root, settings.agent_config)
+    except Exception as e:  # noqa: BLE001 - a crash in one instance is recorded; the worker goes on
+        logger.opt(exception=e).error("instance {} crashed", inst.id)
+        result = base.model_copy(update={"error": f"crashed: {type(e).__name__}: {e}", "finished_at": time.time()})
+    if result.outcome == "error":
+        # The environment may be what broke: start the next instance on a fresh one.
+        broken = envs.pop(key, None)
+        if broken is not None:
+            try:
+                broken.close()
+            except Exception as e:  # noqa: BLE001
+                logger.debug("closing a broken environment failed: {}", e)
+    return result
+
+
+def _model_factory(agent: str, shared: ModelBackend | None) -> Callable[[Task, PreparedEnvironment], ModelBackend]:
+    budget = shared.image_budget if shared is not None else None
+    if agent == "noop":
+        return lambda task, env: NoopBackend(budget)
+    if agent == "oracle":
+        return lambda task, env: OracleBackend(task, env, budget)
+    assert shared is not None
+    return lambda task, env: shared

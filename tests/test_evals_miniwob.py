@@ -1,0 +1,92 @@
+"""MiniWoB++ through our browser driver and the real Agent loop: the oracle solves what it scripts, noop
+scores nothing, the page's seed fixes the task, and the score comes from the page, not from the agent.
+
+CI runs a representative handful of tasks with one seed; EVALS_FULL=1 runs every scripted task with two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from evals.miniwob.oracle import SCRIPTS
+from evals.miniwob.tasks import DESKTOP_SUITE, EPISODE_MAX_MS, MOBILE_SUITE
+from tests.support.evals import browser_for, desktop_browser, run_one  # noqa: F401  (fixture)
+
+FULL = os.environ.get("EVALS_FULL") == "1"
+HANDFUL = ["click-button", "click-checkboxes", "enter-text", "login-user", "email-inbox", "book-flight"]
+TASKS = sorted(SCRIPTS) if FULL else HANDFUL
+SEEDS = [0, 1] if FULL else [3]
+
+
+def test_oracle_solves_the_tasks_it_scripts(desktop_browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    results = [run_one(DESKTOP_SUITE.tasks[name], seed, desktop_browser, "oracle", tmp_path)
+               for name in TASKS for seed in SEEDS]
+    wins = [r for r in results if r.outcome == "success"]
+    failed = [(r.task, r.seed, r.outcome, r.error) for r in results if r.outcome != "success"]
+    assert len(wins) >= 0.95 * len(results), failed
+    for r in wins:
+        assert r.terminated and r.score == 1.0 and 1 <= r.steps <= r.max_steps
+    # Each episode was recorded by the agent itself, and the oracle's answers went through the parser.
+    episode = tmp_path / results[0].episode_dir  # type: ignore[operator]
+    header = json.loads((episode / "episode.json").read_text())
+    assert header["model"] == "oracle" and header["result"]["stop_reason"] == "terminate"
+    first = json.loads((episode / "steps.jsonl").read_text().splitlines()[0])
+    assert first["attempts"][0]["raw_text"].startswith("<tool_call>") and first["executed"]
+    assert (episode / "report.html").exists()
+
+
+def test_noop_scores_zero_although_it_claims_success(desktop_browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    for name in ("click-button", "enter-text", "book-flight"):
+        r = run_one(DESKTOP_SUITE.tasks[name], 5, desktop_browser, "noop", tmp_path)
+        assert r.agent_status == "success" and r.terminated
+        assert r.score == 0.0 and r.outcome == "failure", r
+
+
+def test_the_seed_fixes_the_task_and_the_time_limit_is_raised(desktop_browser: Any) -> None:  # noqa: F811
+    cls = DESKTOP_SUITE.tasks["click-button"]
+    goals = []
+    for seed in (11, 11, 12, 13, 14):
+        task = cls.from_seed(seed)
+        desktop_browser.reset()
+        task.setup(desktop_browser)
+        goals.append(task.goal())
+        assert desktop_browser.page.evaluate("() => core.EPISODE_MAX_TIME") == EPISODE_MAX_MS
+        assert task.state(desktop_browser) == (False, 0.0)
+        task.teardown(desktop_browser)
+    assert goals[0] == goals[1]
+    assert len(set(goals[1:])) > 1
+
+
+def test_a_wrong_answer_scores_zero_and_a_new_episode_cannot_reset_it(desktop_browser: Any) -> None:  # noqa: F811
+    from actions.computer import LeftClick
+
+    cls = DESKTOP_SUITE.tasks["click-test-2"]  # two buttons: ONE is right, TWO is wrong
+    task = cls.from_seed(0)
+    desktop_browser.reset()
+    task.setup(desktop_browser)
+    box = desktop_browser.page.evaluate(
+        "() => { const r = [...document.querySelectorAll('#area button')].find(b => b.textContent !== 'ONE')"
+        ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }")
+    desktop_browser.act(LeftClick(coordinate=(int(box[0]), int(box[1]))))
+    assert task.state(desktop_browser) == (True, -1.0) and task.score(desktop_browser) == 0.0
+    # The START cover that now shows must not begin a second episode that would clear the reward.
+    cover = desktop_browser.page.evaluate(
+        "() => { const r = document.getElementById('sync-task-cover').getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; }")
+    desktop_browser.act(LeftClick(coordinate=(int(cover[0]), int(cover[1]))))
+    assert task.state(desktop_browser) == (True, -1.0)
+
+
+def test_oracle_in_the_phone_sized_view(tmp_path: Path) -> None:
+    env = browser_for(MOBILE_SUITE.tasks["click-button"])
+    try:
+        results = [run_one(MOBILE_SUITE.tasks[name], 2, env, "oracle", tmp_path)
+                   for name in ("click-button", "enter-password", "click-dialog")]
+        shot = env.observe().screenshot
+    finally:
+        env.close()
+    assert all(r.outcome == "success" for r in results), results
+    assert shot.size == (1080, 2400)  # 360x800 CSS px at device scale factor 3

@@ -1,0 +1,141 @@
+"""The eval runner: results per instance, resume after an interruption, errors retried, reports, and
+clear errors for bad names and damaged folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evals import registry
+from evals.registry import UnknownSuiteError
+from evals.results import RESULT_FILE, InstanceResult, ResultsFolderError
+from evals.runner import EvalSettings, run_eval
+from tests.support.evals import FAST_BROWSER, FlakyClickTask
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _results(out: Path) -> dict[str, InstanceResult]:
+    return {p.parent.name: InstanceResult.model_validate_json(p.read_text())
+            for p in (out / "instances").glob(f"*/{RESULT_FILE}")}
+
+
+def test_two_workers_record_every_instance_and_report(tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    summary = run_eval(EvalSettings(suite="miniwob", out=out, tasks=("click-button", "focus-text"), n_combinations=2,
+                                    agent="oracle", workers=2, environment=FAST_BROWSER, progress=False))
+    assert summary.overall.instances == 4 and summary.overall.success == 4 and summary.complete
+    assert summary.by_task["click-button"].success_rate == 1.0 and summary.by_difficulty["easy"].instances == 4
+    assert summary.overall.latency.capture > 0 and summary.overall.mean_steps == 2
+    results = _results(out)
+    assert sorted(results) == ["click-button__0", "click-button__1", "focus-text__0", "focus-text__1"]
+    assert len({r.seed for r in results.values()}) == 4  # each instance has its own seed
+    for r in results.values():
+        assert (out / r.episode_dir / "episode.json").exists()  # type: ignore[operator]
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["overall"]["success"] == 4
+    index = (out / "index.html").read_text()
+    assert "instances/click-button__0/episode/report.html" in index
+
+
+def test_interrupted_run_resumes_with_only_the_remaining_instances(tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    tasks = ("click-button", "click-test", "focus-text")
+    code = (
+        "import sys; from pathlib import Path; from loguru import logger; logger.remove()\n"
+        "from evals.runner import EvalSettings, run_eval\n"
+        f"run_eval(EvalSettings(suite='miniwob', out=Path({str(out)!r}), tasks={tasks!r}, n_combinations=2,"
+        f" agent='oracle', environment={FAST_BROWSER!r}, progress=False))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while len(_results(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: the episode in progress finishes, nothing new starts
+    output = proc.communicate(timeout=60)[0].decode(errors="replace")
+    first = _results(out)
+    assert 2 <= len(first) < 6, output
+    stamps = {k: r.finished_at for k, r in first.items()}
+
+    summary = run_eval(EvalSettings(suite="miniwob", out=out, tasks=tasks, n_combinations=2, agent="oracle",
+                                    environment=FAST_BROWSER, progress=False))
+    after = _results(out)
+    assert len(after) == 6 and summary.overall.success == 6
+    for k, stamp in stamps.items():
+        if first[k].outcome != "error":
+            assert after[k].finished_at == stamp  # finished instances were not run again
+    assert all(r.attempt == 1 or first.get(k, r).outcome == "error" for k, r in after.items())
+
+
+def test_setup_failure_is_an_error_and_is_retried_on_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.SUITES, "test-flaky", "tests.support.evals:FLAKY_SUITE")
+    monkeypatch.setattr(FlakyClickTask, "marker_dir", tmp_path)
+    out = tmp_path / "eval"
+    settings = EvalSettings(suite="test-flaky", out=out, tasks=("flaky-click",), agent="oracle", progress=False)
+    first = run_eval(settings)
+    assert first.overall.error == 1 and first.overall.success_rate is None and not first.complete
+    (r,) = _results(out).values()
+    assert r.outcome == "error" and "setup failed" in (r.error or "")
+    second = run_eval(settings)
+    assert second.overall.success == 1 and second.overall.error == 0
+    (r,) = _results(out).values()
+    assert r.attempt == 2 and r.outcome == "success"
+    assert (out / "instances" / r.instance_id / "attempt-1" / RESULT_FILE).exists()  # the first attempt is kept
+
+
+def test_a_crashing_worker_instance_is_recorded_and_the_others_go_on(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.SUITES, "test-flaky", "tests.support.evals:FLAKY_SUITE")
+    monkeypatch.setattr(FlakyClickTask, "marker_dir", tmp_path)
+    (tmp_path / "failed-once").touch()  # the click task's setup works from the start here
+    out = tmp_path / "eval"
+    summary = run_eval(EvalSettings(suite="test-flaky", out=out, agent="oracle", workers=2, n_combinations=2,
+                                    progress=False))
+    results = _results(out)
+    assert summary.overall.instances == 4 and summary.overall.success == 2 and summary.overall.error == 2
+    for k, r in results.items():
+        if k.startswith("broken-environment"):
+            assert r.outcome == "error" and "broken on purpose" in (r.error or "")
+
+
+def test_noop_through_the_runner_scores_zero(tmp_path: Path) -> None:
+    summary = run_eval(EvalSettings(suite="miniwob", out=tmp_path / "e", tasks=("click-test",), agent="noop",
+                                    environment=FAST_BROWSER, progress=False))
+    assert summary.overall.failure == 1 and summary.overall.success_rate == 0.0
+
+
+def test_unknown_suite_and_task_names(tmp_path: Path) -> None:
+    with pytest.raises(UnknownSuiteError, match="miniwob"):
+        run_eval(EvalSettings(suite="minwob", out=tmp_path / "a", agent="noop", progress=False))
+    with pytest.raises(UnknownSuiteError, match="click-button"):
+        run_eval(EvalSettings(suite="miniwob", out=tmp_path / "a", tasks=("clik-button",), agent="noop",
+                              progress=False))
+    assert not (tmp_path / "a").exists()  # nothing was created for a run that could not start
+
+
+def test_damaged_or_foreign_folders_are_refused_untouched(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(ResultsFolderError, match="not empty"):
+        run_eval(EvalSettings(suite="miniwob", out=foreign, tasks=("click-test",), agent="noop", progress=False))
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+    out = tmp_path / "eval"
+    run_eval(EvalSettings(suite="miniwob", out=out, tasks=("click-test",), agent="noop",
+                          environment=FAST_BROWSER, progress=False))
+    with pytest.raises(ResultsFolderError, match="agent"):
+        run_eval(EvalSettings(suite="miniwob", out=out, tasks=("click-test",), agent="oracle", progress=False))
+    damaged = out / "instances" / "click-test__0" / RESULT_FILE
+    damaged.write_text("{not json")
+    with pytest.raises(ResultsFolderError, match="click-test__0"):
+        run_eval(EvalSettings(suite="miniwob", out=out, tasks=("click-test",), agent="noop", progress=False))
+    assert damaged.read_text() == "{not json"
