@@ -39,6 +39,28 @@ class EpisodeStop(Exception):
 
 
 @dataclass
+class _EpisodeState:
+    """What the loop carries from one step to the next."""
+
+    steps: list[StepRecord] = field(default_factory=list)
+    # Screenshots of the most recent steps, for the prompt's history images.
+    screenshots: list[Image.Image] = field(default_factory=list)
+    # One per step, for no-change feedback and stuck detection.
+    signatures: list[ScreenSignature] = field(default_factory=list)
+    # What to tell the model in the next prompt (an error, a refusal, no visible change).
+    feedback: str | None = None
+
+    def see(self, screenshot: Image.Image) -> bool | None:
+        """Remember this step's screen; whether it differs from the previous step's (None on the first)."""
+        self.signatures.append(ScreenSignature.of(screenshot))
+        return None if len(self.signatures) == 1 else not self.signatures[-1].same_as(self.signatures[-2])
+
+    def keep_screenshot(self, screenshot: Image.Image, keep: int) -> None:
+        self.screenshots.append(screenshot)
+        del self.screenshots[:-keep]
+
+
+@dataclass
 class _Decision:
     """What came of asking the model during one step."""
 
@@ -75,7 +97,6 @@ class Agent:
         """Run one episode. Errors inside the episode end it with stop_reason "error", never lose the recording."""
         if not task or not task.strip():
             raise ValueError("the task is empty; say what the agent should do, e.g. 'open the settings'")
-        space = self.env.action_space
         secrets = self.safety.secrets
         secrets.check_used(task)
         instructions = self.config.extra_instructions + secrets.instructions()
@@ -85,7 +106,7 @@ class Agent:
                 out_dir,
                 {
                     "task": task,
-                    "action_space": space.name,
+                    "action_space": self.env.action_space.name,
                     "model": self.model.name,
                     "image_budget": dataclasses.asdict(self.model.image_budget),
                     "config": self.config.model_dump(mode="json"),
@@ -93,57 +114,13 @@ class Agent:
                 },
                 redact=secrets.redact_data,
             )
-        steps: list[StepRecord] = []
-        screenshots: list[Image.Image] = []
-        signatures: list[ScreenSignature] = []
-        feedback: str | None = None
+        state = _EpisodeState()
         stop = EpisodeStop("max_steps", f"reached the limit of {self.config.max_steps} steps")
-        last: StepRecord | None = None
         try:
             for index in range(1, self.config.max_steps + 1):
-                self._check_stop_file()
-                started = time.perf_counter()
-                t = time.perf_counter()
-                obs = self.env.reset() if index == 1 else self.env.observe()
-                capture = time.perf_counter() - t
-                signatures.append(ScreenSignature.of(obs.screenshot))
-                changed = None if index == 1 else not signatures[-1].same_as(signatures[-2])
-                if changed is False and steps and steps[-1].executed and steps[-1].action.get("action") != "wait":
-                    feedback = _join(feedback, "the screen did not change after your last action")
-                mapper = CoordinateMapper.for_screen(obs.geometry, self.model.image_budget)
-                size = (mapper.model_width, mapper.model_height)
-                shot = recorder.save_screenshot(index, obs.screenshot) if recorder else ""
-                past = self._past_steps(steps, screenshots, space.tool_name)
-                inputs = PromptInputs(
-                    space, task, obs.screenshot, size, past, self.config.history_images, feedback, instructions
-                )
-                decision = self._decide(build_messages(inputs), mapper, size)
-                decision.timings.capture = capture
-                record = self._record(index, shot, obs, size, decision)
-                record.screen_changed = changed
-                feedback = None
-                try:
-                    if decision.parsed is None or decision.mapped is None:
-                        feedback = f"your previous answer could not be used: {decision.error}"
-                    elif decision.parsed.action.ends_episode:
-                        stop = _ending(decision.parsed.action)
-                    elif self._is_stuck(steps, record, signatures):
-                        record.error = "stopped: the same action left the screen unchanged"
-                        stop = EpisodeStop(
-                            "stuck",
-                            f"the same action was chosen {self.config.stuck_after} times and the screen did not change",
-                        )
-                    elif not self._permitted(decision.mapped, obs, record):
-                        feedback = f"the last action was not carried out: {record.error}; choose another action"
-                    else:
-                        feedback = self._act(decision.mapped, record)
-                finally:
-                    record.timings.total = time.perf_counter() - started
-                    last = record
-                    self._commit(record, recorder, steps)
-                screenshots.append(obs.screenshot)
-                del screenshots[: -self.config.history_images]
-                if stop.reason != "max_steps":
+                ending = self._step(index, task, instructions, state, recorder)
+                if ending is not None:
+                    stop = ending
                     break
         except EpisodeStop as e:
             stop = e
@@ -154,7 +131,7 @@ class Agent:
         except Exception as e:  # noqa: BLE001 - any crash ends the episode as an error, recording intact
             logger.opt(exception=e).error("episode crashed")
             stop = EpisodeStop("error", f"{type(e).__name__}: {e}")
-        result = self._result(task, stop, last, len(steps), recorder)
+        result = self._result(task, stop, state.steps, recorder)
         if recorder:
             recorder.finish(result)
             try:
@@ -165,6 +142,54 @@ class Agent:
         logger.info("episode ended: {} after {} steps{}", result.stop_reason, result.steps,
                     f" ({result.error})" if result.error else "")
         return result
+
+    def _step(
+        self, index: int, task: str, instructions: str, state: _EpisodeState, recorder: EpisodeRecorder | None
+    ) -> EpisodeStop | None:
+        """One step: observe, ask, then act or hold back; recorded whatever happens. Returns a stop, if any."""
+        self._check_stop_file()
+        started = time.perf_counter()
+        space = self.env.action_space
+        t = time.perf_counter()
+        obs = self.env.reset() if index == 1 else self.env.observe()
+        capture = time.perf_counter() - t
+        changed = state.see(obs.screenshot)
+        previous = state.steps[-1] if state.steps else None
+        if changed is False and previous and previous.executed and previous.action.get("action") != "wait":
+            state.feedback = _join(state.feedback, "the screen did not change after your last action")
+        mapper = CoordinateMapper.for_screen(obs.geometry, self.model.image_budget)
+        size = (mapper.model_width, mapper.model_height)
+        shot = recorder.save_screenshot(index, obs.screenshot) if recorder else ""
+        past = self._past_steps(state.steps, state.screenshots, space.tool_name)
+        inputs = PromptInputs(
+            space, task, obs.screenshot, size, past, self.config.history_images, state.feedback, instructions
+        )
+        decision = self._decide(build_messages(inputs), mapper, size)
+        decision.timings.capture = capture
+        record = self._record(index, shot, obs, size, decision)
+        record.screen_changed = changed
+        feedback: str | None = None
+        ending: EpisodeStop | None = None
+        try:
+            if decision.parsed is None or decision.mapped is None:
+                feedback = f"your previous answer could not be used: {decision.error}"
+            elif decision.parsed.action.ends_episode:
+                ending = _ending(decision.parsed.action)
+            elif self._is_stuck(state, record):
+                record.error = "stopped: the same action left the screen unchanged"
+                ending = EpisodeStop(
+                    "stuck", f"the same action was chosen {self.config.stuck_after} times and the screen did not change"
+                )
+            elif not self._permitted(decision.mapped, obs, record):
+                feedback = f"the last action was not carried out: {record.error}; choose another action"
+            else:
+                feedback = self._act(decision.mapped, record)
+        finally:
+            record.timings.total = time.perf_counter() - started
+            self._commit(record, recorder, state.steps)
+        state.feedback = feedback
+        state.keep_screenshot(obs.screenshot, self.config.history_images)
+        return ending
 
     def _decide(self, messages: list[ChatMessage], mapper: CoordinateMapper, size: tuple[int, int]) -> _Decision:
         """Ask the model; on an unusable answer, re-prompt quoting the error (config.retries_on_bad_answer)."""
@@ -222,14 +247,14 @@ class Agent:
         finally:
             record.timings.act = time.perf_counter() - t
 
-    def _is_stuck(self, steps: list[StepRecord], record: StepRecord, signatures: list[ScreenSignature]) -> bool:
+    def _is_stuck(self, state: _EpisodeState, record: StepRecord) -> bool:
         """The same action chosen `stuck_after` times in a row, the screen the same before each of them."""
         n = self.config.stuck_after
-        recent = [*steps[-(n - 1):], record]
-        if len(recent) < n or len(signatures) < n:
+        recent = [*state.steps[-(n - 1):], record]
+        if len(recent) < n or len(state.signatures) < n:
             return False
-        first = signatures[-n]
-        return len({_key(s.action) for s in recent}) == 1 and all(first.same_as(s) for s in signatures[-n + 1:])
+        first = state.signatures[-n]
+        return len({_key(s.action) for s in recent}) == 1 and all(first.same_as(s) for s in state.signatures[-n + 1:])
 
     def _permitted(self, action: Action, obs: Observation, record: StepRecord) -> bool:
         """Ask the safety policy; a held-back action needs a human's yes, which dry runs never ask for."""
@@ -297,15 +322,15 @@ class Agent:
             self.on_step(record)
 
     def _result(
-        self, task: str, stop: EpisodeStop, last: StepRecord | None, steps: int, recorder: EpisodeRecorder | None
+        self, task: str, stop: EpisodeStop, steps: list[StepRecord], recorder: EpisodeRecorder | None
     ) -> EpisodeResult:
-        action = last.action if last and stop.reason in ("terminate", "answer") else {}
+        action = (steps[-1].action or {}) if steps and stop.reason in ("terminate", "answer") else {}
         return EpisodeResult(
             task=task,
             stop_reason=stop.reason,
             status=action.get("status") if stop.reason == "terminate" else None,
             answer=action.get("text") if stop.reason == "answer" else None,
-            steps=steps,
+            steps=len(steps),
             error=stop.message if stop.reason in ("error", "interrupted", "stuck", "max_steps") else None,
             out_dir=str(recorder.dir) if recorder else None,
         )
