@@ -100,6 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = sub.add_parser("make-tiny-model", help="write a tiny random-weight Qwen2.5-VL checkpoint (for tests)")
     tiny.add_argument("directory", type=Path)
 
+    bench = sub.add_parser("bench", help="time one agent step: plain generate against our backend (random weights)")
+    _add(bench, "--arch", "architectures, comma-separated: 3b, 7b, tiny (auto: 3b,7b on a GPU, tiny on the CPU)",
+         default="auto")
+    _add(bench, "--screens", "screen sizes, comma-separated WIDTHxHEIGHT", default="1920x1080,2560x1440,1080x2400")
+    _add(bench, "--max-pixels", "largest image area the model sees [default: the checkpoint's, native 1080p]", type=int)
+    _add(bench, "--new-tokens", "tokens generated per step (end-of-turn suppressed until then)", default=40, type=int)
+    _add(bench, "--repeats", "timed runs per variant; the table shows medians", default=3, type=int)
+    _add(bench, "--warmup", "untimed runs per variant first", default=1, type=int)
+    _add(bench, "--history-images", "screenshots in the prompt, the current one included", default=1, type=int)
+    _add(bench, "--constrained", "put the tool-call grammar on `ours` (its token count then varies)",
+         action="store_true")
+    _add(bench, "--device", "torch device (auto, cpu, cuda, cuda:1)", default="auto")
+    _add(bench, "--dtype", "weights dtype (auto: bfloat16 on a GPU, float32 on the CPU)", default="auto",
+         choices=["auto", "bfloat16", "float16", "float32"])
+    _add(bench, "--attn", "attention implementation (default: flash_attention_2 if installed on a GPU, else sdpa)")
+    _add(bench, "--processor", "checkpoint folder or id whose tokenizer/processor to use [default: the tiny one]")
+    _add(bench, "--seed", "seeds weights and screenshots", default=0, type=int)
+    _add(bench, "--threads", "CPU threads for torch (1 is steadier on a small shared CPU) [default: torch's]",
+         type=int)
+    # No AGENT_OUT default here: that variable names `run`'s recordings folder, not a JSON file.
+    bench.add_argument("--out", default=Path("bench.json"), type=Path, help="JSON file for the results")
+
     sim = sub.add_parser("phone-sim", help="start the simulated Android phone that adb can connect to")
     _add(sim, "--port", "TCP port to listen on (then: adb connect 127.0.0.1:PORT)", default=5555, type=int)
     _add(sim, "--size", "screen size in pixels, WIDTHxHEIGHT", default="1080x2400", type=_size)
@@ -301,6 +323,12 @@ def cmd_make_tiny_model(args: argparse.Namespace) -> int:
     return EXIT_SUCCESS
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from agent.bench import bench_command  # torch and transformers load only when the command runs
+
+    return bench_command(args)
+
+
 def cmd_phone_sim(args: argparse.Namespace) -> int:
     from environments.phone_sim import serve
 
@@ -317,4 +345,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "eval": cmd_eval,
     "make-tiny-model": cmd_make_tiny_model,
     "phone-sim": cmd_phone_sim,
+    "bench": cmd_bench,
 }

@@ -151,7 +151,6 @@ class TransformersBackend:
     """Qwen2.5-VL from a local directory or the local Hugging Face cache, run in this process."""
 
     def __init__(self, settings: ModelSettings) -> None:
-        import torch
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
         self.settings = settings
@@ -168,10 +167,8 @@ class TransformersBackend:
             raise ModelError(
                 f"the processor files in {self.checkpoint} do not load ({exc}); fetch the checkpoint again"
             ) from None
-        self.tokenizer = self.processor.tokenizer
-        check_vision_tokens(self.tokenizer, config, self.checkpoint)
-        self.image_budget = _apply_pixel_limits(self.processor.image_processor, settings)
-        self._patch_size = int(self.processor.image_processor.patch_size)
+        check_vision_tokens(self.processor.tokenizer, config, self.checkpoint)
+        self._attach_processor(self.processor)
 
         attention = pick_attention(settings.attn_implementation, self.device, self.dtype)
         try:
@@ -181,14 +178,7 @@ class TransformersBackend:
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"the weights in {self.checkpoint} do not load on {self.device}: {exc}") from None
 
-        self.stop_token_ids = self._stop_token_ids()
-        self.grammars: ToolCallGrammars | None = None
-        if settings.constrained:
-            self.grammars = ToolCallGrammars(
-                self.tokenizer, vocab_size=self.model.config.text_config.vocab_size, stop_token_ids=self.stop_token_ids
-            )
-        self._synchronize = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
-        self.last_timings: StepTimings | None = None
+        self._attach_model(self.model)
         logger.info(
             "loaded {} from {} on {} ({}, {} attention, pixels {}..{}) in {:.1f} s",
             settings.model,
@@ -200,6 +190,42 @@ class TransformersBackend:
             self.image_budget.max_pixels,
             time.perf_counter() - started,
         )
+
+    @classmethod
+    def from_model(cls, settings: ModelSettings, model: Any, processor: Any, name: str) -> TransformersBackend:
+        """A backend around a model and processor built in memory, with no checkpoint directory.
+
+        The benchmark builds random-weight 3B/7B architectures this way (no download) and must time the very
+        prepare/run path that `__init__` sets up; `settings.device`/`dtype` are ignored for the model's own.
+        """
+        backend = cls.__new__(cls)
+        backend.settings = settings
+        backend.checkpoint = Path(name)
+        backend.device = str(model.device)
+        backend.dtype = model.dtype
+        backend.name = name
+        backend.processor = processor
+        backend._attach_processor(processor)
+        backend.model = model.eval()
+        backend._attach_model(backend.model)
+        return backend
+
+    def _attach_processor(self, processor: Any) -> None:
+        self.tokenizer = processor.tokenizer
+        self.image_budget = _apply_pixel_limits(processor.image_processor, self.settings)
+        self._patch_size = int(processor.image_processor.patch_size)
+
+    def _attach_model(self, model: Any) -> None:
+        import torch
+
+        self.stop_token_ids = self._stop_token_ids()
+        self.grammars: ToolCallGrammars | None = None
+        if self.settings.constrained:
+            self.grammars = ToolCallGrammars(
+                self.tokenizer, vocab_size=model.config.text_config.vocab_size, stop_token_ids=self.stop_token_ids
+            )
+        self._synchronize = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
+        self.last_timings: StepTimings | None = None
 
     def _stop_token_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id

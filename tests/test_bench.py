@@ -1,0 +1,100 @@
+"""`python -m agent bench` on the CPU: the table and JSON it writes, the published shapes, and greedy identity."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.bench import ARCHS, PHASES, BenchOptions, build_config, build_model, load_processor, run_generate, run_ours
+from agent.bench import PeakMemory, step_messages
+from agent.cli import main
+from agent.models.base import ModelError
+from tests.support.tiny_model import reseed_weights, tiny_model_dir  # noqa: F401 - fixture
+
+NEW_TOKENS = 8
+
+
+def test_bench_command_prints_both_variants_and_writes_json(tmp_path: Path, tiny_model_dir: Path) -> None:  # noqa: F811
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "bench", "--arch", "tiny", "--screens", "320x200", "--new-tokens",
+         str(NEW_TOKENS), "--repeats", "2", "--warmup", "1", "--processor", str(tiny_model_dir), "--threads", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=180, env={**os.environ, "COLUMNS": "250"},
+    )
+    assert done.returncode == 0, done.stderr
+    for text in ("generate", "ours", "ratio", "vision encoder ms", "prefill (to 1st token) ms", "decode ms/token",
+                 "step total ms", "peak memory MiB", "greedy tokens identical", "320x200 → 308x196"):
+        assert text in done.stdout, text
+
+    report = json.loads(out.read_text())
+    env = report["environment"]
+    for key in ("torch", "transformers", "device", "device_name", "dtype", "attention"):
+        assert env[key], key
+    assert env["device"] == "cpu" and env["dtype"] == "float32" and report["memory"] == "process_peak_rss"
+    assert env["torch_threads"] == 1
+    (result,) = report["results"]
+    assert result["arch"] == "tiny" and result["screen"] == [320, 200] and result["model_image"] == [308, 196]
+    assert result["image_tokens"] == (308 // 28) * (196 // 28)
+    assert result["prompt_tokens"] > result["image_tokens"]
+    assert result["greedy_identical"] is True
+    for variant in ("generate", "ours"):
+        median = result["variants"][variant]["median"]
+        assert set(median) == {key for key, _ in PHASES}
+        # End-of-turn is suppressed, so both make exactly the forced number of tokens.
+        assert median["new_tokens"] == NEW_TOKENS
+        assert 0 < median["vision_ms"] <= median["prefill_ms"] < median["step_ms"]
+        assert median["peak_memory_mib"] > 0
+        assert len(result["variants"][variant]["runs"]) == 2
+    assert result["ratio_generate_over_ours"]["step_ms"] > 0
+    assert report["options"]["new_tokens"] == NEW_TOKENS
+
+
+def test_ours_reproduces_plain_generate_token_for_token(tiny_model_dir: Path) -> None:  # noqa: F811
+    options = BenchOptions(archs=("tiny",), new_tokens=12, device="cpu", processor=str(tiny_model_dir))
+    bench = build_model("tiny", options, load_processor(options.processor))
+    # Wide random weights, so greedy choices vary from token to token instead of repeating one id.
+    reseed_weights(bench.model, seed=3)
+    memory = PeakMemory("cpu")
+    for width, height, history in ((200, 320, 1), (300, 180, 2)):
+        size = bench.backend.image_budget.resized_size(width, height)
+        messages, space = step_messages(width, height, size, history, seed=5)
+        generated = run_generate(bench, messages, options, memory)
+        ours = run_ours(bench, messages, space, options, memory)
+        assert generated.prompt_tokens == ours.prompt_tokens
+        assert generated.token_ids == ours.token_ids
+        assert len(ours.token_ids) == 12
+
+
+def test_published_shapes(tiny_model_dir: Path) -> None:  # noqa: F811
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    tokenizer = load_processor(str(tiny_model_dir)).tokenizer
+    # Parameter counts of the released checkpoints (3.75B and 8.29B, the vision tower included).
+    for arch, parameters in (("3b", 3_754_622_976), ("7b", 8_292_166_656)):
+        config = build_config(ARCHS[arch], tokenizer)
+        assert config.vision_config.out_hidden_size == config.text_config.hidden_size
+        assert config.vision_config.fullatt_block_indexes == [7, 15, 23, 31]
+        with torch.device("meta"):  # shapes only: no memory, no time
+            model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+        assert sum(p.numel() for p in model.parameters()) == parameters
+
+
+def test_big_architectures_need_a_gpu() -> None:
+    with pytest.raises(ModelError, match="meant for a GPU"):
+        build_model("7b", BenchOptions(device="cpu"), processor=None)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--arch", "13b"], "choose from 3b, 7b, tiny"), (["--screens", "1920by1080"], "WIDTHxHEIGHT"),
+     (["--new-tokens", "0"], "at least 1")],
+)
+def test_bad_flags_are_one_line(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", *flags]) == 2
+    assert message in capsys.readouterr().err
