@@ -15,7 +15,7 @@ from environments.adb_text import (
 )
 from environments.phone_sim.commands import input_text_unescape
 from environments.phone_sim.shellparse import split_commands
-from tests.support.adb import AdbServer, adb_server, phone  # noqa: F401  (module fixtures)
+from tests.support.adb import AdbServer
 
 METACHARACTERS = "$ ; & | < > ( ) # \\ ' \" ` * ? ~ !"
 PRINTABLE = [chr(c) for c in range(32, 127)] + ["\t", "\n", "%s", "%", "%%s", "'\\''", "$(id)", "`id`"]

@@ -17,7 +17,7 @@ from actions.mobile import Click, LongPress, MobileKey, Open, Swipe, SystemButto
 from actions.space import MOBILE
 from environments.android import AndroidEnvironment, AndroidSettings
 from environments.base import ActionFailed, Environment, EnvironmentUnavailable
-from tests.support.adb import AdbServer, adb_server, phone, start_phone  # noqa: F401  (module fixtures)
+from tests.support.adb import AdbServer, start_phone
 
 FAST = dict(settle_s=0.0, ime_switch_wait_s=0.0, reconnect_timeout_s=1.5)
 

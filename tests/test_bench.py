@@ -14,7 +14,7 @@ from agent.bench import ARCHS, PHASES, BenchOptions, build_config, build_model, 
 from agent.bench import PeakMemory, step_messages
 from agent.cli import main
 from agent.models.base import ModelError
-from tests.support.tiny_model import reseed_weights, tiny_model_dir  # noqa: F401 - fixture
+from tests.support.tiny_model import reseed_weights
 
 NEW_TOKENS = 8
 

@@ -26,7 +26,6 @@ from actions.geometry import CoordinateMapper, ImageBudget
 from environments.base import ActionFailed, DriverError, Environment, EnvironmentUnavailable
 from environments.browser import BrowserEnvironment, BrowserSettings, find_chromium
 from environments.keys import normalize_keys
-from tests.support.pages import page_server  # noqa: F401  (fixture)
 
 # Small enough that the model sees a smaller image than the screenshot at both scale factors.
 SMALL_BUDGET = ImageBudget(max_pixels=300 * 28 * 28)

@@ -12,7 +12,6 @@ from environments.base import DriverError, Observation
 from environments.browser import BrowserEnvironment, BrowserSettings
 from environments.calibration import BrowserTargets, CalibrationReport, DesktopTargets, calibrate
 from environments.desktop import DesktopEnvironment, DesktopSettings
-from tests.support.display import xvfb  # noqa: F401  (fixture)
 
 SMALL_BUDGET = ImageBudget(max_pixels=300 * 28 * 28)
 CHECKPOINT_BUDGET = ImageBudget()

@@ -22,7 +22,7 @@ from actions.computer import (
 from actions.geometry import CoordinateMapper, ImageBudget
 from environments.base import ActionFailed, Environment, EnvironmentUnavailable
 from environments.desktop import DesktopEnvironment, DesktopSettings
-from tests.support.display import EventWindow, event_window, xvfb  # noqa: F401  (fixtures)
+from tests.support.display import EventWindow
 
 SMALL_BUDGET = ImageBudget(max_pixels=300 * 28 * 28)
 

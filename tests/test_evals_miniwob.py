@@ -13,7 +13,7 @@ from typing import Any
 
 from evals.miniwob.oracle import SCRIPTS
 from evals.miniwob.tasks import DESKTOP_SUITE, EPISODE_MAX_MS, MOBILE_SUITE
-from tests.support.evals import browser_for, desktop_browser, run_one  # noqa: F401  (fixture)
+from tests.support.evals import browser_for, run_one
 
 FULL = os.environ.get("EVALS_FULL") == "1"
 HANDFUL = ["click-button", "click-checkboxes", "enter-text", "login-user", "email-inbox", "book-flight"]

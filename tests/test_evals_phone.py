@@ -15,9 +15,8 @@ import pytest
 from evals.phone.device import Adb, SimulatedPhoneEnvironment
 from evals.phone.tasks import PHONE_SUITE
 from evals.runner import EvalSettings, run_eval
-from tests.support.adb import AdbServer, adb_server, start_phone  # noqa: F401  (fixture)
+from tests.support.adb import AdbServer, start_phone
 from tests.support.evals import run_one
-
 FULL = os.environ.get("EVALS_FULL") == "1"
 # A smaller screen than a real phone's keeps screenshots cheap; layouts scale with the width.
 SMALL = (540, 1200)

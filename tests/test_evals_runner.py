@@ -18,7 +18,6 @@ from evals.registry import UnknownSuiteError
 from evals.results import RESULT_FILE, InstanceResult, ResultsFolderError
 from evals.runner import EvalSettings, run_eval
 from tests.support.evals import FAST_BROWSER, FlakyClickTask
-
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from evals.runner import EvalSettings, run_eval
 from tests.support.evals import FAST_BROWSER
-
 pytest.importorskip("transformers")
 
 

@@ -22,7 +22,6 @@ from agent.models.settings import ModelSettings
 from agent.models.transformers_backend import TransformersBackend
 from prompts.messages import ChatMessage, ImagePart, TextPart
 from tests.support.openai_server import Fault, OpenAIServer
-from tests.support.tiny_model import tiny_model_dir  # noqa: F401 (fixture)
 
 MAX_PIXELS = 28 * 28 * 40
 SERVED = "tiny-qwen"

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from environments.android_device import parse_raw_screencap
-from tests.support.adb import AdbServer, adb_server, phone  # noqa: F401  (module fixtures)
+from tests.support.adb import AdbServer
 
 
 @pytest.fixture(scope="module")

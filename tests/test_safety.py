@@ -24,7 +24,6 @@ from agent.safety.policy import RiskClassifier
 from agent.safety.secrets import SecretError
 from environments.android import AndroidEnvironment, AndroidSettings
 from environments.browser import BrowserEnvironment, BrowserSettings
-from tests.support.adb import adb_server, phone  # noqa: F401 - fixtures
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>shop</title><style>
 body{margin:0;font:18px sans-serif} button{position:absolute;width:140px;height:50px}

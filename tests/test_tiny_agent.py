@@ -14,7 +14,6 @@ from agent.models.settings import ModelSettings
 from agent.models.transformers_backend import TransformersBackend
 from agent.recording import load_episode
 from environments.browser import BrowserEnvironment, BrowserSettings
-from tests.support.tiny_model import tiny_model_dir  # noqa: F401 (fixture)
 
 PAGE = "<!doctype html><body style='margin:0'><button style='width:200px;height:80px'>A</button><input></body>"
 START_URL = "data:text/html," + urllib.parse.quote(PAGE)

@@ -10,7 +10,6 @@ from agent.models.factory import create_backend
 from agent.models.settings import ModelSettings
 from agent.models.tiny import QWEN_ADDED_TOKENS
 from agent.models.transformers_backend import TransformersBackend
-from tests.support.tiny_model import tiny_model_dir  # noqa: F401 (fixture)
 
 
 def test_directory_has_the_released_layout(tiny_model_dir: Path) -> None:

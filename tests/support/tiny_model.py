@@ -9,18 +9,10 @@ import pytest
 from agent.models.tiny import make_tiny_model
 
 
-def build_once(base: Path) -> Path:
-    # Fixtures imported into several test modules run once per module; the marker file keeps it one build.
-    directory = base / "tiny-qwen2.5-vl"
-    if not (directory / "model.safetensors").exists():
-        make_tiny_model(directory)
-    return directory
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete Qwen2.5-VL checkpoint directory with random weights (about a megabyte)."""
-    return build_once(tmp_path_factory.getbasetemp())
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-qwen2.5-vl"))
 
 
 def reseed_weights(model, seed: int, std: float = 0.5) -> None:  # type: ignore[no-untyped-def]

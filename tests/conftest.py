@@ -1,0 +1,9 @@
+"""Fixtures shared by the test modules: real parts started by the tests themselves."""
+
+pytest_plugins = [
+    "tests.support.adb",  # a private adb server and the simulated phone
+    "tests.support.display",  # Xvfb and a window that logs events
+    "tests.support.evals",  # a browser for eval tasks
+    "tests.support.pages",  # a local page server
+    "tests.support.tiny_model",  # the tiny random-weight Qwen2.5-VL checkpoint
+]
