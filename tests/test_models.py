@@ -7,6 +7,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -136,11 +137,82 @@ def test_grammar_accepts_compact_calls_and_rejects_the_rest(backend: Transformer
     assert accepts(TOOL_CALL_OPEN + typed % "Grüße 😀" + TOOL_CALL_CLOSE)
     assert not accepts(TOOL_CALL_OPEN + typed % "tab\there" + TOOL_CALL_CLOSE)  # raw control characters
     assert not accepts(TOOL_CALL_OPEN + typed % ("x" * 501) + TOOL_CALL_CLOSE)
+    # Strings are JSON strings: escapes allowed (each counts as one character), raw control characters not.
+    assert accepts(TOOL_CALL_OPEN + typed % r"say \"hi\" C:\\temp" + TOOL_CALL_CLOSE)
+    assert accepts(TOOL_CALL_OPEN + typed % r"\u00e9 \ud83d\ude00 \/\b\f\n\r\t" + TOOL_CALL_CLOSE)
+    assert accepts(TOOL_CALL_OPEN + typed % ("x" * 500) + TOOL_CALL_CLOSE)
+    assert accepts(TOOL_CALL_OPEN + typed % (r"\"" * 500) + TOOL_CALL_CLOSE)
+    assert not accepts(TOOL_CALL_OPEN + typed % (r"\"" * 501) + TOOL_CALL_CLOSE)
+    assert not accepts(TOOL_CALL_OPEN + typed % "line\nbreak" + TOOL_CALL_CLOSE)
+    assert not accepts(TOOL_CALL_OPEN + typed % 'say "hi"' + TOOL_CALL_CLOSE)  # an unescaped quote ends the string
+    assert not accepts(TOOL_CALL_OPEN + typed % r"C:\Users" + TOOL_CALL_CLOSE)  # \U is no escape
+    assert not accepts(TOOL_CALL_OPEN + typed % r"\u00g9" + TOOL_CALL_CLOSE)
+    assert not accepts(TOOL_CALL_OPEN + typed % r"\ud83d" + TOOL_CALL_CLOSE)  # a lone surrogate
+    keyed = '{"name": "computer_use", "arguments": {"action": "key", "keys": [%s]}}'
+    computer = backend.grammars.matcher(SPACES["computer"], 196, 112)
+    assert computer.accept_string(TOOL_CALL_OPEN + keyed % r'"ctrl", "\\"' + TOOL_CALL_CLOSE)
+    computer = backend.grammars.matcher(SPACES["computer"], 196, 112)
+    assert not computer.accept_string(TOOL_CALL_OPEN + keyed % ('"%s"' % ("k" * 41)) + TOOL_CALL_CLOSE)
     waited = '{"name": "mobile_use", "arguments": {"action": "wait", "time": %s}}'
     assert accepts(TOOL_CALL_OPEN + waited % "2.5" + TOOL_CALL_CLOSE)
     assert not accepts(TOOL_CALL_OPEN + waited % "61" + TOOL_CALL_CLOSE)
     # Compiled once per (space, size).
     assert backend.grammars.compiled(mobile, 196, 112) is backend.grammars.compiled(mobile, 196, 112)
+
+
+class _Steer:
+    """Pushes generation toward `target` token by token, after the grammar's mask: a token the grammar forbids
+    stays at -inf whatever the push, so the output leaves the target where the grammar refuses it."""
+
+    def __init__(self, target: list[int], stop: int) -> None:
+        self.target, self.stop, self.start = target, stop, None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.start is None:
+            self.start = input_ids.shape[1]
+        step = input_ids.shape[1] - self.start
+        scores[:, self.target[step] if step < len(self.target) else self.stop] += 1e4
+        return scores
+
+
+def test_constrained_generation_types_escapes_that_parse_back(backend: TransformersBackend) -> None:
+    assert backend.grammars is not None
+    space = SPACES["computer"]
+    request = request_for(backend, space, screenshot(200, 120, 5), "Type it.")
+    width, height = request.image_size
+    typed = r"say \"hi\" in C:\\temp\n\u00e9\t\ud83d\ude00 \/"
+    answer = TOOL_CALL_OPEN + f'{{"name": "computer_use", "arguments": {{"action": "type", "text": "{typed}"}}}}'
+    target = backend.tokenizer.encode(answer + TOOL_CALL_CLOSE, add_special_tokens=False)
+    new_ids, _ = backend.run(
+        backend.prepare(request.messages),
+        [backend.grammars.logits_processor(space, width, height), _Steer(target, backend.stop_token_ids[0])],
+        max_new_tokens=len(target) + 20,
+    )
+    # Every token the model wanted was allowed, and the call ended right after them.
+    assert new_ids == [*target, backend.stop_token_ids[0]], backend.tokenizer.decode(new_ids)
+    text = backend.tokenizer.decode(new_ids, skip_special_tokens=True)
+    assert_valid_call(text, space, request.image_size)
+    action = parse_action(text, space).action
+    assert action.action == "type" and action.text == 'say "hi" in C:\\temp\n\u00e9\t\U0001f600 /'
+
+
+def test_no_token_with_a_raw_control_character_is_allowed_inside_a_string(backend: TransformersBackend) -> None:
+    import xgrammar as xgr
+    from xgrammar.testing import bitmask_to_bool_mask
+
+    assert backend.grammars is not None
+    vocab_size = backend.grammars.tokenizer_info.vocab_size
+    matcher = backend.grammars.matcher(SPACES["computer"], 196, 112)
+    assert matcher.accept_string(
+        TOOL_CALL_OPEN + '{"name": "computer_use", "arguments": {"action": "type", "text": "ab'
+    )
+    bitmask = xgr.allocate_token_bitmask(1, vocab_size)
+    matcher.fill_next_token_bitmask(bitmask)
+    allowed = bitmask_to_bool_mask(bitmask, vocab_size)[0].nonzero().flatten().tolist()
+    texts = {i: backend.tokenizer.decode([i]) for i in allowed if i < len(backend.tokenizer)}
+    assert any("\\" in t for t in texts.values()) and any('"' in t for t in texts.values())
+    controls = {i: t for i, t in texts.items() if re.search(r"[\x00-\x1f]", t)}
+    assert not controls, controls
 
 
 def test_unconstrained_generation_stops_at_the_token_limit(tiny_model_dir: Path) -> None:  # noqa: F811

@@ -14,6 +14,7 @@ tokens.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,24 +30,85 @@ TOOL_CALL_CLOSE = "\n</tool_call>"
 GRAMMAR_CACHE_SIZE = 32
 
 
-def decoding_schema(schema: Any) -> Any:
-    """`schema` with every free string pinned to characters JSON allows unescaped, length bounds kept.
+# xgrammar 0.2.8 writes a string with a length bound as `"\"" X_characters{low, high} "\""` (high -1: none) with
+# `X_characters ::= (([^\"\\\r\n]))`: raw control characters (a tab, a form feed) pass, escapes do not.
+_XGRAMMAR_BOUNDED_CHAR = r"(([^\"\\\r\n]))"
+_BOUNDED_STRING = re.compile(r'"\\"" (?P<name>\w+_characters)\{(?P<low>\d+), (?P<high>-?\d+)\} "\\""')
+_BOUNDED_CHAR_RULE = re.compile(r"^\w+_characters ::= " + re.escape(_XGRAMMAR_BOUNDED_CHAR) + r"\n", re.MULTILINE)
+_PREFIX = "bounded_string"
+_HEX = "[0-9a-fA-F]"
+# A \u escape names a code point that is not a surrogate, or a whole surrogate pair: the text always decodes
+# to valid Unicode, and each unit the bound counts is exactly one decoded character.
+_ESCAPE_RULES = [
+    rf'{_PREFIX}_escape ::= (([\"\\/bfnrt]) | ("u" {_PREFIX}_code))',
+    (
+        rf"{_PREFIX}_code ::= (([0-9a-cA-CefEF] {_HEX} {_HEX} {_HEX}) | ([dD] [0-7] {_HEX} {_HEX})"
+        rf' | ([dD] [89abAB] {_HEX} {_HEX} "\\u" [dD] [c-fC-F] {_HEX} {_HEX}))'
+    ),
+]
 
-    xgrammar's own string rule admits raw control characters (a tab, a form feed), and with a maxLength it
-    admits no escapes at all. Pinning keeps strings bounded and always parseable; the price is that quotes
-    and backslashes cannot be typed under constraint (xgrammar 0.2.8 offers no bounded string with escapes).
+
+def _unit_then(rest: str) -> str:
+    """One unit of a JSON string, then `rest`: a character JSON allows unescaped (not the quote, the backslash
+    or U+0000-U+001F) or one escape."""
+    return rf'([^\0-\x1f\"\\] {rest}) | ("\\" {_PREFIX}_escape {rest})'
+
+
+def _rest_rule(low: int, high: int | None, rules: dict[str, str]) -> str:
+    """The rule for the rest of a string after its opening quote: `low` to `high` more units, then the quote.
+
+    Written as right-recursive rules, one per remaining length, like xgrammar's own unbounded string rule:
+    a bounded repetition `unit{0, n}` of a rule with alternatives makes xgrammar check the whole vocabulary
+    at every step inside the string (seconds per token with a 150k vocabulary); this chain keeps masks cached.
     """
-    if isinstance(schema, list):
-        return [decoding_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {key: decoding_schema(value) for key, value in schema.items()}
-    if out.get("type") == "string" and not {"enum", "const", "pattern", "format"} & out.keys():
-        low = int(out.pop("minLength", 0))
-        high = out.pop("maxLength", None)
-        repeat = f"{{{low},{int(high)}}}" if high is not None else f"{{{low},}}"
-        out["pattern"] = f'^[^\\x00-\\x1f"\\\\]{repeat}$'
-    return out
+    if low > 0:
+        name = f"{_PREFIX}_{'inf' if high is None else high}_min{low}"
+        if name not in rules:
+            rest = _rest_rule(low - 1, None if high is None else high - 1, rules)
+            rules[name] = f"{name} ::= ({_unit_then(rest)})"
+        return name
+    if high is None:
+        name = f"{_PREFIX}_inf"
+        rules.setdefault(name, f'{name} ::= (("\\"") | {_unit_then(name)})')
+        return name
+    for n in range(high + 1):
+        name = f"{_PREFIX}_{n}"
+        if name not in rules:
+            rules[name] = (
+                f'{name} ::= (("\\""))' if n == 0 else f'{name} ::= (("\\"") | {_unit_then(f"{_PREFIX}_{n - 1}")})'
+            )
+    return f"{_PREFIX}_{high}"
+
+
+def json_schema_grammar(schema: Any) -> Any:
+    r"""The compact-JSON grammar of `schema` (json.dumps spacing, strict), its bounded strings allowing escapes.
+
+    xgrammar's rule for a string with a minLength or maxLength admits raw control characters and no escapes,
+    so such a string could not hold a quote or a backslash. It is replaced by JSON's: characters JSON allows
+    unescaped (never U+0000-U+001F, `"` or `\`) and escapes (\" \\ \/ \b \f \n \r \t \uXXXX). The bounds
+    count decoded characters: an escape is one, a \u surrogate pair (one astral character) is one. Unbounded
+    strings keep xgrammar's own rule, which already allows escapes and refuses raw control characters.
+    """
+    import xgrammar as xgr
+
+    ebnf = str(xgr.Grammar.from_json_schema(schema, any_whitespace=False, strict_mode=True))
+    if re.search(rf"^{_PREFIX}\w* ::=", ebnf, re.MULTILINE):
+        raise RuntimeError(f"xgrammar's JSON-schema grammar already has rules named {_PREFIX}*")
+    rules: dict[str, str] = {}
+
+    def replace(m: re.Match[str]) -> str:
+        high = int(m["high"])
+        return '"\\"" ' + _rest_rule(int(m["low"]), None if high < 0 else high, rules)
+
+    fixed = _BOUNDED_CHAR_RULE.sub("", _BOUNDED_STRING.sub(replace, ebnf))
+    if _XGRAMMAR_BOUNDED_CHAR in fixed or re.search(r"\w_characters\{", fixed):
+        # Another xgrammar version writes bounded strings differently: fail loudly rather than constrain wrongly.
+        raise RuntimeError(
+            "unexpected bounded-string rule in xgrammar's JSON-schema grammar; check the xgrammar version"
+        )
+    if not rules:
+        return xgr.Grammar.from_ebnf(ebnf)
+    return xgr.Grammar.from_ebnf("\n".join([fixed.rstrip("\n"), *_ESCAPE_RULES, *rules.values()]) + "\n")
 
 
 def _literal(text: str) -> Any:
@@ -62,11 +124,8 @@ def tool_call_grammar(space: ActionSpace, width: int, height: int, thought_token
 
     if width <= 0 or height <= 0:
         raise ValueError(f"image size {width}x{height} has no pixels; the request's image_size must be positive")
-    schema = decoding_schema(space.call_schema(width, height))
     call = xgr.Grammar.concat(
-        _literal(TOOL_CALL_OPEN),
-        xgr.Grammar.from_json_schema(schema, any_whitespace=False, strict_mode=True),
-        _literal(TOOL_CALL_CLOSE),
+        _literal(TOOL_CALL_OPEN), json_schema_grammar(space.call_schema(width, height)), _literal(TOOL_CALL_CLOSE)
     )
     if thought_tokens is None:
         return call
@@ -126,13 +185,11 @@ class ToolCallGrammars:
     def compiled_json(self, schema: dict[str, Any]) -> Any:
         """A bare JSON answer following `schema`, compact like the tool call: what a server's
         json_schema response format asks for."""
-        import xgrammar as xgr
-
         key = json.dumps(schema, sort_keys=True)
         with self._lock:
             if key in self._compiled_json:
                 return self._compiled_json[key]
-        grammar = xgr.Grammar.from_json_schema(decoding_schema(schema), any_whitespace=False, strict_mode=True)
+        grammar = json_schema_grammar(schema)
         compiled = self._compiler.compile_grammar(grammar)
         with self._lock:
             self._compiled_json[key] = compiled
@@ -162,4 +219,11 @@ def split_tool_call(text: str) -> tuple[str, str]:
     return text[:start], text[start + len(TOOL_CALL_OPEN) : end]
 
 
-__all__ = ["ToolCallGrammars", "tool_call_grammar", "decoding_schema", "split_tool_call", "TOOL_CALL_OPEN", "TOOL_CALL_CLOSE"]
+__all__ = [
+    "ToolCallGrammars",
+    "tool_call_grammar",
+    "json_schema_grammar",
+    "split_tool_call",
+    "TOOL_CALL_OPEN",
+    "TOOL_CALL_CLOSE",
+]
