@@ -87,7 +87,7 @@ def focused_text(device: adbutils.AdbDevice) -> str:
 
 
 @pytest.fixture(scope="module")
-def note_field(adb_server: AdbServer, phone):  # noqa: F811
+def note_field(adb_server: AdbServer, phone):
     device = adbutils.AdbClient(port=adb_server.port).device(phone.serial)
     device.shell("am start -n org.simphone.notes/.EditorActivity")
     device.shell("input tap 540 500")  # the note body
@@ -96,7 +96,7 @@ def note_field(adb_server: AdbServer, phone):  # noqa: F811
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(PRINTABLE), min_size=1, max_size=30).map("".join))
-def test_random_ascii_arrives_exactly_through_adb(note_field, text: str) -> None:  # noqa: F811
+def test_random_ascii_arrives_exactly_through_adb(note_field, text: str) -> None:
     device, phone = note_field
     with phone.state.lock:  # clearing the field is setup, not the thing tested
         phone.state.top.fields["org.simphone.notes:id/note_body"] = ""
@@ -105,7 +105,7 @@ def test_random_ascii_arrives_exactly_through_adb(note_field, text: str) -> None
     assert focused_text(device) == text.replace("\r\n", "\n")
 
 
-def test_shell_quote_round_trips_through_adb_echo(note_field) -> None:  # noqa: F811
+def test_shell_quote_round_trips_through_adb_echo(note_field) -> None:
     device, _ = note_field
     for word in [METACHARACTERS, "it's $HOME `id` $(id) ~ *", "  two  spaces  "]:
         assert device.shell(f"echo -n {shell_quote(word)}", rstrip=False) == word

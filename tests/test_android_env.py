@@ -23,7 +23,7 @@ FAST = dict(settle_s=0.0, ime_switch_wait_s=0.0, reconnect_timeout_s=1.5)
 
 
 @pytest.fixture(scope="module")
-def env(adb_server: AdbServer, phone) -> Iterator[AndroidEnvironment]:  # noqa: F811
+def env(adb_server: AdbServer, phone) -> Iterator[AndroidEnvironment]:
     e = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, **FAST))
     yield e
     e.close()
@@ -130,7 +130,7 @@ ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=ANY_TEXT)
-def test_random_text_round_trips_through_the_driver(env: AndroidEnvironment, phone, text: str) -> None:  # noqa: F811
+def test_random_text_round_trips_through_the_driver(env: AndroidEnvironment, phone, text: str) -> None:
     if "org.simphone.notes/.EditorActivity" not in sh(env, "dumpsys window"):
         new_note(env)
     with phone.state.lock:  # clearing the field is setup
@@ -142,7 +142,7 @@ def test_random_text_round_trips_through_the_driver(env: AndroidEnvironment, pho
     assert node.get("text") == text
 
 
-def test_non_ascii_without_adb_keyboard_is_a_clear_error(env: AndroidEnvironment, phone) -> None:  # noqa: F811
+def test_non_ascii_without_adb_keyboard_is_a_clear_error(env: AndroidEnvironment, phone) -> None:
     new_note(env)
     phone.state.adb_keyboard_installed = False  # setup: a phone without ADBKeyboard
     env._packages = None
@@ -182,7 +182,7 @@ def test_keys_by_name_and_unknown_keys(env: AndroidEnvironment) -> None:
         env.act(MobileKey(text="volume_upp"))
 
 
-def test_png_screenshots_when_raw_is_off(adb_server: AdbServer, phone) -> None:  # noqa: F811
+def test_png_screenshots_when_raw_is_off(adb_server: AdbServer, phone) -> None:
     e = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, raw_screencap=False))
     assert e.observe().screenshot.size == (1080, 2400)
 
@@ -193,7 +193,7 @@ def test_wait_waits(env: AndroidEnvironment) -> None:
     assert time.monotonic() - t >= 0.3
 
 
-def test_black_frame_is_flagged(env: AndroidEnvironment, phone) -> None:  # noqa: F811
+def test_black_frame_is_flagged(env: AndroidEnvironment, phone) -> None:
     phone.state.secure_window = True
     phone.state.touch()
     try:
@@ -221,7 +221,7 @@ def test_override_size_and_rotation_set_the_geometry(env: AndroidEnvironment) ->
     assert env.observe().screenshot.size == (1080, 2400)
 
 
-def test_device_selection_errors(adb_server: AdbServer, phone) -> None:  # noqa: F811
+def test_device_selection_errors(adb_server: AdbServer, phone) -> None:
     with pytest.raises(EnvironmentUnavailable, match=rf"'emulator-5554' is not attached; attached: {phone.serial}"):
         AndroidEnvironment(AndroidSettings(serial="emulator-5554", adb_port=adb_server.port))
     second = start_phone(adb_server)
@@ -233,7 +233,7 @@ def test_device_selection_errors(adb_server: AdbServer, phone) -> None:  # noqa:
         second.stop()
 
 
-def test_pulling_the_plug_ends_the_episode(adb_server: AdbServer) -> None:  # noqa: F811
+def test_pulling_the_plug_ends_the_episode(adb_server: AdbServer) -> None:
     doomed = start_phone(adb_server)
     env = AndroidEnvironment(AndroidSettings(serial=doomed.serial, adb_port=adb_server.port, **FAST))
     env.act(Open(text="Settings"))
@@ -245,7 +245,7 @@ def test_pulling_the_plug_ends_the_episode(adb_server: AdbServer) -> None:  # no
     adb_server.run("disconnect", doomed.serial)
 
 
-def test_unauthorized_device_is_explained(adb_server: AdbServer) -> None:  # noqa: F811
+def test_unauthorized_device_is_explained(adb_server: AdbServer) -> None:
     from environments.phone_sim import PhoneServer
 
     locked = PhoneServer(authorized=False).start()

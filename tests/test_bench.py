@@ -19,7 +19,7 @@ from tests.support.tiny_model import reseed_weights
 NEW_TOKENS = 8
 
 
-def test_bench_command_prints_both_variants_and_writes_json(tmp_path: Path, tiny_model_dir: Path) -> None:  # noqa: F811
+def test_bench_command_prints_both_variants_and_writes_json(tmp_path: Path, tiny_model_dir: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "agent", "bench", "--arch", "tiny", "--screens", "320x200", "--new-tokens",
@@ -54,7 +54,7 @@ def test_bench_command_prints_both_variants_and_writes_json(tmp_path: Path, tiny
     assert report["options"]["new_tokens"] == NEW_TOKENS
 
 
-def test_ours_reproduces_plain_generate_token_for_token(tiny_model_dir: Path) -> None:  # noqa: F811
+def test_ours_reproduces_plain_generate_token_for_token(tiny_model_dir: Path) -> None:
     options = BenchOptions(archs=("tiny",), new_tokens=12, device="cpu", processor=str(tiny_model_dir))
     bench = build_model("tiny", options, load_processor(options.processor))
     # Wide random weights, so greedy choices vary from token to token instead of repeating one id.
@@ -70,7 +70,7 @@ def test_ours_reproduces_plain_generate_token_for_token(tiny_model_dir: Path) ->
         assert len(ours.token_ids) == 12
 
 
-def test_published_shapes(tiny_model_dir: Path) -> None:  # noqa: F811
+def test_published_shapes(tiny_model_dir: Path) -> None:
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 

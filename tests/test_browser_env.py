@@ -32,7 +32,7 @@ SMALL_BUDGET = ImageBudget(max_pixels=300 * 28 * 28)
 
 
 @pytest.fixture(scope="module", params=[1.0, 2.0], ids=["dsf1", "dsf2"])
-def env(request: pytest.FixtureRequest, page_server: str) -> Iterator[BrowserEnvironment]:  # noqa: F811
+def env(request: pytest.FixtureRequest, page_server: str) -> Iterator[BrowserEnvironment]:
     settings = BrowserSettings(
         device_scale_factor=request.param,
         start_url=f"{page_server}/log",
@@ -47,7 +47,7 @@ def env(request: pytest.FixtureRequest, page_server: str) -> Iterator[BrowserEnv
 
 
 @pytest.fixture
-def log_page(env: BrowserEnvironment, page_server: str) -> BrowserEnvironment:  # noqa: F811
+def log_page(env: BrowserEnvironment, page_server: str) -> BrowserEnvironment:
     """The event-log page, freshly loaded in the only tab, with the mouse in a known place."""
     if env.page.url != f"{page_server}/log" or len(env.page.context.pages) != 1:
         env.reset()
@@ -219,7 +219,7 @@ def test_unknown_key_is_a_clear_error(log_page: BrowserEnvironment) -> None:
     assert log_page.page.evaluate("document.getElementById('box').value") == "a"
 
 
-def test_navigate_back_forward(log_page: BrowserEnvironment, page_server: str) -> None:  # noqa: F811
+def test_navigate_back_forward(log_page: BrowserEnvironment, page_server: str) -> None:
     env = log_page
     env.act(Navigate(url=f"{page_server}/second"))
     assert env.observe().extras["title"] == "second"
@@ -230,7 +230,7 @@ def test_navigate_back_forward(log_page: BrowserEnvironment, page_server: str) -
     env.act(Wait(time=0.1))
 
 
-def test_a_click_that_opens_a_tab_makes_it_active(log_page: BrowserEnvironment, page_server: str) -> None:  # noqa: F811
+def test_a_click_that_opens_a_tab_makes_it_active(log_page: BrowserEnvironment, page_server: str) -> None:
     env = log_page
     box = env.page.locator("#newtab").bounding_box()
     env.act(LeftClick(coordinate=(int(box["x"] + 5), int(box["y"] + box["height"] / 2))))
@@ -259,7 +259,7 @@ def test_episode_ending_actions_and_off_screen_points_are_refused(log_page: Brow
 
 
 def test_a_page_that_never_loads_fails_in_bounded_time(
-    log_page: BrowserEnvironment, page_server: str  # noqa: F811
+    log_page: BrowserEnvironment, page_server: str
 ) -> None:
     env = log_page
     started = time.monotonic()
@@ -306,7 +306,7 @@ def _our_browser_processes() -> set[int]:
     return ours
 
 
-def test_a_browser_crash_ends_the_episode_without_hanging(page_server: str) -> None:  # noqa: F811
+def test_a_browser_crash_ends_the_episode_without_hanging(page_server: str) -> None:
     env = BrowserEnvironment(BrowserSettings(start_url=f"{page_server}/second", navigation_timeout=5.0))
     try:
         before = _our_browser_processes()

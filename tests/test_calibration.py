@@ -26,7 +26,7 @@ def browser() -> Iterator[BrowserEnvironment]:
 
 
 @pytest.fixture(scope="module")
-def desktop(xvfb: str) -> Iterator[DesktopEnvironment]:  # noqa: F811
+def desktop(xvfb: str) -> Iterator[DesktopEnvironment]:
     env = DesktopEnvironment(DesktopSettings(display=xvfb, settle_delay=0.02))
     yield env
     env.close()
@@ -103,7 +103,7 @@ def test_unsupported_environment_is_a_clear_error(browser: BrowserEnvironment) -
         calibrate(Shifted(browser, 0, 0), SMALL_BUDGET)
 
 
-def test_calibration_catches_a_wrong_hidpi_scale(xvfb: str) -> None:  # noqa: F811
+def test_calibration_catches_a_wrong_hidpi_scale(xvfb: str) -> None:
     # Told the 1x screen is 2x: clicks still meet the window (sized and clicked in the same wrong units),
     # but the model would see the targets elsewhere in the screenshot, and calibration must say so.
     wrong = DesktopEnvironment(DesktopSettings(display=xvfb, scale=2.0, settle_delay=0.02))

@@ -28,14 +28,14 @@ SMALL_BUDGET = ImageBudget(max_pixels=300 * 28 * 28)
 
 
 @pytest.fixture(scope="module")
-def env(xvfb: str) -> Iterator[DesktopEnvironment]:  # noqa: F811
+def env(xvfb: str) -> Iterator[DesktopEnvironment]:
     environment = DesktopEnvironment(DesktopSettings(display=xvfb, settle_delay=0.02, drag_duration=0.15))
     yield environment
     environment.close()
 
 
 @pytest.fixture
-def window(event_window: EventWindow, env: DesktopEnvironment) -> EventWindow:  # noqa: F811
+def window(event_window: EventWindow, env: DesktopEnvironment) -> EventWindow:
     env.act(MouseMove(coordinate=(640, 400)))  # away from the fail-safe corners
     event_window.command("clear")
     event_window.drain()
@@ -136,7 +136,7 @@ def test_typing_ascii_metacharacters_and_non_ascii(env: DesktopEnvironment, wind
     assert window.command("text")["text"] == "line one\nline two"
 
 
-def test_typing_through_the_clipboard(xvfb: str, window: EventWindow) -> None:  # noqa: F811
+def test_typing_through_the_clipboard(xvfb: str, window: EventWindow) -> None:
     clip = DesktopEnvironment(DesktopSettings(display=xvfb, type_backend="clipboard", settle_delay=0.2))
     clip.act(Type(text="剪贴板 ok"))
     assert window.command("text")["text"] == "剪贴板 ok"
@@ -157,7 +157,7 @@ def test_bad_actions_are_clear_errors(env: DesktopEnvironment, window: EventWind
 
 
 def test_fail_safe_corner_stops_the_agent(
-    env: DesktopEnvironment, window: EventWindow, xvfb: str  # noqa: F811
+    env: DesktopEnvironment, window: EventWindow, xvfb: str
 ) -> None:
     env.act(MouseMove(coordinate=(0, 0)))
     with pytest.raises(EnvironmentUnavailable, match="fail-safe"):
@@ -170,7 +170,7 @@ def test_fail_safe_corner_stops_the_agent(
 
 
 def test_missing_display_and_monitor_are_clear_errors(
-    xvfb: str, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    xvfb: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(EnvironmentUnavailable, match="monitor 7 does not exist.*1: 1280x800 at \\(0, 0\\)"):
         DesktopEnvironment(DesktopSettings(display=xvfb, monitor=7)).observe()

@@ -21,7 +21,7 @@ TASKS = sorted(SCRIPTS) if FULL else HANDFUL
 SEEDS = [0, 1] if FULL else [3]
 
 
-def test_oracle_solves_the_tasks_it_scripts(desktop_browser: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_oracle_solves_the_tasks_it_scripts(desktop_browser: Any, tmp_path: Path) -> None:
     results = [run_one(DESKTOP_SUITE.tasks[name], seed, desktop_browser, "oracle", tmp_path)
                for name in TASKS for seed in SEEDS]
     wins = [r for r in results if r.outcome == "success"]
@@ -38,14 +38,14 @@ def test_oracle_solves_the_tasks_it_scripts(desktop_browser: Any, tmp_path: Path
     assert (episode / "report.html").exists()
 
 
-def test_noop_scores_zero_although_it_claims_success(desktop_browser: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_noop_scores_zero_although_it_claims_success(desktop_browser: Any, tmp_path: Path) -> None:
     for name in ("click-button", "enter-text", "book-flight"):
         r = run_one(DESKTOP_SUITE.tasks[name], 5, desktop_browser, "noop", tmp_path)
         assert r.agent_status == "success" and r.terminated
         assert r.score == 0.0 and r.outcome == "failure", r
 
 
-def test_the_seed_fixes_the_task_and_the_time_limit_is_raised(desktop_browser: Any) -> None:  # noqa: F811
+def test_the_seed_fixes_the_task_and_the_time_limit_is_raised(desktop_browser: Any) -> None:
     cls = DESKTOP_SUITE.tasks["click-button"]
     goals = []
     for seed in (11, 11, 12, 13, 14):
@@ -60,7 +60,7 @@ def test_the_seed_fixes_the_task_and_the_time_limit_is_raised(desktop_browser: A
     assert len(set(goals[1:])) > 1
 
 
-def test_a_wrong_answer_scores_zero_and_a_new_episode_cannot_reset_it(desktop_browser: Any) -> None:  # noqa: F811
+def test_a_wrong_answer_scores_zero_and_a_new_episode_cannot_reset_it(desktop_browser: Any) -> None:
     from actions.computer import LeftClick
 
     cls = DESKTOP_SUITE.tasks["click-test-2"]  # two buttons: ONE is right, TWO is wrong

@@ -23,7 +23,7 @@ SMALL = (540, 1200)
 
 
 @pytest.fixture(scope="module")
-def phone_env(adb_server: AdbServer) -> Any:  # noqa: F811
+def phone_env(adb_server: AdbServer) -> Any:
     env = SimulatedPhoneEnvironment(phone_size=SMALL, adb_port=adb_server.port)
     try:
         yield env
@@ -31,7 +31,7 @@ def phone_env(adb_server: AdbServer) -> Any:  # noqa: F811
         env.close()
 
 
-def test_phone_oracle_through_the_runner(adb_server: AdbServer, tmp_path: Path) -> None:  # noqa: F811
+def test_phone_oracle_through_the_runner(adb_server: AdbServer, tmp_path: Path) -> None:
     n = 2 if FULL else 1
     summary = run_eval(EvalSettings(suite="phone", out=tmp_path / "eval", agent="oracle", workers=2, n_combinations=n,
                                     environment={"adb_port": adb_server.port, "phone_size": SMALL}, progress=False))
@@ -62,7 +62,7 @@ def test_scores_follow_the_device_state_not_the_agent(phone_env: Any) -> None:
     assert note.score(phone_env) == 1.0
 
 
-def test_android_suite_sets_up_and_scores_with_standard_commands(adb_server: AdbServer,  # noqa: F811
+def test_android_suite_sets_up_and_scores_with_standard_commands(adb_server: AdbServer,
                                                                    tmp_path: Path) -> None:
     """The `android` suite drives any device through the plain Android driver; here the device is the
     simulator attached like a network phone. noop must score 0 everywhere and no setup may fail."""

@@ -23,7 +23,7 @@ from agent.models.replay import ReplayBackend
 from agent.models.settings import ModelSettings
 from agent.models.transformers_backend import TransformersBackend
 from prompts.messages import ChatMessage, ImagePart, TextPart
-from tests.support.tiny_model import reseed_weights, tiny_model_dir  # noqa: F401 (fixture)
+from tests.support.tiny_model import reseed_weights
 
 # Small pictures and a small pixel budget keep the vision tower cheap on a shared CPU.
 MAX_PIXELS = 28 * 28 * 40
@@ -63,7 +63,7 @@ def assert_valid_call(text: str, space: ActionSpace, image_size: tuple[int, int]
 
 
 @pytest.fixture(scope="module")
-def backend(tiny_model_dir: Path) -> Iterator[TransformersBackend]:  # noqa: F811
+def backend(tiny_model_dir: Path) -> Iterator[TransformersBackend]:
     loaded = TransformersBackend(
         ModelSettings(model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=MAX_NEW_TOKENS)
     )
@@ -75,7 +75,7 @@ def backend(tiny_model_dir: Path) -> Iterator[TransformersBackend]:  # noqa: F81
 
 
 @pytest.mark.parametrize("space_name", sorted(SPACES))
-def test_constrained_output_is_a_valid_action_over_seeds_and_screens(tiny_model_dir: Path, space_name: str) -> None:  # noqa: F811
+def test_constrained_output_is_a_valid_action_over_seeds_and_screens(tiny_model_dir: Path, space_name: str) -> None:
     space = SPACES[space_name]
     # Its own copy: the weights are redrawn for every seed, standing for many different checkpoints.
     backend = TransformersBackend(
@@ -97,7 +97,7 @@ def test_constrained_output_is_a_valid_action_over_seeds_and_screens(tiny_model_
     assert len(seen) >= 3, seen
 
 
-def test_free_text_before_the_call_when_thoughts_are_allowed(tiny_model_dir: Path) -> None:  # noqa: F811
+def test_free_text_before_the_call_when_thoughts_are_allowed(tiny_model_dir: Path) -> None:
     settings = ModelSettings(
         model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=MAX_NEW_TOKENS, allow_thought=True,
         max_thought_tokens=12,
@@ -215,7 +215,7 @@ def test_no_token_with_a_raw_control_character_is_allowed_inside_a_string(backen
     assert not controls, controls
 
 
-def test_unconstrained_generation_stops_at_the_token_limit(tiny_model_dir: Path) -> None:  # noqa: F811
+def test_unconstrained_generation_stops_at_the_token_limit(tiny_model_dir: Path) -> None:
     settings = ModelSettings(model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=5, constrained=False)
     backend = TransformersBackend(settings)
     try:
@@ -264,7 +264,7 @@ def test_image_sizes_are_what_smart_resize_gives(backend: TransformersBackend) -
     assert_valid_call(generation.text, SPACES["browser"], request.image_size)
 
 
-def test_image_budget_follows_settings_and_checkpoint(tiny_model_dir: Path, backend: TransformersBackend) -> None:  # noqa: F811
+def test_image_budget_follows_settings_and_checkpoint(tiny_model_dir: Path, backend: TransformersBackend) -> None:
     assert backend.image_budget == ImageBudget(min_pixels=CHECKPOINT_MIN_PIXELS, max_pixels=MAX_PIXELS)
     assert backend.processor.image_processor.size["longest_edge"] == MAX_PIXELS
     with pytest.raises(ModelError, match="min_pixels"):
@@ -308,7 +308,7 @@ def test_a_checkpoint_of_another_kind_is_refused(tmp_path: Path) -> None:
         TransformersBackend(ModelSettings(model=str(tmp_path)))
 
 
-def test_a_tokenizer_without_vision_tokens_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:  # noqa: F811
+def test_a_tokenizer_without_vision_tokens_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, broken)
     tokenizer = json.loads((broken / "tokenizer.json").read_text())

@@ -28,7 +28,7 @@ SERVED = "tiny-qwen"
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path) -> Iterator[OpenAIServer]:  # noqa: F811
+def server(tiny_model_dir: Path) -> Iterator[OpenAIServer]:
     backend = TransformersBackend(ModelSettings(model=str(tiny_model_dir), max_pixels=MAX_PIXELS))
     with OpenAIServer(backend, served_model=SERVED) as running:
         yield running

@@ -17,7 +17,7 @@ from tests.support.adb import AdbServer
 
 
 @pytest.fixture(scope="module")
-def device(adb_server: AdbServer, phone) -> adbutils.AdbDevice:  # noqa: F811
+def device(adb_server: AdbServer, phone) -> adbutils.AdbDevice:
     return adbutils.AdbClient(port=adb_server.port).device(phone.serial)
 
 
@@ -39,7 +39,7 @@ def tap(device: adbutils.AdbDevice, **match: str) -> None:
     assert device.shell(f"input tap {x} {y}") == ""
 
 
-def test_adb_cli_attaches_and_runs_shell_v2(adb_server: AdbServer, phone) -> None:  # noqa: F811
+def test_adb_cli_attaches_and_runs_shell_v2(adb_server: AdbServer, phone) -> None:
     listing = adb_server.run("devices", "-l").stdout
     assert f"{phone.serial}" in listing and "model:SimPhone" in listing and " device " in listing
     out = adb_server.run("-s", phone.serial, "shell", "getprop ro.product.model; false")
@@ -48,7 +48,7 @@ def test_adb_cli_attaches_and_runs_shell_v2(adb_server: AdbServer, phone) -> Non
     assert refused.returncode != 0 and "not supported" in refused.stderr  # never run on the host
 
 
-def test_pull_and_push_through_sync(adb_server: AdbServer, phone, device, tmp_path: Path) -> None:  # noqa: F811
+def test_pull_and_push_through_sync(adb_server: AdbServer, phone, device, tmp_path: Path) -> None:
     local = tmp_path / "note.txt"
     assert adb_server.run("-s", phone.serial, "pull", "/sdcard/Notes/note-1.txt", str(local)).returncode == 0
     assert local.read_text() == "Shopping\nmilk, eggs"

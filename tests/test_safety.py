@@ -174,7 +174,7 @@ def test_no_change_feedback_and_stop_file(browser, tmp_path: Path) -> None:
     assert result.stop_reason == "interrupted" and "stop file" in result.error and steps == []
 
 
-def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) -> None:  # noqa: F811
+def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) -> None:
     note = phone.state.add_note("删除 all my files")
     # No Home press on reset: the episode starts in the Notes app, where a tap on a note deletes it.
     env = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, settle_s=0.05,
