@@ -379,7 +379,15 @@ class BrowserEnvironment:
         self._ensure_started()
         for point in action.points():
             self._check_point(point)
-        handler(action)
+        page = self._page
+        try:
+            handler(action)
+        except ActionFailed:
+            # The action closed its own tab (a button calling window.close()): Playwright then reports the
+            # page as closed mid-click. That is the action's effect, not a failure; carry on in the tab left.
+            if not (page.is_closed() and self._browser is not None and self._browser.is_connected()):
+                raise
+            logger.debug("the {} action closed its tab", action.action)
         self._settle()
 
     def _handlers(self) -> dict[type[Action], Callable[[Any], None]]:

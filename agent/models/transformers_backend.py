@@ -76,6 +76,14 @@ def pick_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def device_map(requested: str, device: str) -> str:
+    """Where the weights go: with "auto" and several GPUs, sharded over all of them (inputs then go to the
+    first, which is `device`); otherwise all on `device`."""
+    import torch
+
+    return "auto" if requested == "auto" and device == "cuda" and torch.cuda.device_count() > 1 else device
+
+
 def pick_dtype(dtype: str, device: str) -> Any:
     import torch
 
@@ -173,7 +181,8 @@ class TransformersBackend:
         attention = pick_attention(settings.attn_implementation, self.device, self.dtype)
         try:
             self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-                self.checkpoint, dtype=self.dtype, attn_implementation=attention, device_map=self.device
+                self.checkpoint, dtype=self.dtype, attn_implementation=attention,
+                device_map=device_map(settings.device, self.device),
             ).eval()
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"the weights in {self.checkpoint} do not load on {self.device}: {exc}") from None
