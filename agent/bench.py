@@ -222,25 +222,6 @@ class PeakMemory:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class _PhaseClock:
-    """Marks the end of the vision encoder (forward hook) and of prefill (first logits) inside `generate`."""
-
-    def __init__(self, synchronize: Callable[[], None]) -> None:
-        self._synchronize = synchronize
-        self.vision_end: float | None = None
-        self.first_logits: float | None = None
-
-    def vision_done(self, *_: Any) -> None:
-        self._synchronize()
-        self.vision_end = time.perf_counter()
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self.first_logits is None:
-            self._synchronize()
-            self.first_logits = time.perf_counter()
-        return scores
-
-
 class SuppressStop:
     """Masks the end-of-turn tokens, so `ours` makes exactly max_new_tokens tokens like min_new_tokens does
     for `generate` (same -inf mask, so greedy choices match)."""
@@ -422,7 +403,7 @@ def run_generate(bench: BenchModel, messages: list[Any], options: BenchOptions, 
     import torch
     from transformers import LogitsProcessorList
 
-    from agent.models.transformers_backend import to_hf_messages
+    from agent.models.transformers_backend import StageClock, to_hf_messages
 
     backend = bench.backend
     sync = backend._synchronize
@@ -434,7 +415,7 @@ def run_generate(bench: BenchModel, messages: list[Any], options: BenchOptions, 
     inputs = bench.processor(text=[text], images=images or None, padding=True, return_tensors="pt").to(backend.device)
     sync()
     preprocessed = time.perf_counter()
-    clock = _PhaseClock(sync)
+    clock = StageClock(sync)
     visual = backend.visual
     hook = visual.register_forward_hook(clock.vision_done)
     try:

@@ -131,7 +131,7 @@ def _apply_pixel_limits(image_processor: Any, settings: ModelSettings) -> ImageB
     return budget
 
 
-class _StageClock:
+class StageClock:
     """Marks when the vision encoder ends and when the first logits arrive, from inside `generate`.
 
     It is a logits processor (called once per new token, the first time right after prefill) and a
@@ -304,7 +304,7 @@ class TransformersBackend:
         import torch
         from transformers import LogitsProcessorList
 
-        clock = _StageClock(self._synchronize)
+        clock = StageClock(self._synchronize)
         visual = self.visual
         hook = visual.register_forward_hook(clock.vision_done) if visual is not None else None
         if self.settings.temperature > 0 and self.settings.seed is not None:
