@@ -19,11 +19,12 @@ class ReplayBackend:
     def __init__(self, texts: Iterable[str], image_budget: ImageBudget | None = None) -> None:
         self.texts = list(texts)
         self.image_budget = image_budget or ImageBudget()
-        self.requests: list[GenerationRequest] = []
+        # A count, not the requests themselves: those hold every screenshot of a long replay.
+        self.answered = 0
 
     @property
     def remaining(self) -> int:
-        return len(self.texts) - len(self.requests)
+        return len(self.texts) - self.answered
 
     def generate(self, request: GenerationRequest) -> Generation:
         if self.remaining <= 0:
@@ -31,8 +32,8 @@ class ReplayBackend:
                 f"the replay backend has answered all {len(self.texts)} of its texts and was asked again; "
                 "give it one text per expected model call"
             )
-        text = self.texts[len(self.requests)]
-        self.requests.append(request)
+        text = self.texts[self.answered]
+        self.answered += 1
         sizes = [self.image_budget.resized_size(*image.size) for m in request.messages for image in m.images]
         return Generation(text=text, image_sizes=sizes, new_tokens=None, prompt_tokens=None)
 
