@@ -7,7 +7,6 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -160,34 +159,25 @@ def test_grammar_accepts_compact_calls_and_rejects_the_rest(backend: Transformer
     assert backend.grammars.compiled(mobile, 196, 112) is backend.grammars.compiled(mobile, 196, 112)
 
 
-class _Steer:
-    """Pushes generation toward `target` token by token, after the grammar's mask: a token the grammar forbids
-    stays at -inf whatever the push, so the output leaves the target where the grammar refuses it."""
-
-    def __init__(self, target: list[int], stop: int) -> None:
-        self.target, self.stop, self.start = target, stop, None
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self.start is None:
-            self.start = input_ids.shape[1]
-        step = input_ids.shape[1] - self.start
-        scores[:, self.target[step] if step < len(self.target) else self.stop] += 1e4
-        return scores
-
-
 def test_constrained_generation_types_escapes_that_parse_back(backend: TransformersBackend) -> None:
+    import torch
+
+    from agent.models.engine import TokenChooser
+
     assert backend.grammars is not None
     space = SPACES["computer"]
     request = request_for(backend, space, screenshot(200, 120, 5), "Type it.")
-    width, height = request.image_size
     typed = r"say \"hi\" in C:\\temp\n\u00e9\t\ud83d\ude00 \/"
     answer = TOOL_CALL_OPEN + f'{{"name": "computer_use", "arguments": {{"action": "type", "text": "{typed}"}}}}'
     target = backend.tokenizer.encode(answer + TOOL_CALL_CLOSE, add_special_tokens=False)
-    new_ids, _ = backend.run(
-        backend.prepare(request.messages),
-        [backend.grammars.logits_processor(space, width, height), _Steer(target, backend.stop_token_ids[0])],
-        max_new_tokens=len(target) + 20,
-    )
+    # A model that wants exactly the target, then to stop: each token passes the grammar's mask or is refused.
+    chooser = TokenChooser(backend.stop_token_ids, backend.grammar(request))
+    vocab = backend.model.config.text_config.vocab_size
+    new_ids: list[int] = []
+    for wanted in [*target, backend.stop_token_ids[0]]:
+        logits = torch.zeros(vocab)
+        logits[wanted] = 1e4
+        new_ids.append(chooser.choose(logits))
     # Every token the model wanted was allowed, and the call ended right after them.
     assert new_ids == [*target, backend.stop_token_ids[0]], backend.tokenizer.decode(new_ids)
     text = backend.tokenizer.decode(new_ids, skip_special_tokens=True)
@@ -238,7 +228,7 @@ def test_greedy_is_deterministic_and_plain_argmax(backend: TransformersBackend) 
     assert first.text == second.text and first.new_tokens == second.new_tokens
     # The checkpoint's generation_config says do_sample with a repetition penalty; greedy must ignore it.
     prepared = backend.prepare(request.messages)
-    new_ids, _ = backend.run(prepared, [], max_new_tokens=1)
+    new_ids, _ = backend.run(prepared, None, max_new_tokens=1)
     with torch.inference_mode():
         logits = backend.model(**prepared.inputs).logits[0, -1]
     assert new_ids == [int(logits.argmax())]

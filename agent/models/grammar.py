@@ -197,12 +197,6 @@ class ToolCallGrammars:
                 self._compiled_json.popitem(last=False)
         return compiled
 
-    def logits_processor(self, space: ActionSpace, width: int, height: int, thought_tokens: int | None = None) -> Any:
-        """A fresh transformers logits processor for one `generate` call (they hold per-call state)."""
-        from xgrammar.contrib.hf import LogitsProcessor
-
-        return LogitsProcessor(self.compiled(space, width, height, thought_tokens))
-
     def matcher(self, space: ActionSpace, width: int, height: int, thought_tokens: int | None = None) -> Any:
         """A grammar matcher, to check a finished text against the same grammar (tests, servers)."""
         import xgrammar as xgr
@@ -220,10 +214,10 @@ def split_tool_call(text: str) -> tuple[str, str]:
 
 
 __all__ = [
+    "TOOL_CALL_CLOSE",
+    "TOOL_CALL_OPEN",
     "ToolCallGrammars",
-    "tool_call_grammar",
     "json_schema_grammar",
     "split_tool_call",
-    "TOOL_CALL_OPEN",
-    "TOOL_CALL_CLOSE",
+    "tool_call_grammar",
 ]

@@ -104,4 +104,4 @@ def check_vision_tokens(tokenizer: Any, config: dict[str, Any], directory: Path)
             )
 
 
-__all__ = ["resolve_checkpoint", "read_checkpoint_config", "check_vision_tokens", "fetch_command", "VISION_TOKENS"]
+__all__ = ["VISION_TOKENS", "check_vision_tokens", "fetch_command", "read_checkpoint_config", "resolve_checkpoint"]

@@ -14,7 +14,6 @@ import base64
 import io
 import json
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -135,7 +134,7 @@ class OpenAIBackend:
                 f"the server at {self.url} refused the request with HTTP {exc.code}: {detail}"
                 + _hint_for(exc.code, self.settings.model)
             ) from None
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise _Retryable(f"no answer within {self.settings.timeout_s:g} s ({exc})") from None
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
             raise _Retryable(f"cannot reach the server ({getattr(exc, 'reason', exc)})") from None

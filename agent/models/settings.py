@@ -38,6 +38,12 @@ class ModelSettings(BaseModel):
     max_thought_tokens: int = Field(
         default=128, gt=0, description="With allow_thought: how many tokens the text before the tool call may take."
     )
+    engine: Literal["fast", "generate"] = Field(
+        default="fast",
+        description='"fast": our decode loop (KV cache of the unchanged prompt start kept across steps, CUDA '
+        'graphs on a GPU, grammar drafting, batched vision windows); "generate": transformers\' generate, '
+        "the reference it is checked against.",
+    )
     attn_implementation: str | None = Field(
         default=None, description='None: "flash_attention_2" on a GPU when flash-attn is installed, else "sdpa".'
     )
@@ -67,4 +73,4 @@ class ModelSettings(BaseModel):
         return self.base_url is not None and self.base_url.startswith(("http://", "https://"))
 
 
-__all__ = ["ModelSettings", "DEFAULT_MODEL"]
+__all__ = ["DEFAULT_MODEL", "ModelSettings"]

@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["make_tiny_model", "main", "CHAT_TEMPLATE", "QWEN_ADDED_TOKENS"]
+__all__ = ["CHAT_TEMPLATE", "QWEN_ADDED_TOKENS", "main", "make_tiny_model"]
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """The local backend: Qwen2.5-VL through transformers, with constrained decoding.
 
-One step runs in three stages that are timed apart, so a faster path can replace any one of them:
+One step runs in three stages that are timed apart:
 
-1. preprocess (CPU): chat template, image resizing and patching by the checkpoint's own processor;
-2. prefill: the vision encoder, then the language model over the whole prompt (ends at the first token);
+1. preprocess: chat template, then image resizing and patching by the checkpoint's own processor (on the
+   model's device, so a GPU does the resizing), and the rotary positions on the host;
+2. prefill: the vision encoder, then the language model over the prompt (ends at the first token);
 3. decode: one token at a time under the grammar until the tool call closes.
+
+Stages 2 and 3 run in our engine (`engine.py`) or, with `engine="generate"`, in transformers' `generate`,
+the reference our engine's greedy output is checked against.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from loguru import logger
 
 from actions.geometry import GeometryError, ImageBudget
 from agent.models.base import Generation, GenerationRequest, ModelError
+from agent.models.engine import PromptTensors, StepEngine, TokenChooser, rope_positions
 from agent.models.grammar import ToolCallGrammars
 from agent.models.loading import check_vision_tokens, read_checkpoint_config, resolve_checkpoint
 from agent.models.settings import ModelSettings
@@ -36,6 +41,8 @@ class StepTimings:
     decode_s: float
     prompt_tokens: int
     new_tokens: int
+    reused_tokens: int = 0  # prompt tokens whose KV cache came from the previous step
+    forward_passes: int = 0  # model passes after prefill (fewer than new_tokens - 1 when drafts were confirmed)
 
     @property
     def decode_s_per_token(self) -> float:
@@ -47,6 +54,7 @@ class PreparedInputs:
     """The processor's output for one request, on the model's device."""
 
     inputs: Any  # transformers BatchFeature
+    prompt: PromptTensors
     image_sizes: list[tuple[int, int]]
     prompt_tokens: int
     preprocess_s: float
@@ -234,7 +242,17 @@ class TransformersBackend:
                 self.tokenizer, vocab_size=model.config.text_config.vocab_size, stop_token_ids=self.stop_token_ids
             )
         self._synchronize = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
+        self._image_token_id = int(model.config.image_token_id)
+        self.engine = StepEngine(model, self.tokenizer, self._encode_images, self._synchronize)
         self.last_timings: StepTimings | None = None
+
+    def _encode_images(self, pixel_values: Any, grids: list[tuple[int, int, int]]) -> Any:
+        """Merged image embeddings in prompt order, from the model's own vision tower."""
+        import torch
+
+        inner = getattr(self.model, "model", self.model)
+        grid_thw = torch.tensor(grids, device=pixel_values.device)
+        return torch.cat(inner.get_image_features(pixel_values, grid_thw).pooler_output, dim=0)
 
     def _stop_token_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -249,30 +267,88 @@ class TransformersBackend:
     @property
     def visual(self) -> Any:
         inner = getattr(self.model, "model", self.model)
-        return getattr(inner, "visual", None) or getattr(self.model, "visual")
+        return getattr(inner, "visual", None) or self.model.visual
 
     # Stage 1: preprocessing.
     def prepare(self, messages: list[ChatMessage]) -> PreparedInputs:
         started = time.perf_counter()
         hf_messages, images = to_hf_messages(messages)
         text = self.processor.apply_chat_template(hf_messages, add_generation_prompt=True, tokenize=False)
-        inputs = self.processor(text=[text], images=images or None, return_tensors="pt")
+        # `device`: the processor resizes and normalises the images there (torchvision), a GPU in minutes'
+        # worth of CPU time saved per hour of agent steps.
+        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", device=self.device)
+        grids: list[tuple[int, int, int]] = []
         image_sizes: list[tuple[int, int]] = []
         if images:
+            grids = [tuple(int(v) for v in row) for row in inputs["image_grid_thw"].tolist()]  # type: ignore[misc]
             # The model saw grid * patch pixels per side: the exact frame its coordinates refer to.
-            for _, grid_h, grid_w in inputs["image_grid_thw"].tolist():
-                image_sizes.append((grid_w * self._patch_size, grid_h * self._patch_size))
+            image_sizes = [(w * self._patch_size, h * self._patch_size) for _, h, w in grids]
+        positions, rope_delta = rope_positions(self.model, {k: v.cpu() for k, v in inputs.items()
+                                                            if k in ("input_ids", "mm_token_type_ids", "image_grid_thw")})
+        ids = inputs["input_ids"][0].tolist()
         inputs = inputs.to(self.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        prompt = PromptTensors(
+            ids=ids,
+            input_ids=inputs["input_ids"],
+            positions=positions.to(self.device),
+            rope_delta=rope_delta,
+            pixel_values=inputs.get("pixel_values"),
+            grids=grids,
+            image_token_id=self._image_token_id,
+        )
         return PreparedInputs(
             inputs=inputs,
+            prompt=prompt,
             image_sizes=image_sizes,
-            prompt_tokens=int(inputs["input_ids"].shape[1]),
+            prompt_tokens=len(ids),
             preprocess_s=time.perf_counter() - started,
         )
 
-    def _generation_config(self, max_new_tokens: int | None = None) -> Any:
+    def grammar(self, request: GenerationRequest) -> Any | None:
+        """The compiled grammar for the request's action space and image size (None when unconstrained)."""
+        if self.grammars is None:
+            return None
+        width, height = request.image_size
+        thought = self.settings.max_thought_tokens if self.settings.allow_thought else None
+        return self.grammars.compiled(request.space, width, height, thought)
+
+    # Stages 2 and 3: prefill and decode, timed apart.
+    def run(
+        self, prepared: PreparedInputs, grammar: Any | None = None, max_new_tokens: int | None = None,
+        min_new_tokens: int = 0,
+    ) -> tuple[list[int], StepTimings]:
+        """Generate from prepared inputs under an optional compiled grammar. `min_new_tokens` holds the stop
+        tokens back that long (benchmarks force a fixed answer length with it)."""
+        import torch
+
+        max_new_tokens = max_new_tokens or self.settings.max_new_tokens
+        if self.settings.temperature > 0 and self.settings.seed is not None:
+            torch.manual_seed(self.settings.seed)
+        try:
+            if self.settings.engine == "generate":
+                return self._run_generate(prepared, grammar, max_new_tokens, min_new_tokens)
+            chooser = TokenChooser(self.stop_token_ids, grammar, self.settings.temperature, min_new_tokens)
+            decoded = self.engine.run(prepared.prompt, chooser, max_new_tokens)
+        except torch.cuda.OutOfMemoryError as exc:
+            self.engine.reset()
+            raise ModelError(
+                f"out of GPU memory generating from {prepared.prompt_tokens} prompt tokens ({exc}); "
+                "lower max_pixels or use a smaller model"
+            ) from None
+        return decoded.token_ids, StepTimings(
+            preprocess_s=prepared.preprocess_s,
+            vision_s=(decoded.vision_end - decoded.start) if decoded.vision_end is not None else 0.0,
+            prefill_s=decoded.first_token - decoded.start,
+            decode_s=decoded.end - decoded.first_token,
+            prompt_tokens=prepared.prompt_tokens,
+            new_tokens=len(decoded.token_ids),
+            reused_tokens=decoded.reused_prefix,
+            forward_passes=decoded.forward_passes,
+        )
+
+    def _generation_config(self, max_new_tokens: int, min_new_tokens: int) -> Any:
         from transformers import GenerationConfig
 
         sampling = self.settings.temperature > 0
@@ -280,7 +356,8 @@ class TransformersBackend:
         # (the released one: top_k=1, top_p=0.001, repetition_penalty=1.05). Greedy means plain argmax;
         # sampling means plain temperature sampling. The greedy values are transformers' neutral defaults.
         return GenerationConfig(
-            max_new_tokens=max_new_tokens or self.settings.max_new_tokens,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
             do_sample=sampling,
             temperature=self.settings.temperature if sampling else 1.0,
             top_p=1.0,
@@ -290,41 +367,31 @@ class TransformersBackend:
             pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_token_ids[0],
         )
 
-    def _logits_processors(self, request: GenerationRequest) -> list[Any]:
-        if self.grammars is None:
-            return []
-        width, height = request.image_size
-        thought = self.settings.max_thought_tokens if self.settings.allow_thought else None
-        return [self.grammars.logits_processor(request.space, width, height, thought)]
-
-    # Stages 2 and 3: prefill and decode, timed apart.
-    def run(
-        self, prepared: PreparedInputs, logits_processors: list[Any], max_new_tokens: int | None = None
+    def _run_generate(
+        self, prepared: PreparedInputs, grammar: Any | None, max_new_tokens: int, min_new_tokens: int
     ) -> tuple[list[int], StepTimings]:
         import torch
         from transformers import LogitsProcessorList
 
         clock = StageClock(self._synchronize)
+        processors: list[Any] = [clock]
+        if grammar is not None:
+            from xgrammar.contrib.hf import LogitsProcessor
+
+            processors.append(LogitsProcessor(grammar))
         visual = self.visual
         hook = visual.register_forward_hook(clock.vision_done) if visual is not None else None
-        if self.settings.temperature > 0 and self.settings.seed is not None:
-            torch.manual_seed(self.settings.seed)
         try:
             self._synchronize()
             clock.start = time.perf_counter()
             with torch.inference_mode():
                 output = self.model.generate(
                     **prepared.inputs,
-                    generation_config=self._generation_config(max_new_tokens),
-                    logits_processor=LogitsProcessorList([clock, *logits_processors]),
+                    generation_config=self._generation_config(max_new_tokens, min_new_tokens),
+                    logits_processor=LogitsProcessorList(processors),
                 )
             self._synchronize()
             finished = time.perf_counter()
-        except torch.cuda.OutOfMemoryError as exc:
-            raise ModelError(
-                f"out of GPU memory generating from {prepared.prompt_tokens} prompt tokens ({exc}); "
-                "lower max_pixels or use a smaller model"
-            ) from None
         finally:
             if hook is not None:
                 hook.remove()
@@ -337,6 +404,7 @@ class TransformersBackend:
             decode_s=finished - first,
             prompt_tokens=prepared.prompt_tokens,
             new_tokens=len(new_ids),
+            forward_passes=max(len(new_ids) - 1, 0),
         )
         return new_ids, timings
 
@@ -350,7 +418,7 @@ class TransformersBackend:
                 request.image_size,
                 prepared.image_sizes[-1],
             )
-        new_ids, timings = self.run(prepared, self._logits_processors(request))
+        new_ids, timings = self.run(prepared, self.grammar(request))
         self.last_timings = timings
         if not new_ids or new_ids[-1] not in self.stop_token_ids:
             logger.warning(
@@ -358,8 +426,11 @@ class TransformersBackend:
             )
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         logger.debug(
-            "generated {} tokens: preprocess {:.3f} s, vision {:.3f} s, prefill {:.3f} s, decode {:.3f} s",
+            "generated {} tokens in {} passes ({} prompt tokens reused): preprocess {:.3f} s, vision {:.3f} s, "
+            "prefill {:.3f} s, decode {:.3f} s",
             timings.new_tokens,
+            timings.forward_passes,
+            timings.reused_tokens,
             timings.preprocess_s,
             timings.vision_s,
             timings.prefill_s,
@@ -384,4 +455,4 @@ class TransformersBackend:
             torch.cuda.empty_cache()
 
 
-__all__ = ["TransformersBackend", "StepTimings", "PreparedInputs", "to_hf_messages"]
+__all__ = ["PreparedInputs", "StepTimings", "TransformersBackend", "to_hf_messages"]

@@ -26,7 +26,7 @@ def main() -> None:
     root.bind_all("<Motion>", lambda e: emit(type="motion", x=e.x_root, y=e.y_root))
     root.bind_all("<KeyPress>", lambda e: emit(type="key", keysym=e.keysym, char=e.char, state=e.state))
 
-    commands: "queue.Queue[str]" = queue.Queue()
+    commands: queue.Queue[str] = queue.Queue()
 
     def serve() -> None:  # stdin is read in a thread; Tk is only touched from the main loop (poll)
         for line in sys.stdin:

@@ -119,12 +119,10 @@ class OpenAIServer:
         with self._lock:
             prepared = backend.prepare(messages)
             schema = _schema_of(body)
-            processors = []
+            grammar = None
             if schema is not None and backend.grammars is not None:
-                from xgrammar.contrib.hf import LogitsProcessor
-
-                processors.append(LogitsProcessor(backend.grammars.compiled_json(schema)))
-            new_ids, timings = backend.run(prepared, processors, max_new_tokens=int(body.get("max_tokens", 256)))
+                grammar = backend.grammars.compiled_json(schema)
+            new_ids, timings = backend.run(prepared, grammar, max_new_tokens=int(body.get("max_tokens", 256)))
             self.served.append(ServedRequest(body, prepared.image_sizes))
         text = backend.tokenizer.decode(new_ids, skip_special_tokens=True)
         finish = "stop" if new_ids and new_ids[-1] in backend.stop_token_ids else "length"
@@ -155,7 +153,7 @@ class OpenAIServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
                 with server._lock:
@@ -187,4 +185,4 @@ class OpenAIServer:
         return Handler
 
 
-__all__ = ["OpenAIServer", "Fault", "ServedRequest", "to_chat_messages"]
+__all__ = ["Fault", "OpenAIServer", "ServedRequest", "to_chat_messages"]

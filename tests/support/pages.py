@@ -50,7 +50,7 @@ SECOND_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>second<
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/hang":
             # A page that never loads: the response never starts. Bounded so the server can shut down.

@@ -1,0 +1,394 @@
+"""Our prefill and decode loop for one agent step, replacing `model.generate` in the local backend.
+
+What it does that `generate` does not, each for a measured reason (see README "Speed"):
+
+- a static KV cache kept across steps, so the unchanged start of the prompt (system prompt, tool schema,
+  task) is not prefilled again: only the tokens from the first difference on are;
+- the decode step replayed from a captured CUDA graph (on a GPU), so a token costs the GPU's time to read
+  the weights instead of hundreds of Python-dispatched kernel launches;
+- grammar drafting: where the grammar forces the next characters (`{"name": "computer_use", ...`), their
+  tokens are fed as a draft and checked by the model in the same forward pass, keeping each drafted token only
+  where it is the one greedy decoding would have picked; the output is the same tokens, in fewer passes;
+- 3D rotary positions computed on the host from the token ids before anything moves to the device.
+
+Greedy output is token-for-token that of `generate` on the same inputs (tests/test_engine.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+# Chunk lengths a forward pass is padded to after prefill: one decode token, or one token plus a draft.
+# Each has its own CUDA graph; drafts longer than the largest are cut.
+CHUNK_BUCKETS: tuple[int, ...] = (1, 4, 8, 16)
+# The cache grows in steps of this many tokens, so steps of similar length share one allocation (and graphs).
+CACHE_GRANULE = 1024
+
+
+@dataclass
+class PromptTensors:
+    """One prompt, ready for the engine: token ids on the host and device, positions, pixels."""
+
+    ids: list[int]  # the prompt's token ids, on the host
+    input_ids: Any  # (1, N) long tensor on the model's device
+    positions: Any  # (3, 1, N) long tensor on the model's device: Qwen2.5-VL's temporal/height/width rotary positions
+    rope_delta: int  # the position of token i after the prompt is i + rope_delta
+    pixel_values: Any | None  # (patches, C*T*P*P) on the device, in the model's dtype
+    grids: list[tuple[int, int, int]]  # (t, h, w) in patches, per image, on the host
+    image_token_id: int
+
+    @property
+    def first_image_index(self) -> int | None:
+        try:
+            return self.ids.index(self.image_token_id)
+        except ValueError:
+            return None
+
+
+def rope_positions(model: Any, inputs: Any) -> tuple[Any, int]:
+    """Qwen2.5-VL's 3D rotary positions for a processor output still on the CPU, and the text offset after it.
+
+    Computed here, on the host tensors, because the model computes them with a Python loop over token groups
+    that would otherwise read device tensors back (one sync per group).
+    """
+    import torch
+
+    inner = getattr(model, "model", model)
+    input_ids = inputs["input_ids"]
+    if inputs.get("image_grid_thw") is None:
+        length = input_ids.shape[1]
+        return torch.arange(length).view(1, 1, -1).expand(3, 1, -1).clone(), 0
+    positions, deltas = inner.get_rope_index(
+        input_ids, mm_token_type_ids=inputs["mm_token_type_ids"], image_grid_thw=inputs["image_grid_thw"]
+    )
+    return positions, int(deltas.reshape(-1)[0])
+
+
+@dataclass
+class Decoded:
+    """What one `StepEngine.run` produced, with its stage boundaries (perf_counter seconds)."""
+
+    token_ids: list[int]
+    start: float
+    vision_end: float | None
+    first_token: float
+    end: float
+    reused_prefix: int  # prompt tokens whose KV came from the previous step
+    forward_passes: int  # after prefill: decode steps plus draft checks
+    drafted: int = 0  # drafted tokens the model confirmed (each one a forward pass saved)
+
+
+class TokenChooser:
+    """Picks each next token from one row of logits: the grammar's mask, then argmax or temperature sampling.
+
+    It holds the per-answer state (the grammar matcher), so a new one is made per step.
+    """
+
+    def __init__(
+        self,
+        stop_token_ids: Sequence[int],
+        grammar: Any | None = None,  # xgrammar CompiledGrammar
+        temperature: float = 0.0,
+        min_new_tokens: int = 0,
+        generator: Any | None = None,
+    ) -> None:
+        self.stop_token_ids = list(stop_token_ids)
+        self.temperature = temperature
+        self.min_new_tokens = min_new_tokens
+        self.generator = generator
+        self.chosen = 0
+        self._matcher = None
+        self._bitmask = None
+        if grammar is not None:
+            import xgrammar as xgr
+
+            self._matcher = xgr.GrammarMatcher(grammar)
+            self._bitmask = xgr.allocate_token_bitmask(1, grammar.tokenizer_info.vocab_size)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+    def choose(self, logits: Any) -> int:
+        """The next token from a (vocab,) row of logits (changed in place); the grammar accepts it."""
+        import torch
+
+        scores = logits.float().unsqueeze(0)
+        if self._matcher is not None:
+            import xgrammar as xgr
+
+            self._matcher.fill_next_token_bitmask(self._bitmask)
+            xgr.apply_token_bitmask_inplace(scores, self._bitmask.to(scores.device))
+        if self.chosen < self.min_new_tokens:
+            scores[:, self.stop_token_ids] = -float("inf")
+        if self.greedy:
+            token = int(scores.argmax(dim=-1))
+        else:
+            probabilities = torch.softmax(scores / self.temperature, dim=-1)
+            token = int(torch.multinomial(probabilities, 1, generator=self.generator))
+        self.accept(token)
+        return token
+
+    def accept(self, token: int) -> None:
+        self.chosen += 1
+        matcher = self._matcher
+        if matcher is not None and not matcher.is_terminated() and not matcher.accept_token(token):
+            raise RuntimeError(f"the grammar refused token {token} that its own mask allowed")
+
+    def is_stop(self, token: int) -> bool:
+        return token in self.stop_token_ids
+
+    def forced_text(self) -> str:
+        """Characters the grammar allows in exactly one way from here (empty without a grammar)."""
+        if self._matcher is None or self._matcher.is_terminated() or not self.greedy:
+            return ""
+        return str(self._matcher.find_jump_forward_string())
+
+
+class StepEngine:
+    """Prefill and decode over one static KV cache that outlives the step.
+
+    `encode_images(pixel_values, grids)` returns the merged image embeddings in prompt order; the backend
+    passes the fast vision path or the model's own.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        encode_images: Callable[[Any, list[tuple[int, int, int]]], Any],
+        synchronize: Callable[[], None],
+        cuda_graphs: bool = True,
+        draft: bool = True,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.encode_images = encode_images
+        self.synchronize = synchronize
+        self.device = model.device
+        self.use_graphs = cuda_graphs and self.device.type == "cuda"
+        self.draft = draft
+        self._cache: Any | None = None
+        self._capacity = 0
+        self._length = 0  # tokens in the cache
+        self._cached_ids: list[int] = []  # the token behind each cache slot below _length
+        self._buffers: _ChunkBuffers | None = None
+        self._graphs: dict[int, Any] = {}
+        self._graph_pool: Any | None = None
+        self._rope_delta = 0
+
+    # --- the cache ---------------------------------------------------------------------------------------
+
+    def _ensure_capacity(self, tokens: int) -> None:
+        from transformers import StaticCache
+
+        if tokens <= self._capacity:
+            return
+        capacity = -(-tokens // CACHE_GRANULE) * CACHE_GRANULE
+        logger.debug("allocating a static KV cache of {} tokens", capacity)
+        self._cache = None
+        self._graphs.clear()
+        self._cache = StaticCache(config=self.model.config, max_cache_len=capacity)
+        self._capacity = capacity
+        self._length = 0
+        self._cached_ids = []
+        self._buffers = _ChunkBuffers(max(CHUNK_BUCKETS), self.device)
+
+    def _truncate(self, length: int) -> None:
+        """Forget cache slots from `length` on (they are overwritten later; the mask hides them until then)."""
+        if length < self._length:
+            self._cache.crop(length - self._length)  # a static cache crops by a negative count
+        self._length = length
+        del self._cached_ids[length:]
+
+    def reset(self) -> None:
+        """Drop the cache (the next step prefills from scratch)."""
+        self._cache = None
+        self._capacity = 0
+        self._length = 0
+        self._cached_ids = []
+        self._graphs.clear()
+
+    # --- one step ----------------------------------------------------------------------------------------
+
+    def run(self, prompt: PromptTensors, chooser: TokenChooser, max_new_tokens: int) -> Decoded:
+        import torch
+
+        total = len(prompt.ids)
+        self.synchronize()
+        start = time.perf_counter()
+        with torch.inference_mode():
+            self._ensure_capacity(total + max_new_tokens + max(CHUNK_BUCKETS))
+            reused = self._reusable_prefix(prompt)
+            self._truncate(reused)
+            logits, vision_end = self._prefill(prompt, reused)
+            token = chooser.choose(logits)
+            first_token = time.perf_counter()
+            out = [token]
+            passes = drafted = 0
+            while not chooser.is_stop(token) and len(out) < max_new_tokens:
+                room = max_new_tokens - len(out)
+                draft = self._draft(chooser, min(room, max(CHUNK_BUCKETS)) - 1)
+                rows = self._forward_chunk([token, *draft])
+                passes += 1
+                accepted = 0
+                for i in range(len(rows)):
+                    token = chooser.choose(rows[i])
+                    out.append(token)
+                    if i < len(draft) and token == draft[i] and not chooser.is_stop(token):
+                        accepted += 1
+                        continue
+                    break
+                drafted += accepted
+                # The chunk fed [previous token, *draft]; keep the previous token and the confirmed draft.
+                self._truncate(self._length - len(draft) + accepted)
+            self.synchronize()
+            end = time.perf_counter()
+        return Decoded(out, start, vision_end, first_token, end, reused, passes, drafted)
+
+    def _reusable_prefix(self, prompt: PromptTensors) -> int:
+        """How many leading prompt tokens already sit in the cache with the same positions.
+
+        Only text before the first image counts: image tokens are all the same id whatever the pixels, and
+        at least one token is left to prefill, which gives the first logits.
+        """
+        limit = len(prompt.ids) - 1
+        first_image = prompt.first_image_index
+        if first_image is not None:
+            limit = min(limit, first_image)
+        n = 0
+        cached = self._cached_ids
+        bound = min(limit, len(cached))
+        while n < bound and cached[n] == prompt.ids[n]:
+            n += 1
+        return n
+
+    def _prefill(self, prompt: PromptTensors, start: int) -> tuple[Any, float | None]:
+        import torch
+
+        model = self.model
+        input_ids = prompt.input_ids[:, start:]
+        embeds = model.get_input_embeddings()(input_ids)
+        vision_end = None
+        if prompt.pixel_values is not None:
+            image_embeds = self.encode_images(prompt.pixel_values, prompt.grids)
+            self.synchronize()
+            vision_end = time.perf_counter()
+            # Image token positions are known on the host: an index put, with no mask read back from the device.
+            where = [i - start for i, t in enumerate(prompt.ids) if t == prompt.image_token_id and i >= start]
+            index = torch.tensor(where, device=embeds.device)
+            embeds[0, index] = image_embeds.to(embeds.dtype)
+        output = model(
+            inputs_embeds=embeds,
+            position_ids=prompt.positions[:, :, start:],
+            cache=self._cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self._length = len(prompt.ids)
+        self._cached_ids = list(prompt.ids)
+        self._rope_delta = prompt.rope_delta
+        return output.logits[0, -1], vision_end
+
+    def _draft(self, chooser: TokenChooser, room: int) -> list[int]:
+        if not self.draft or room <= 0:
+            return []
+        text = chooser.forced_text()
+        if not text:
+            return []
+        return list(self.tokenizer.encode(text, add_special_tokens=False))[:room]
+
+    def _forward_chunk(self, tokens: list[int]) -> Any:
+        """Feed `tokens` after the cache; logits for each, as (len(tokens), vocab).
+
+        The chunk is padded to a bucket length so each length has one CUDA graph; the padding's cache slots
+        are dropped right after.
+        """
+        n = len(tokens)
+        bucket = next(b for b in CHUNK_BUCKETS if b >= n)
+        buffers = self._buffers
+        buffers.load(tokens, bucket, self._length + self._rope_delta)
+        if self.use_graphs:
+            graph = self._graphs.get(bucket) or self._capture(bucket)
+            graph.replay()
+            logits = buffers.logits[bucket]
+        else:
+            logits = self._forward_buffers(bucket)
+        self._cached_ids.extend(tokens)
+        self._cached_ids.extend([tokens[-1]] * (bucket - n))
+        self._length += bucket
+        self._truncate(self._length - (bucket - n))
+        return logits[:n]
+
+    def _forward_buffers(self, bucket: int) -> Any:
+        buffers = self._buffers
+        output = self.model(
+            input_ids=buffers.ids[:, :bucket],
+            position_ids=buffers.positions[bucket],
+            cache=self._cache,
+            use_cache=True,
+        )
+        buffers.logits[bucket] = output.logits[0]
+        return output.logits[0]
+
+    def _capture(self, bucket: int) -> Any:
+        """Record one padded chunk's forward pass as a CUDA graph; replays read the buffers' current contents."""
+        import torch
+
+        started = time.perf_counter()
+        length = self._length
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            # Warm-up runs allocate workspaces outside the graph; each advanced the cache, so rewind it.
+            for _ in range(2):
+                self._forward_buffers(bucket)
+                self._cache.crop(-bucket)
+        torch.cuda.current_stream().wait_stream(stream)
+        if self._graph_pool is None:
+            self._graph_pool = torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._graph_pool):
+            self._forward_buffers(bucket)
+        # Capturing records the kernels without running them: the cache length is where it was.
+        assert self._length == length
+        self._graphs[bucket] = graph
+        logger.debug("captured the {}-token forward pass as a CUDA graph in {:.2f} s", bucket,
+                     time.perf_counter() - started)
+        return graph
+
+
+@dataclass
+class _ChunkBuffers:
+    """Fixed-address inputs and outputs of the padded forward passes (CUDA graphs read and write them)."""
+
+    size: int
+    device: Any
+    ids: Any = field(init=False)
+    positions: dict[int, Any] = field(init=False)
+    logits: dict[int, Any] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import torch
+
+        self.ids = torch.zeros((1, self.size), dtype=torch.long, device=self.device)
+        self.positions = {
+            b: torch.zeros((3, 1, b), dtype=torch.long, device=self.device) for b in CHUNK_BUCKETS
+        }
+
+    def load(self, tokens: list[int], bucket: int, first_position: int) -> None:
+        import torch
+
+        padded = tokens + [tokens[-1]] * (bucket - len(tokens))
+        self.ids[0, :bucket].copy_(torch.tensor(padded), non_blocking=True)
+        # After the prompt, text positions advance together on all three rotary axes.
+        span = torch.arange(first_position, first_position + bucket)
+        self.positions[bucket].copy_(span.view(1, 1, -1).expand(3, 1, -1), non_blocking=True)
+
+
+__all__ = ["CHUNK_BUCKETS", "Decoded", "PromptTensors", "StepEngine", "TokenChooser", "rope_positions"]
