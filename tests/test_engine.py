@@ -160,3 +160,32 @@ def test_the_chooser_only_lets_the_grammar_through(pair: tuple[TransformersBacke
     assert first and "<tool_call>".startswith(first)
     # ... and the rest of the opening and the tool's name are forced: what drafts are made of.
     assert chooser.forced_text().startswith("<tool_call>"[len(first):] + '\n{"name": "computer_use"')
+
+
+def test_a_padded_pass_reads_nothing_back_from_the_device(
+    pair: tuple[TransformersBackend, TransformersBackend], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a CUDA graph can hold: a pass that turns no tensor into a Python value (capture fails on that)."""
+    import torch
+
+    ours, _ = pair
+    engine = ours.engine
+    prompt = ours.prepare(request_for(ours, SPACES["computer"], screenshot(150, 90, 1), "Go.").messages).prompt
+    with torch.inference_mode():
+        engine._ensure_capacity(len(prompt.ids) + 32)
+        engine._prefill(prompt, 0)
+
+        def refuse(*_: object, **__: object) -> None:
+            raise AssertionError("a device value was read back during the pass")
+
+        for name in ("item", "tolist", "__bool__", "__int__", "__float__"):
+            monkeypatch.setattr(torch.Tensor, name, refuse)
+        for bucket in engine_module.CHUNK_BUCKETS:
+            engine._buffers.load([5] * bucket, bucket, engine._length, engine._rope_delta)
+            engine._forward_buffers(bucket)
+            engine._cache.crop(-bucket)
+    monkeypatch.undo()
+    # The guard itself works: the prefill (not captured) does read values back.
+    with pytest.raises(AssertionError, match="read back"), torch.inference_mode():
+        monkeypatch.setattr(torch.Tensor, "__bool__", refuse)
+        engine._prefill(prompt, 1)

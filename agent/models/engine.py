@@ -197,7 +197,7 @@ class StepEngine:
         self._capacity = capacity
         self._length = 0
         self._cached_ids = []
-        self._buffers = _ChunkBuffers(max(CHUNK_BUCKETS), self.device)
+        self._buffers = _ChunkBuffers(capacity, self.device)
 
     def _truncate(self, length: int) -> None:
         """Forget cache slots from `length` on (they are overwritten later; the mask hides them until then)."""
@@ -312,9 +312,9 @@ class StepEngine:
         n = len(tokens)
         bucket = next(b for b in CHUNK_BUCKETS if b >= n)
         buffers = self._buffers
-        buffers.load(tokens, bucket, self._length + self._rope_delta)
-        if self.use_graphs:
-            graph = self._graphs.get(bucket) or self._capture(bucket)
+        buffers.load(tokens, bucket, self._length, self._rope_delta)
+        graph = (self._graphs.get(bucket) or self._capture(bucket)) if self.use_graphs else None
+        if graph is not None:
             graph.replay()
             logits = buffers.logits[bucket]
         else:
@@ -330,14 +330,30 @@ class StepEngine:
         output = self.model(
             input_ids=buffers.ids[:, :bucket],
             position_ids=buffers.positions[bucket],
+            attention_mask=buffers.masks[bucket],
             cache=self._cache,
             use_cache=True,
         )
         buffers.logits[bucket] = output.logits[0]
         return output.logits[0]
 
-    def _capture(self, bucket: int) -> Any:
-        """Record one padded chunk's forward pass as a CUDA graph; replays read the buffers' current contents."""
+    def _capture(self, bucket: int) -> Any | None:
+        """Record one padded chunk's forward pass as a CUDA graph; replays read the buffers' current contents.
+
+        None, and no more graphs, when this model's forward pass cannot be captured (a transformers change
+        that reads a device value back, say): decoding goes on, slower, and says so once.
+        """
+
+        try:
+            return self._record(bucket)
+        except RuntimeError as exc:
+            self.use_graphs = False
+            self._graphs.clear()
+            logger.warning("CUDA graph capture failed ({}); decoding without graphs, several times slower per token",
+                           exc)
+            return None
+
+    def _record(self, bucket: int) -> Any:
         import torch
 
         started = time.perf_counter()
@@ -365,30 +381,38 @@ class StepEngine:
 
 @dataclass
 class _ChunkBuffers:
-    """Fixed-address inputs and outputs of the padded forward passes (CUDA graphs read and write them)."""
+    """Fixed-address inputs and outputs of the padded forward passes (CUDA graphs read and write them).
 
-    size: int
+    The attention mask is ours, 4D, so transformers takes it as-is: building it from the cache's length
+    would read that length back from the GPU, which a graph being captured cannot do.
+    """
+
+    capacity: int  # cache slots
     device: Any
     ids: Any = field(init=False)
     positions: dict[int, Any] = field(init=False)
+    masks: dict[int, Any] = field(init=False)
     logits: dict[int, Any] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         import torch
 
-        self.ids = torch.zeros((1, self.size), dtype=torch.long, device=self.device)
-        self.positions = {
-            b: torch.zeros((3, 1, b), dtype=torch.long, device=self.device) for b in CHUNK_BUCKETS
-        }
+        self.ids = torch.zeros((1, max(CHUNK_BUCKETS)), dtype=torch.long, device=self.device)
+        self.positions = {b: torch.zeros((3, 1, b), dtype=torch.long, device=self.device) for b in CHUNK_BUCKETS}
+        # SDPA reads a boolean mask as "may attend".
+        self.masks = {b: torch.zeros((1, 1, b, self.capacity), dtype=torch.bool, device=self.device)
+                      for b in CHUNK_BUCKETS}
 
-    def load(self, tokens: list[int], bucket: int, first_position: int) -> None:
+    def load(self, tokens: list[int], bucket: int, slot: int, rope_delta: int) -> None:
+        """Tokens for cache slots slot, slot+1, ... (padded to `bucket`), each seeing the slots up to its own."""
         import torch
 
         padded = tokens + [tokens[-1]] * (bucket - len(tokens))
-        self.ids[0, :bucket].copy_(torch.tensor(padded), non_blocking=True)
+        self.ids[0, :bucket].copy_(torch.tensor(padded))
+        rows = torch.arange(slot, slot + bucket)
         # After the prompt, text positions advance together on all three rotary axes.
-        span = torch.arange(first_position, first_position + bucket)
-        self.positions[bucket].copy_(span.view(1, 1, -1).expand(3, 1, -1), non_blocking=True)
+        self.positions[bucket].copy_((rows + rope_delta).view(1, 1, -1).expand(3, 1, -1))
+        self.masks[bucket].copy_((torch.arange(self.capacity).view(1, -1) <= rows.view(-1, 1)).view(1, 1, bucket, -1))
 
 
 __all__ = ["CHUNK_BUCKETS", "Decoded", "PromptTensors", "StepEngine", "TokenChooser", "rope_positions"]

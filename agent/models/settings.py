@@ -45,7 +45,9 @@ class ModelSettings(BaseModel):
         "the reference it is checked against.",
     )
     attn_implementation: str | None = Field(
-        default=None, description='None: "flash_attention_2" on a GPU when flash-attn is installed, else "sdpa".'
+        default=None,
+        description='None: "sdpa" with the fast engine; with "generate", "flash_attention_2" on a GPU when '
+        'flash-attn is installed, else "sdpa".',
     )
     seed: int | None = Field(default=None, description="Seeds sampling when temperature > 0.")
     # OpenAI-compatible servers (vLLM, SGLang).
@@ -60,6 +62,11 @@ class ModelSettings(BaseModel):
             raise ValueError(
                 f"min_pixels={self.min_pixels} is larger than max_pixels={self.max_pixels}; "
                 "set min_pixels <= max_pixels"
+            )
+        if self.engine == "fast" and self.attn_implementation not in (None, "sdpa"):
+            raise ValueError(
+                f"engine 'fast' runs attention through SDPA, not {self.attn_implementation!r}; leave "
+                "attn_implementation unset, or choose engine 'generate' to use it"
             )
         if self.allow_thought and self.max_thought_tokens >= self.max_new_tokens:
             raise ValueError(

@@ -102,11 +102,15 @@ def pick_dtype(dtype: str, device: str) -> Any:
     return torch.float32
 
 
-def pick_attention(requested: str | None, device: str, dtype: Any) -> str:
+def pick_attention(requested: str | None, device: str, dtype: Any, engine: str = "fast") -> str:
     import torch
 
     if requested is not None:
         return requested
+    if engine == "fast":
+        # Our engine's passes attend over a fixed-size cache through an explicit mask, which SDPA takes (and
+        # runs with its own flash kernel where no mask is needed); the vision windows are batched for it.
+        return "sdpa"
     # flash-attn runs only on a GPU and only in half precision.
     if device.startswith("cuda") and dtype in (torch.bfloat16, torch.float16):
         try:
@@ -186,7 +190,7 @@ class TransformersBackend:
         check_vision_tokens(self.processor.tokenizer, config, self.checkpoint)
         self._attach_processor(self.processor)
 
-        attention = pick_attention(settings.attn_implementation, self.device, self.dtype)
+        attention = pick_attention(settings.attn_implementation, self.device, self.dtype, settings.engine)
         try:
             self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
                 self.checkpoint, dtype=self.dtype, attn_implementation=attention,
