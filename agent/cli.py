@@ -65,6 +65,8 @@ def _model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     _add(g, "--max-pixels", "largest screenshot area the model sees (fewer is faster, less precise)", type=int)
     _add(g, "--max-new-tokens", "longest answer", type=int)
     _add(g, "--temperature", "0 is greedy", type=float)
+    _add(g, "--engine", "fast: our decoding (prompt-start cache, CUDA graphs, drafts); generate: transformers'",
+         choices=["fast", "generate"])
     _add(g, "--think", "let the model write its reasoning before the tool call", action="store_true")
 
 
@@ -114,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(bench, "--device", "torch device (auto, cpu, cuda, cuda:1)", default="auto")
     _add(bench, "--dtype", "weights dtype (auto: bfloat16 on a GPU, float32 on the CPU)", default="auto",
          choices=["auto", "bfloat16", "float16", "float32"])
-    _add(bench, "--attn", "attention implementation (default: flash_attention_2 if installed on a GPU, else sdpa)")
+    _add(bench, "--attn", "attention implementation, for both variants (default: sdpa, which ours needs)")
     _add(bench, "--processor", "checkpoint folder or id whose tokenizer/processor to use [default: the tiny one]")
     _add(bench, "--seed", "seeds weights and screenshots", default=0, type=int)
     _add(bench, "--threads", "CPU threads for torch (1 is steadier on a small shared CPU) [default: torch's]",
@@ -203,7 +205,7 @@ def _model(args: argparse.Namespace) -> Any:
                          "`python -m agent make-tiny-model DIR` makes a tiny one to try the setup")
     fields = dict(model=args.model, base_url=args.base_url, api_key=args.api_key, device=args.device,
                   min_pixels=args.min_pixels, max_pixels=args.max_pixels, max_new_tokens=args.max_new_tokens,
-                  temperature=args.temperature, allow_thought=args.think or None)
+                  temperature=args.temperature, allow_thought=args.think or None, engine=args.engine)
     return create_backend(ModelSettings(**{k: v for k, v in fields.items() if v is not None}))
 
 

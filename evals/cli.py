@@ -41,6 +41,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-pixels", type=int)
     g.add_argument("--max-new-tokens", type=int)
     g.add_argument("--temperature", type=float)
+    g.add_argument("--engine", choices=("fast", "generate"), help="local decoding: ours (fast) or transformers' generate")
 
 
 def environment_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def model_settings(args: argparse.Namespace) -> Any:
 
     fields = dict(model=args.model, base_url=args.base_url, api_key=args.api_key, device=args.device,
                   min_pixels=args.min_pixels, max_pixels=args.max_pixels, max_new_tokens=args.max_new_tokens,
-                  temperature=args.temperature)
+                  temperature=args.temperature, engine=args.engine)
     return ModelSettings(**{k: v for k, v in fields.items() if v is not None})
 
 

@@ -78,6 +78,7 @@ def test_a_chunk_gives_the_logits_of_one_token_at_a_time(
     prompt = ours.prepare(request_for(ours, SPACES["computer"], screenshot(150, 90, 3), "Go.").messages).prompt
     tokens = [11, 42, 7, 300, 5]
     with torch.inference_mode():
+        engine.reset()
         engine._ensure_capacity(len(prompt.ids) + 32)
         engine._prefill(prompt, 0)
         together = engine._forward_chunk(tokens).clone()
@@ -172,6 +173,7 @@ def test_a_padded_pass_reads_nothing_back_from_the_device(
     engine = ours.engine
     prompt = ours.prepare(request_for(ours, SPACES["computer"], screenshot(150, 90, 1), "Go.").messages).prompt
     with torch.inference_mode():
+        engine.reset()
         engine._ensure_capacity(len(prompt.ids) + 32)
         engine._prefill(prompt, 0)
 

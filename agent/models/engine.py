@@ -171,7 +171,9 @@ class StepEngine:
         self.encode_images = encode_images
         self.synchronize = synchronize
         self.device = model.device
-        self.use_graphs = cuda_graphs and self.device.type == "cuda"
+        # A model sharded over several GPUs (device_map="auto") runs on more than the one stream a graph records.
+        sharded = len(set(getattr(model, "hf_device_map", {}).values())) > 1
+        self.use_graphs = cuda_graphs and self.device.type == "cuda" and not sharded
         self.draft = draft
         self._cache: Any | None = None
         self._capacity = 0
@@ -312,10 +314,11 @@ class StepEngine:
         n = len(tokens)
         bucket = next(b for b in CHUNK_BUCKETS if b >= n)
         buffers = self._buffers
+        if self.use_graphs and not self._graphs:
+            self._capture_all()
         buffers.load(tokens, bucket, self._length, self._rope_delta)
-        graph = (self._graphs.get(bucket) or self._capture(bucket)) if self.use_graphs else None
-        if graph is not None:
-            graph.replay()
+        if self.use_graphs:
+            self._graphs[bucket].replay()
             logits = buffers.logits[bucket]
         else:
             logits = self._forward_buffers(bucket)
@@ -337,21 +340,24 @@ class StepEngine:
         buffers.logits[bucket] = output.logits[0]
         return output.logits[0]
 
-    def _capture(self, bucket: int) -> Any | None:
-        """Record one padded chunk's forward pass as a CUDA graph; replays read the buffers' current contents.
+    def _capture_all(self) -> None:
+        """Record each bucket's padded forward pass as a CUDA graph (once per cache allocation); replays read
+        the buffers' current contents.
 
-        None, and no more graphs, when this model's forward pass cannot be captured (a transformers change
-        that reads a device value back, say): decoding goes on, slower, and says so once.
+        When this model's pass cannot be captured (a transformers change that reads a device value back, say),
+        decoding goes on without graphs, slower, and says so once.
         """
-
         try:
-            return self._record(bucket)
+            for bucket in CHUNK_BUCKETS:
+                # Real token ids and positions, so the warm-up passes write finite keys and values into the
+                # slots they use (a later pass overwrites them, and masks them until then).
+                self._buffers.load([self._cached_ids[-1]] * bucket, bucket, self._length, self._rope_delta)
+                self._graphs[bucket] = self._record(bucket)
         except RuntimeError as exc:
             self.use_graphs = False
             self._graphs.clear()
             logger.warning("CUDA graph capture failed ({}); decoding without graphs, several times slower per token",
                            exc)
-            return None
 
     def _record(self, bucket: int) -> Any:
         import torch
@@ -373,7 +379,6 @@ class StepEngine:
             self._forward_buffers(bucket)
         # Capturing records the kernels without running them: the cache length is where it was.
         assert self._length == length
-        self._graphs[bucket] = graph
         logger.debug("captured the {}-token forward pass as a CUDA graph in {:.2f} s", bucket,
                      time.perf_counter() - started)
         return graph

@@ -187,7 +187,7 @@ def _attention(attn: nn.Module, hidden: torch.Tensor, layout: SegmentLayout) -> 
         q.transpose(1, 2),
         k.transpose(1, 2),
         v.transpose(1, 2),
-        attn_mask=None,
+        attn_mask=layout.key_mask,
         scale=attn.scaling,
     )
     out = out.transpose(1, 2).reshape(layout.num_segments * layout.max_len, heads * head_dim)
