@@ -247,16 +247,11 @@ class TransformersBackend:
             )
         self._synchronize = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
         self._image_token_id = int(model.config.image_token_id)
-        self.engine = StepEngine(model, self.tokenizer, self._encode_images, self._synchronize)
+        from agent.models.vision_fast import FastVision
+
+        self._fast_vision = FastVision(self.visual)
+        self.engine = StepEngine(model, self.tokenizer, self._fast_vision, self._synchronize)
         self.last_timings: StepTimings | None = None
-
-    def _encode_images(self, pixel_values: Any, grids: list[tuple[int, int, int]]) -> Any:
-        """Merged image embeddings in prompt order, from the model's own vision tower."""
-        import torch
-
-        inner = getattr(self.model, "model", self.model)
-        grid_thw = torch.tensor(grids, device=pixel_values.device)
-        return torch.cat(inner.get_image_features(pixel_values, grid_thw).pooler_output, dim=0)
 
     def _stop_token_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id

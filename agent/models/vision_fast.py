@@ -19,7 +19,6 @@ With the geometry cached a call makes no host-device sync, so on a GPU it queues
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,11 +33,11 @@ from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position
 __all__ = [
     "DEFAULT_CACHE_SIZE",
     "FastVision",
+    "GeometryCache",
     "Grid",
     "SegmentLayout",
     "VisionGeometry",
     "build_geometry",
-    "encode_images",
 ]
 
 Grid = tuple[int, int, int]
@@ -196,6 +195,37 @@ def _attention(attn: nn.Module, hidden: torch.Tensor, layout: SegmentLayout) -> 
     return attn.proj(out)
 
 
+class GeometryCache:
+    """A small LRU of `VisionGeometry`, keyed by the tuple of grids and the device."""
+
+    def __init__(self, size: int = DEFAULT_CACHE_SIZE) -> None:
+        if size < 1:
+            raise ValueError(f"cache size must be at least 1, got {size}")
+        self.size = size
+        self.builds = 0  # how many geometries were computed (cache misses), for tests and logs
+        self._entries: OrderedDict[tuple[tuple[Grid, ...], torch.device], VisionGeometry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, visual: nn.Module, grids: Sequence[Grid], device: torch.device | str) -> VisionGeometry:
+        """The geometry for `grids` on `device`, built with `visual` on first use."""
+        key_grids = tuple((int(t), int(h), int(w)) for t, h, w in grids)
+        key = (key_grids, torch.device(device))
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        # Built outside the lock: it is pure, so a rare duplicate build under a race is harmless.
+        built = build_geometry(visual, key_grids, key[1])
+        with self._lock:
+            self.builds += 1
+            self._entries[key] = built
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return built
+
+
 class FastVision:
     """Runs a loaded Qwen2.5-VL vision tower (`model.model.visual`) with cached geometry and batched attention.
 
@@ -205,32 +235,18 @@ class FastVision:
     """
 
     def __init__(self, visual: nn.Module, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
-        if cache_size < 1:
-            raise ValueError(f"cache_size must be at least 1, got {cache_size}")
         self.visual = visual
-        self.cache_size = cache_size
+        self.cache = GeometryCache(cache_size)
         self.fullatt_blocks = frozenset(int(i) for i in visual.fullatt_block_indexes)
-        self.geometry_builds = 0  # how many geometries were computed (cache misses), for tests and logs
-        self._cache: OrderedDict[tuple[tuple[Grid, ...], torch.device], VisionGeometry] = OrderedDict()
-        self._lock = threading.Lock()
+
+    @property
+    def geometry_builds(self) -> int:
+        """How many geometries this instance's cache has computed (its misses)."""
+        return self.cache.builds
 
     def geometry(self, grids: Sequence[Grid], device: torch.device | str) -> VisionGeometry:
-        """The cached geometry for `grids` on `device`, built on first use (LRU of `cache_size` entries)."""
-        key_grids = tuple((int(t), int(h), int(w)) for t, h, w in grids)
-        key = (key_grids, torch.device(device))
-        with self._lock:
-            found = self._cache.get(key)
-            if found is not None:
-                self._cache.move_to_end(key)
-                return found
-        built = build_geometry(self.visual, key_grids, key[1])
-        with self._lock:
-            self.geometry_builds += 1
-            self._cache[key] = built
-            self._cache.move_to_end(key)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return built
+        """The cached geometry for `grids` on `device`, built on first use."""
+        return self.cache.get(self.visual, grids, device)
 
     @torch.no_grad()
     def __call__(self, pixel_values: torch.Tensor, grids: Sequence[Grid]) -> torch.Tensor:
@@ -254,21 +270,3 @@ class FastVision:
             hidden = hidden + block.mlp(block.norm2(hidden))
         merged = visual.merger(hidden)
         return merged.index_select(0, geo.reverse_index)
-
-
-# One FastVision per tower, so plain `encode_images` calls share a geometry cache; weak keys let a
-# dropped model (and its cache) be collected.
-_INSTANCES: weakref.WeakKeyDictionary[nn.Module, FastVision] = weakref.WeakKeyDictionary()
-_INSTANCES_LOCK = threading.Lock()
-
-
-def encode_images(visual: nn.Module, pixel_values: torch.Tensor, grids: Sequence[Grid]) -> torch.Tensor:
-    """Encode images with `visual` (a `Qwen2_5_VisionTransformerPretrainedModel`) through a shared `FastVision`.
-
-    Same result as the stock `get_image_features(...).pooler_output` concatenated over images.
-    """
-    with _INSTANCES_LOCK:
-        fast = _INSTANCES.get(visual)
-        if fast is None:
-            fast = _INSTANCES[visual] = FastVision(visual)
-    return fast(pixel_values, grids)
