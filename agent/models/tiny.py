@@ -101,10 +101,10 @@ def _training_corpus() -> list[str]:
         "You are a helpful assistant.",
         "# Tools\n\nYou may call one or more functions to assist with the user query.",
         "You are provided with function signatures within <tools></tools> XML tags:",
-        "For each function call, return a json object with function name and arguments within "
-        "<tool_call></tool_call> XML tags:",
-        "The screen's resolution is 1092x2408. Task progress (You have done the following operation on the "
-        "current device): Step 1: click. Step 2: type.",
+        ("For each function call, return a json object with function name and arguments within "
+        "<tool_call></tool_call> XML tags:"),
+        ("The screen's resolution is 1092x2408. Task progress (You have done the following operation on the "
+        "current device): Step 1: click. Step 2: type."),
         "Open the settings app, turn on wifi, search the web, send a message, click the button in the centre.",
         " ".join(str(n) for n in range(0, 2000, 7)),
     ]

@@ -24,7 +24,7 @@ from loguru import logger
 
 from actions.geometry import GeometryError, ImageBudget
 from agent.models.base import Generation, GenerationRequest, ModelError
-from agent.models.engine import PromptTensors, StepEngine, TokenChooser, rope_positions
+from agent.models.engine import PromptTensors, StepEngine, TokenChooser, rope_positions, use_engine_attention
 from agent.models.grammar import ToolCallGrammars
 from agent.models.loading import check_vision_tokens, read_checkpoint_config, resolve_checkpoint
 from agent.models.settings import ModelSettings
@@ -250,6 +250,8 @@ class TransformersBackend:
         from agent.models.vision_fast import FastVision
 
         self._fast_vision = FastVision(self.visual)
+        if self.settings.engine == "fast":
+            use_engine_attention(model)
         self.engine = StepEngine(model, self.tokenizer, self._fast_vision, self._synchronize)
         self.last_timings: StepTimings | None = None
 
