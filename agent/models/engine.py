@@ -28,6 +28,46 @@ from loguru import logger
 CHUNK_BUCKETS: tuple[int, ...] = (1, 4, 8, 16)
 # The cache grows in steps of this many tokens, so steps of similar length share one allocation (and graphs).
 CACHE_GRANULE = 1024
+# The language model's attention under our engine: SDPA, plus a prefill that continues a cached prompt start.
+ATTENTION = "agent_sdpa"
+
+
+def use_engine_attention(model: Any) -> None:
+    """Route the language model's attention through `continued_prefill_attention` (vision is untouched).
+
+    Plain SDPA would take a prefill after a reused prompt start with a dense mask over the whole static
+    cache, which rules out its flash kernel.
+    """
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION, continued_prefill_attention)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+    model.set_attn_implementation({"text_config": ATTENTION})
+
+
+def continued_prefill_attention(
+    module: Any, query: Any, key: Any, value: Any, attention_mask: Any, engine_prompt_length: int | None = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
+    """transformers' SDPA attention, except in a prefill that continues a cached prompt start.
+
+    There, the first `engine_prompt_length` cache slots are real (the rest is empty) and the queries are the
+    last of them: causal attention aligned to the bottom right, which SDPA runs with its flash kernel when
+    given a causal bias instead of a dense mask.
+    """
+    import torch.nn.functional as F
+    from torch.nn.attention.bias import causal_lower_right
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+
+    if engine_prompt_length is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    groups = module.num_key_value_groups
+    key = repeat_kv(key[:, :, :engine_prompt_length], groups)
+    value = repeat_kv(value[:, :, :engine_prompt_length], groups)
+    bias = causal_lower_right(query.shape[2], engine_prompt_length)
+    output = F.scaled_dot_product_attention(query, key, value, attn_mask=bias, scale=module.scaling)
+    return output.transpose(1, 2).contiguous(), None
 
 
 @dataclass
@@ -285,12 +325,15 @@ class StepEngine:
             where = [i - start for i, t in enumerate(prompt.ids) if t == prompt.image_token_id and i >= start]
             index = torch.tensor(where, device=embeds.device)
             embeds[0, index] = image_embeds.to(embeds.dtype)
+        # From an empty cache, SDPA's own causal path is exact and fast; after a reused start, ours is.
+        continued = {"engine_prompt_length": len(prompt.ids)} if start > 0 else {}
         output = model(
             inputs_embeds=embeds,
             position_ids=prompt.positions[:, :, start:],
             cache=self._cache,
             use_cache=True,
             logits_to_keep=1,
+            **continued,
         )
         self._length = len(prompt.ids)
         self._cached_ids = list(prompt.ids)
@@ -420,4 +463,5 @@ class _ChunkBuffers:
         self.masks[bucket].copy_((torch.arange(self.capacity).view(1, -1) <= rows.view(-1, 1)).view(1, 1, bucket, -1))
 
 
-__all__ = ["CHUNK_BUCKETS", "Decoded", "PromptTensors", "StepEngine", "TokenChooser", "rope_positions"]
+__all__ = ["CHUNK_BUCKETS", "Decoded", "PromptTensors", "StepEngine", "TokenChooser", "rope_positions",
+           "use_engine_attention"]
