@@ -441,6 +441,7 @@ def run_generate(bench: BenchModel, messages: list[Any], options: BenchOptions, 
         new_tokens=len(new_ids),
         prompt_tokens=prompt_tokens,
         peak_memory_mib=memory.read_mib(),
+        forward_passes=max(len(new_ids) - 1, 0),  # generate runs one pass per token after the first
         token_ids=new_ids,
     )
 
