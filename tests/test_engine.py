@@ -191,3 +191,25 @@ def test_a_padded_pass_reads_nothing_back_from_the_device(
     with pytest.raises(AssertionError, match="read back"), torch.inference_mode():
         monkeypatch.setattr(torch.Tensor, "__bool__", refuse)
         engine._prefill(prompt, 1)
+
+
+def test_a_step_cut_short_leaves_no_half_written_cache(pair: tuple[TransformersBackend, TransformersBackend]) -> None:
+    ours, reference = pair
+    reseed(pair, 6)
+    request = request_for(ours, SPACES["computer"], screenshot(160, 100, 6), "Go.")
+    prepared = ours.prepare(request.messages)
+    ours.run(prepared, None, 8)
+    assert ours.engine._length > 0
+
+    class Interrupted(TokenChooser):
+        def choose(self, logits: object) -> int:
+            if self.chosen == 3:
+                raise KeyboardInterrupt
+            return super().choose(logits)
+
+    with pytest.raises(KeyboardInterrupt):
+        ours.engine.run(prepared.prompt, Interrupted(ours.stop_token_ids, min_new_tokens=10), 10)
+    assert ours.engine._length == 0 and ours.engine._capacity == 0
+    got, timings = ours.run(prepared, None, 12, 12)
+    want, _ = reference.run(reference.prepare(request.messages), None, 12, 12)
+    assert got == want and timings.reused_tokens == 0

@@ -259,6 +259,14 @@ class StepEngine:
     # --- one step ----------------------------------------------------------------------------------------
 
     def run(self, prompt: PromptTensors, chooser: TokenChooser, max_new_tokens: int) -> Decoded:
+        try:
+            return self._run(prompt, chooser, max_new_tokens)
+        except BaseException:
+            # A pass cut short (out of memory, Ctrl-C) may have written some layers' caches and not others.
+            self.reset()
+            raise
+
+    def _run(self, prompt: PromptTensors, chooser: TokenChooser, max_new_tokens: int) -> Decoded:
         import torch
 
         total = len(prompt.ids)

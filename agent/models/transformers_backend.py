@@ -333,7 +333,6 @@ class TransformersBackend:
             chooser = TokenChooser(self.stop_token_ids, grammar, self.settings.temperature, min_new_tokens)
             decoded = self.engine.run(prepared.prompt, chooser, max_new_tokens)
         except torch.cuda.OutOfMemoryError as exc:
-            self.engine.reset()
             raise ModelError(
                 f"out of GPU memory generating from {prepared.prompt_tokens} prompt tokens ({exc}); "
                 "lower max_pixels or use a smaller model"
