@@ -7,3 +7,11 @@ pytest_plugins = [
     "tests.support.pages",  # a local page server
     "tests.support.tiny_model",  # the tiny random-weight Qwen2.5-VL checkpoint
 ]
+
+
+def pytest_configure(config: object) -> None:
+    """Compiled grammars go to a folder of this run, not the user's cache (subprocesses inherit it)."""
+    import os
+    import tempfile
+
+    os.environ["AGENT_CACHE_DIR"] = tempfile.mkdtemp(prefix="agent-test-cache-")

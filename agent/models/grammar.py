@@ -16,13 +16,16 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
 from actions.space import ActionSpace
+from agent.models.grammar_cache import MIN_COMPILE_S, CompiledGrammarStore
 
 TOOL_CALL_OPEN = "<tool_call>\n"
 TOOL_CALL_CLOSE = "\n</tool_call>"
@@ -152,12 +155,16 @@ class ToolCallGrammars:
     length; `stop_token_ids` are the tokens that may end the answer once the call is closed.
     """
 
-    def __init__(self, tokenizer: Any, vocab_size: int, stop_token_ids: list[int]) -> None:
+    def __init__(
+        self, tokenizer: Any, vocab_size: int, stop_token_ids: list[int], cache_dir: Path | None = None,
+        min_compile_s: float = MIN_COMPILE_S,
+    ) -> None:
         import xgrammar as xgr
 
         self._info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=stop_token_ids)
         # xgrammar's own cache trips over regex-string rules (a failed internal check in 0.2.8); ours is enough.
         self._compiler = xgr.GrammarCompiler(self._info, max_threads=2, cache_enabled=False)
+        self._store = CompiledGrammarStore(cache_dir, self._info, min_compile_s) if cache_dir is not None else None
         self._compiled: OrderedDict[GrammarKey, Any] = OrderedDict()
         self._compiled_json: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
@@ -173,9 +180,8 @@ class ToolCallGrammars:
             if key in self._compiled:
                 self._compiled.move_to_end(key)
                 return self._compiled[key]
-        grammar = tool_call_grammar(space, width, height, thought_tokens)
-        compiled = self._compiler.compile_grammar(grammar)
-        logger.debug("compiled the {} tool-call grammar for {}x{} (thought {})", space.name, width, height, thought_tokens)
+        compiled = self._compile(tool_call_grammar(space, width, height, thought_tokens))
+        logger.debug("{} tool-call grammar for {}x{} (thought {}) ready", space.name, width, height, thought_tokens)
         with self._lock:
             self._compiled[key] = compiled
             while len(self._compiled) > GRAMMAR_CACHE_SIZE:
@@ -189,12 +195,21 @@ class ToolCallGrammars:
         with self._lock:
             if key in self._compiled_json:
                 return self._compiled_json[key]
-        grammar = json_schema_grammar(schema)
-        compiled = self._compiler.compile_grammar(grammar)
+        compiled = self._compile(json_schema_grammar(schema))
         with self._lock:
             self._compiled_json[key] = compiled
             while len(self._compiled_json) > GRAMMAR_CACHE_SIZE:
                 self._compiled_json.popitem(last=False)
+        return compiled
+
+    def _compile(self, grammar: Any) -> Any:
+        """Compiled `grammar`: from the disk store when it has it, else compiled now and stored."""
+        if self._store is not None and (stored := self._store.load(grammar)) is not None:
+            return stored
+        started = time.perf_counter()
+        compiled = self._compiler.compile_grammar(grammar)
+        if self._store is not None:
+            self._store.save_later(grammar, compiled, time.perf_counter() - started)
         return compiled
 
     def matcher(self, space: ActionSpace, width: int, height: int, thought_tokens: int | None = None) -> Any:

@@ -26,6 +26,7 @@ from actions.geometry import GeometryError, ImageBudget
 from agent.models.base import Generation, GenerationRequest, ModelError
 from agent.models.engine import PromptTensors, StepEngine, TokenChooser, rope_positions, use_engine_attention
 from agent.models.grammar import ToolCallGrammars
+from agent.models.grammar_cache import grammar_cache_dir
 from agent.models.loading import check_vision_tokens, read_checkpoint_config, resolve_checkpoint
 from agent.models.settings import ModelSettings
 from prompts.messages import ChatMessage, ImagePart, TextPart
@@ -243,7 +244,8 @@ class TransformersBackend:
         self.grammars: ToolCallGrammars | None = None
         if self.settings.constrained:
             self.grammars = ToolCallGrammars(
-                self.tokenizer, vocab_size=model.config.text_config.vocab_size, stop_token_ids=self.stop_token_ids
+                self.tokenizer, vocab_size=model.config.text_config.vocab_size, stop_token_ids=self.stop_token_ids,
+                cache_dir=grammar_cache_dir(),
             )
         self._synchronize = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
         self._image_token_id = int(model.config.image_token_id)
