@@ -28,6 +28,9 @@ def test_tiny_model_drives_the_loop(tiny_model_dir: Path, tmp_path: Path) -> Non
                                              navigation_timeout=3))
     try:
         result = Agent(env, backend, AgentConfig(max_steps=3, retries_on_bad_answer=0)).run("press it", tmp_path / "ep")
+        # Our engine answered (its cache holds the last step), and from the second step on it reused the prompt's start.
+        assert backend.engine._length > 0
+        assert result.steps < 2 or backend.last_timings.reused_tokens > 0
     finally:
         env.close()
         backend.close()
@@ -46,11 +49,11 @@ def test_tiny_model_drives_the_loop(tiny_model_dir: Path, tmp_path: Path) -> Non
 
 
 def test_cli_run_with_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> None:
-    # The README's main command, with the tiny checkpoint standing in for real weights.
+    # The README's main command, with the tiny checkpoint standing in for real weights, on transformers' generate.
     done = subprocess.run(
-        [sys.executable, "-m", "agent", "run", "press the button", "--env", "browser", "--model", str(tiny_model_dir),
-         "--start-url", START_URL, "--viewport", "320x200", "--max-steps", "2", "--max-pixels", "40000",
-         "--max-new-tokens", "700", "--out", str(tmp_path / "runs")],
+        [sys.executable, "-m", "agent", "--debug", "run", "press the button", "--env", "browser", "--model",
+         str(tiny_model_dir), "--start-url", START_URL, "--viewport", "320x200", "--max-steps", "2",
+         "--max-pixels", "40000", "--max-new-tokens", "700", "--engine", "generate", "--out", str(tmp_path / "runs")],
         capture_output=True, text=True, timeout=300, env={**os.environ, "AGENT_CONFIRM": "allow"},
     )
     assert done.returncode in (0, 1), done.stderr
@@ -58,3 +61,4 @@ def test_cli_run_with_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> No
     header, steps = load_episode(episode)
     assert header["result"] is not None and 1 <= len(steps) <= 2
     assert "recording:" in done.stderr
+    assert "static KV cache" not in done.stderr  # --engine generate reached the backend

@@ -26,7 +26,7 @@ from loguru import logger
 # Chunk lengths a forward pass is padded to after prefill: one decode token, or one token plus a draft.
 # Each has its own CUDA graph; drafts longer than the largest are cut.
 CHUNK_BUCKETS: tuple[int, ...] = (1, 4, 8, 16)
-# The cache grows in steps of this many tokens, so steps of similar length share one allocation (and graphs).
+# The cache is allocated in multiples of this many tokens.
 CACHE_GRANULE = 1024
 # The language model's attention under our engine: SDPA, plus a prefill that continues a cached prompt start.
 ATTENTION = "agent_sdpa"
@@ -231,7 +231,9 @@ class StepEngine:
 
         if tokens <= self._capacity:
             return
-        capacity = -(-tokens // CACHE_GRANULE) * CACHE_GRANULE
+        # Room to grow: a new allocation drops the reusable prompt start (and the graphs), and an episode's
+        # prompt grows a little every step with the progress text.
+        capacity = -(-(tokens + tokens // 4 + CACHE_GRANULE) // CACHE_GRANULE) * CACHE_GRANULE
         logger.debug("allocating a static KV cache of {} tokens", capacity)
         self._cache = None
         self._graphs.clear()
