@@ -6,16 +6,18 @@ import json
 
 from rich.console import Console
 
-from agent.trajectory import EpisodeResult, StepRecord
+from agent.trajectory import EpisodeResult, StepRecord, Timings
 
 
 class LiveView:
     def __init__(self, max_steps: int, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self.max_steps = max_steps
+        self.timings: list[Timings] = []
 
     def step(self, record: StepRecord) -> None:
         t = record.timings
+        self.timings.append(t)
         action = json.dumps(record.action, ensure_ascii=False) if record.action else "[red]no usable action[/]"
         mark = "[green]✓[/]" if record.executed else ("[red]✗[/]" if record.error else "·")
         self.console.print(
@@ -32,5 +34,8 @@ class LiveView:
         what = result.stop_reason + (f" ({result.status})" if result.status else "")
         detail = result.answer or result.error or ""
         self.console.print(f"[{style}]{what}[/] after {result.steps} steps {detail}", markup=True, highlight=False)
+        if self.timings:
+            self.console.print(f"[dim]{Timings.mean(self.timings).summary()}[/]", markup=True, highlight=False)
         if result.out_dir:
             self.console.print(f"recording: {result.out_dir}/report.html", highlight=False)
+

@@ -13,7 +13,7 @@ from typing import Any
 
 from actions.geometry import CoordinateMapper, ScreenGeometry
 from agent.recording import load_episode, write_text_atomic
-from agent.trajectory import StepRecord
+from agent.trajectory import StepRecord, Timings
 
 REPORT_FILE = "report.html"
 
@@ -52,6 +52,7 @@ def render_report(header: dict[str, Any], steps: list[StepRecord]) -> str:
         f"<h1>{_e(header.get('task', ''))}</h1>",
         f"<div class='meta'>model {_e(header.get('model', '?'))} · space {_e(header.get('action_space', '?'))}"
         f" · {len(steps)} steps · outcome <b>{_e(outcome)}</b></div>",
+        f"<div class='meta'>{_e(Timings.mean([s.timings for s in steps]).summary())}</div>" if steps else "",
     ]
     parts += [_step_html(s) for s in steps]
     parts.append("</body></html>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -19,6 +20,29 @@ class Timings(BaseModel):
     parse: float = 0.0
     act: float = 0.0
     total: float = 0.0
+
+    @property
+    def framework(self) -> float:
+        """Everything but the model's forward passes: capture, preprocessing, parsing and acting (settling
+        included). What a fast model leaves as the step's floor."""
+        return self.capture + self.preprocess + self.parse + self.act
+
+    def summary(self) -> str:
+        """Where the step's time went: the model against the rest of the framework."""
+        share = self.framework / self.total * 100 if self.total > 0 else 0.0
+        return (
+            f"per step: {self.total * 1000:.0f} ms; model {self.model * 1000:.0f} ms; the rest "
+            f"{self.framework * 1000:.0f} ms ({share:.0f}%): capture {self.capture * 1000:.0f}, preprocess "
+            f"{self.preprocess * 1000:.0f}, parse {self.parse * 1000:.1f}, act and settle {self.act * 1000:.0f} ms"
+        )
+
+    @classmethod
+    def mean(cls, timings: Sequence[Timings]) -> Timings:
+        """The phase-by-phase mean of some steps' timings (zeros for none)."""
+        if not timings:
+            return cls()
+        n = len(timings)
+        return cls(**{name: sum(getattr(t, name) for t in timings) / n for name in cls.model_fields})
 
 
 class Attempt(BaseModel):

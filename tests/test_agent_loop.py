@@ -16,6 +16,7 @@ from agent.config import AgentConfig
 from agent.loop import Agent
 from agent.models.replay import ReplayBackend
 from agent.recording import EPISODE_FILE, STEPS_FILE, load_episode
+from agent.trajectory import Timings
 from environments.base import Observation
 from environments.browser import BrowserEnvironment, BrowserSettings
 
@@ -86,6 +87,11 @@ def test_episode_end_to_end_with_recording(env: BrowserEnvironment, tmp_path: Pa
         assert s.timings.total >= s.timings.act >= 0
     report = (tmp_path / "ep" / "report.html").read_text()
     assert report.count("class='step'") == 4 and "<circle" in report and "Zoë O&#x27;Brien" in report
+    # The episode's mean step, split between the model and everything else.
+    mean = Timings.mean([st.timings for st in steps])
+    assert mean.total == sum(st.timings.total for st in steps) / 4
+    assert 0 < mean.framework <= mean.total and mean.framework >= mean.capture + mean.act
+    assert f"per step: {mean.total * 1000:.0f} ms" in report
 
 
 def test_unusable_answer_is_quoted_back_once(env: BrowserEnvironment, tmp_path: Path) -> None:
