@@ -1,9 +1,9 @@
 """Compiled tool-call grammars kept on disk, so a slow compile happens once per machine instead of once per run.
 
-With Qwen's 151k-token vocabulary xgrammar spends about 10 s compiling one tool-call grammar, almost all of it on
-the 500-character bound of typed text (its token masks are precomputed for every remaining length), and an agent
-needs one grammar per action space and screen size: without this, the first step of every run waits for it.
-Loading a stored one takes about 2.5 s. Storing costs about 8 s of serialising, so it runs in a background thread
+With Qwen's 151k-token vocabulary xgrammar spends about 20 CPU-seconds compiling one tool-call grammar (10 s on
+two cores), almost all of it on the 500-character bound of typed text (its token masks are precomputed for every
+remaining length), and an agent needs one grammar per action space and screen size: without this, the first step
+of every run on a small machine waits for it. Loading a stored one takes about 3.5 s. Storing costs about 8 s of serialising, so it runs in a background thread
 (xgrammar releases the GIL), and only for grammars that were slow to compile: a small vocabulary compiles faster
 than it would load.
 
