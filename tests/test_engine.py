@@ -213,3 +213,50 @@ def test_a_step_cut_short_leaves_no_half_written_cache(pair: tuple[TransformersB
     got, timings = ours.run(prepared, None, 12, 12)
     want, _ = reference.run(reference.prepare(request.messages), None, 12, 12)
     assert got == want and timings.reused_tokens == 0
+
+
+class _StandInGraph:
+    """A CUDA graph's stand-in on the CPU: replaying runs the recorded pass into the graph's output tensor,
+    or, broken, writes what a graph with a stale constant might: the wrong numbers, silently."""
+
+    def __init__(self, engine: object, bucket: int, output: object, broken: bool) -> None:
+        self.engine, self.bucket, self.output, self.broken, self.replays = engine, bucket, output, broken, 0
+
+    def replay(self) -> None:
+        # Like a real graph, it writes the tensor it was recorded with, wherever the engine looks now.
+        self.replays += 1
+        engine, bucket = self.engine, self.bucket
+        buffers = engine._buffers  # type: ignore[attr-defined]
+        out = engine.model(input_ids=buffers.ids[:, :bucket], position_ids=buffers.positions[bucket],  # type: ignore[attr-defined]
+                           attention_mask=buffers.masks[bucket], cache=engine._cache, use_cache=True).logits[0]  # type: ignore[attr-defined]
+        self.output.copy_(out * 0 if self.broken else out)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["sound", "broken"])
+def test_graph_replays_are_checked_once_against_an_eager_pass(
+    pair: tuple[TransformersBackend, TransformersBackend], monkeypatch: pytest.MonkeyPatch, broken: bool,
+) -> None:
+    import torch
+
+    ours, reference = pair
+    reseed(pair, 11)
+    engine = ours.engine
+    graphs: list[_StandInGraph] = []
+
+    def record(bucket: int) -> _StandInGraph:
+        output = torch.zeros((bucket, ours.model.config.text_config.vocab_size))
+        engine._buffers.logits[bucket] = output
+        graphs.append(_StandInGraph(engine, bucket, output, broken))
+        return graphs[-1]
+
+    monkeypatch.setattr(engine, "_record", record)
+    monkeypatch.setattr(engine, "use_graphs", True)
+    request = request_for(ours, SPACES["computer"], screenshot(150, 100, 11), "Go.")
+    got, _ = ours.run(ours.prepare(request.messages), None, 16, 16)
+    want, _ = reference.run(reference.prepare(request.messages), None, 16, 16)
+    assert got == want
+    assert len(graphs) == len(engine_module.CHUNK_BUCKETS)
+    # A sound graph keeps serving every decode pass; a broken one is caught at its first replay and dropped.
+    assert engine.use_graphs is not broken
+    assert sum(g.replays for g in graphs) == (1 if broken else 15)
+    engine.reset()

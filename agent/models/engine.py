@@ -367,12 +367,15 @@ class StepEngine:
         n = len(tokens)
         bucket = next(b for b in CHUNK_BUCKETS if b >= n)
         buffers = self._buffers
-        if self.use_graphs and not self._graphs:
+        fresh = self.use_graphs and not self._graphs
+        if fresh:
             self._capture_all()
         buffers.load(tokens, bucket, self._length, self._rope_delta)
         if self.use_graphs:
             self._graphs[bucket].replay()
             logits = buffers.logits[bucket]
+            if fresh:
+                logits = self._check_graph(bucket, logits)
         else:
             logits = self._forward_buffers(bucket)
         self._cached_ids.extend(tokens)
@@ -380,6 +383,25 @@ class StepEngine:
         self._length += bucket
         self._truncate(self._length - (bucket - n))
         return logits[:n]
+
+    def _check_graph(self, bucket: int, replayed: Any) -> Any:
+        """The first replay after a capture, checked against the same pass run eagerly; the eager logits.
+
+        A graph holds any value its pass computed on the host as a constant: if a transformers change made
+        the pass depend on one, replays would silently decode garbage. The eager pass rewrites the same cache
+        slots, so the cache is right either way.
+        """
+        import torch
+
+        replayed = replayed.clone()
+        self._cache.crop(-bucket)
+        eager = self._forward_buffers(bucket)
+        if not torch.allclose(replayed.float(), eager.float(), rtol=1e-2, atol=1e-2):
+            self.use_graphs = False
+            self._graphs.clear()
+            logger.warning("a CUDA graph replay disagreed with the same pass run eagerly; decoding without graphs, "
+                           "several times slower per token")
+        return eager
 
     def _forward_buffers(self, bucket: int) -> Any:
         buffers = self._buffers
@@ -390,7 +412,6 @@ class StepEngine:
             cache=self._cache,
             use_cache=True,
         )
-        buffers.logits[bucket] = output.logits[0]
         return output.logits[0]
 
     def _capture_all(self) -> None:
@@ -429,7 +450,8 @@ class StepEngine:
             self._graph_pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self._graph_pool):
-            self._forward_buffers(bucket)
+            # The pass's output tensor belongs to the graph: every replay rewrites it in place.
+            self._buffers.logits[bucket] = self._forward_buffers(bucket)
         # Capturing records the kernels without running them: the cache length is where it was.
         assert self._length == length
         logger.debug("captured the {}-token forward pass as a CUDA graph in {:.2f} s", bucket,
