@@ -1,11 +1,12 @@
 """Our prefill and decode loop for one agent step, replacing `model.generate` in the local backend.
 
-What it does that `generate` does not, each for a measured reason (see README "Speed"):
+What it does that `generate` does not, each aimed at a cost measured in plain `generate` (README "Speed"):
 
 - a static KV cache kept across steps, so the unchanged start of the prompt (system prompt, tool schema,
   task) is not prefilled again: only the tokens from the first difference on are;
-- the decode step replayed from a captured CUDA graph (on a GPU), so a token costs the GPU's time to read
-  the weights instead of hundreds of Python-dispatched kernel launches;
+- decode passes replayed from captured CUDA graphs (on a GPU), so a token costs the GPU's time to read the
+  weights instead of hundreds of Python-dispatched kernel launches; the first replay is checked against an
+  eager pass, and any failure falls back to eager decoding;
 - grammar drafting: where the grammar forces the next characters (`{"name": "computer_use", ...`), their
   tokens are fed as a draft and checked by the model in the same forward pass, keeping each drafted token only
   where it is the one greedy decoding would have picked; the output is the same tokens, in fewer passes;
