@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(bench, "--history-images", "screenshots in the prompt, the current one included", default=1, type=int)
     _add(bench, "--constrained", "put the tool-call grammar on `ours` (its token count then varies)",
          action="store_true")
+    _add(bench, "--drafts", "only count the passes grammar drafts leave per sample action (no model; seconds)",
+         action="store_true")
     _add(bench, "--device", "torch device (auto, cpu, cuda, cuda:1)", default="auto")
     _add(bench, "--dtype", "weights dtype (auto: bfloat16 on a GPU, float32 on the CPU)", default="auto",
          choices=["auto", "bfloat16", "float16", "float32"])

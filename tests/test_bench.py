@@ -98,3 +98,22 @@ def test_big_architectures_need_a_gpu() -> None:
 def test_bad_flags_are_one_line(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_drafts_leave_few_passes_per_action(tiny_model_dir: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from agent.bench import drafts_table
+    from agent.bench.drafts import SAMPLE_CALLS, count_sample_passes
+
+    tokenizer = load_processor(str(tiny_model_dir)).tokenizer
+    stop = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    counts = count_sample_passes(tokenizer, len(tokenizer), stop)
+    assert len(counts) == sum(len(calls) for _, _, calls in SAMPLE_CALLS)
+    # The engine's own loop reproduced every call exactly, in far fewer passes than one per token.
+    assert all(1 <= c.passes < (c.tokens - 1) / 2 for c in counts), counts
+    out = io.StringIO()
+    Console(file=out, width=200).print(drafts_table(str(tiny_model_dir)))
+    assert "left_click" in out.getvalue() and "swipe" in out.getvalue()

@@ -103,10 +103,30 @@ def parse_archs(text: str, device: str) -> tuple[str, ...]:
     return archs
 
 
+def drafts_table(processor: str | None) -> Any:
+    """Tokens and passes per sample action with the processor's tokenizer (see agent.bench.drafts)."""
+    from rich.table import Table
+
+    from agent.bench.drafts import count_sample_passes
+
+    tokenizer = load_processor(processor).tokenizer
+    stop = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    table = Table(title=f"Grammar drafts: passes per action ({len(tokenizer):,}-token tokenizer, canonical tokens)",
+                  caption="generate makes one pass per token after the first")
+    for column in ("space", "action", "tokens", "passes after prefill", "generate's passes"):
+        table.add_column(column, justify="left" if column in ("space", "action") else "right")
+    for count in count_sample_passes(tokenizer, len(tokenizer), stop):
+        table.add_row(count.space, count.action, str(count.tokens), str(count.passes), str(count.tokens - 1))
+    return table
+
+
 def bench_command(args: Any) -> int:
     """Entry point of `python -m agent bench` (flags parsed by agent.cli)."""
     from rich.console import Console
 
+    if args.drafts:
+        Console().print(drafts_table(args.processor))
+        return 0
     for name in ("new_tokens", "repeats", "history_images"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
@@ -154,6 +174,7 @@ __all__ = [
     "bench_screen",
     "build_config",
     "build_model",
+    "drafts_table",
     "environment",
     "load_processor",
     "render_table",

@@ -282,27 +282,32 @@ class StepEngine:
             logits, vision_end = self._prefill(prompt, reused)
             token = chooser.choose(logits)
             first_token = time.perf_counter()
-            out = [token]
-            passes = drafted = 0
-            while not chooser.is_stop(token) and len(out) < max_new_tokens:
-                room = max_new_tokens - len(out)
-                draft = self._draft(chooser, min(room, max(CHUNK_BUCKETS)) - 1)
-                rows = self._forward_chunk([token, *draft])
-                passes += 1
-                accepted = 0
-                for i in range(len(rows)):
-                    token = chooser.choose(rows[i])
-                    out.append(token)
-                    if i < len(draft) and token == draft[i] and not chooser.is_stop(token):
-                        accepted += 1
-                        continue
-                    break
-                drafted += accepted
-                # The chunk fed [previous token, *draft]; keep the previous token and the confirmed draft.
-                self._truncate(self._length - len(draft) + accepted)
+            out, passes, drafted = self.decode(token, chooser, max_new_tokens)
             self.synchronize()
             end = time.perf_counter()
         return Decoded(out, start, vision_end, first_token, end, reused, passes, drafted)
+
+    def decode(self, token: int, chooser: TokenChooser, max_new_tokens: int) -> tuple[list[int], int, int]:
+        """From the first new token on: (all new tokens, passes run, drafted tokens confirmed)."""
+        out = [token]
+        passes = drafted = 0
+        while not chooser.is_stop(token) and len(out) < max_new_tokens:
+            room = max_new_tokens - len(out)
+            draft = self._draft(chooser, min(room, max(CHUNK_BUCKETS)) - 1)
+            rows = self._forward_chunk([token, *draft])
+            passes += 1
+            accepted = 0
+            for i in range(len(rows)):
+                token = chooser.choose(rows[i])
+                out.append(token)
+                if i < len(draft) and token == draft[i] and not chooser.is_stop(token):
+                    accepted += 1
+                    continue
+                break
+            drafted += accepted
+            # The chunk fed [previous token, *draft]; keep the previous token and the confirmed draft.
+            self._truncate(self._length - len(draft) + accepted)
+        return out, passes, drafted
 
     def _reusable_prefix(self, prompt: PromptTensors) -> int:
         """How many leading prompt tokens already sit in the cache with the same positions.
