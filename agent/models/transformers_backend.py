@@ -277,8 +277,8 @@ class TransformersBackend:
         started = time.perf_counter()
         hf_messages, images = to_hf_messages(messages)
         text = self.processor.apply_chat_template(hf_messages, add_generation_prompt=True, tokenize=False)
-        # `device`: the processor resizes and normalises the images there (torchvision), a GPU in minutes'
-        # worth of CPU time saved per hour of agent steps.
+        # `device`: the processor resizes and normalises the images there (its torchvision path), which on the
+        # CPU took 40-90 ms per screenshot (shared/PERF_NOTES.md).
         inputs = self.processor(text=[text], images=images or None, return_tensors="pt", device=self.device)
         grids: list[tuple[int, int, int]] = []
         image_sizes: list[tuple[int, int]] = []
