@@ -260,3 +260,25 @@ def test_graph_replays_are_checked_once_against_an_eager_pass(
     assert engine.use_graphs is not broken
     assert sum(g.replays for g in graphs) == (1 if broken else 15)
     engine.reset()
+
+
+def test_sampling_is_seeded_and_stays_inside_the_grammar(tiny_model_dir: Path) -> None:
+    from actions.parsing import parse_action
+
+    settings = ModelSettings(model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=160,
+                             temperature=1.5, seed=3)
+    sampler = TransformersBackend(settings)
+    greedy = TransformersBackend(settings.model_copy(update={"temperature": 0.0}))
+    try:
+        texts = []
+        for backend in (sampler, sampler, greedy):
+            reseed_weights(backend.model, 2)
+            backend.engine.reset()
+            request = request_for(backend, SPACES["computer"], screenshot(160, 100, 2), "Go.")
+            texts.append(backend.generate(request).text)
+            parse_action(texts[-1], SPACES["computer"])  # a valid call, however it was drawn
+        assert texts[0] == texts[1], "the same seed draws the same answer"
+        assert texts[0] != texts[2], "sampling at temperature 1.5 is not argmax"
+    finally:
+        sampler.close()
+        greedy.close()

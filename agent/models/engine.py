@@ -136,12 +136,10 @@ class TokenChooser:
         grammar: Any | None = None,  # xgrammar CompiledGrammar
         temperature: float = 0.0,
         min_new_tokens: int = 0,
-        generator: Any | None = None,
     ) -> None:
         self.stop_token_ids = list(stop_token_ids)
         self.temperature = temperature
         self.min_new_tokens = min_new_tokens
-        self.generator = generator
         self.chosen = 0
         self._matcher = None
         self._bitmask = None
@@ -171,7 +169,7 @@ class TokenChooser:
             token = int(scores.argmax(dim=-1))
         else:
             probabilities = torch.softmax(scores / self.temperature, dim=-1)
-            token = int(torch.multinomial(probabilities, 1, generator=self.generator))
+            token = int(torch.multinomial(probabilities, 1))  # torch's RNG, seeded by the backend
         self.accept(token)
         return token
 
