@@ -234,12 +234,9 @@ class StepEngine:
         # prompt grows a little every step with the progress text.
         capacity = -(-(tokens + tokens // 4 + CACHE_GRANULE) // CACHE_GRANULE) * CACHE_GRANULE
         logger.debug("allocating a static KV cache of {} tokens", capacity)
-        self._cache = None
-        self._graphs.clear()
+        self.reset()  # the old cache goes before the new one is allocated
         self._cache = StaticCache(config=self.model.config, max_cache_len=capacity)
         self._capacity = capacity
-        self._length = 0
-        self._cached_ids = []
         self._buffers = _ChunkBuffers(capacity, self.device)
 
     def _truncate(self, length: int) -> None:
@@ -383,9 +380,9 @@ class StepEngine:
         else:
             logits = self._forward_buffers(bucket)
         self._cached_ids.extend(tokens)
-        self._cached_ids.extend([tokens[-1]] * (bucket - n))
-        self._length += bucket
-        self._truncate(self._length - (bucket - n))
+        self._length += n
+        if bucket > n:
+            self._cache.crop(n - bucket)  # the padding's slots
         return logits[:n]
 
     def _check_graph(self, bucket: int, replayed: Any) -> Any:

@@ -251,10 +251,9 @@ class TransformersBackend:
         self._image_token_id = int(model.config.image_token_id)
         from agent.models.vision_fast import FastVision
 
-        self._fast_vision = FastVision(self.visual)
         if self.settings.engine == "fast":
             use_engine_attention(model)
-        self.engine = StepEngine(model, self.tokenizer, self._fast_vision, self._synchronize)
+        self.engine = StepEngine(model, self.tokenizer, FastVision(self.visual), self._synchronize)
         self.last_timings: StepTimings | None = None
 
     def _stop_token_ids(self) -> list[int]:
