@@ -35,7 +35,7 @@ class LiveView:
         detail = result.answer or result.error or ""
         self.console.print(f"[{style}]{what}[/] after {result.steps} steps {detail}", markup=True, highlight=False)
         if self.timings:
-            self.console.print(f"[dim]{Timings.mean(self.timings).summary()}[/]", markup=True, highlight=False)
+            self.console.print(f"[dim]{Timings.episode_summary(self.timings)}[/]", markup=True, highlight=False)
         if result.out_dir:
             self.console.print(f"recording: {result.out_dir}/report.html", highlight=False)
 

@@ -52,7 +52,7 @@ def render_report(header: dict[str, Any], steps: list[StepRecord]) -> str:
         f"<h1>{_e(header.get('task', ''))}</h1>",
         f"<div class='meta'>model {_e(header.get('model', '?'))} · space {_e(header.get('action_space', '?'))}"
         f" · {len(steps)} steps · outcome <b>{_e(outcome)}</b></div>",
-        f"<div class='meta'>{_e(Timings.mean([s.timings for s in steps]).summary())}</div>" if steps else "",
+        f"<div class='meta'>{_e(Timings.episode_summary([s.timings for s in steps]))}</div>" if steps else "",
     ]
     parts += [_step_html(s) for s in steps]
     parts.append("</body></html>")

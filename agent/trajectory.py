@@ -27,11 +27,11 @@ class Timings(BaseModel):
         included). What a fast model leaves as the step's floor."""
         return self.capture + self.preprocess + self.parse + self.act
 
-    def summary(self) -> str:
+    def summary(self, label: str = "per step") -> str:
         """Where the step's time went: the model against the rest of the framework."""
         share = self.framework / self.total * 100 if self.total > 0 else 0.0
         return (
-            f"per step: {self.total * 1000:.0f} ms; model {self.model * 1000:.0f} ms; the rest "
+            f"{label}: {self.total * 1000:.0f} ms; model {self.model * 1000:.0f} ms; the rest "
             f"{self.framework * 1000:.0f} ms ({share:.0f}%): capture {self.capture * 1000:.0f}, preprocess "
             f"{self.preprocess * 1000:.0f}, parse {self.parse * 1000:.1f}, act and settle {self.act * 1000:.0f} ms"
         )
@@ -43,6 +43,14 @@ class Timings(BaseModel):
             return cls()
         n = len(timings)
         return cls(**{name: sum(getattr(t, name) for t in timings) / n for name in cls.model_fields})
+
+    @classmethod
+    def episode_summary(cls, timings: Sequence[Timings]) -> str:
+        """The typical step of an episode. The first step is left out when there are others: its capture
+        starts the environment and its model call warms up (grammar compile, CUDA graph capture)."""
+        if len(timings) > 1:
+            return cls.mean(timings[1:]).summary("per step after the first")
+        return cls.mean(timings).summary()
 
 
 class Attempt(BaseModel):

@@ -15,3 +15,11 @@ def pytest_configure(config: object) -> None:
     import tempfile
 
     os.environ["AGENT_CACHE_DIR"] = tempfile.mkdtemp(prefix="agent-test-cache-")
+
+
+def pytest_unconfigure(config: object) -> None:
+    """The run's grammar folder goes with the run."""
+    import os
+    import shutil
+
+    shutil.rmtree(os.environ.pop("AGENT_CACHE_DIR", ""), ignore_errors=True)

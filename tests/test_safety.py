@@ -159,6 +159,20 @@ def test_classifier_reads_keys_apps_and_addresses() -> None:
     assert c.assess(Click(coordinate=(1, 1)), None, {"foreground_package": "com.bank"}).verdict == "deny"
 
 
+def test_addresses_without_a_readable_site_are_held_back() -> None:
+    from actions.browser import Navigate
+
+    here = {"url": "https://docs.example.org/start"}
+    c = RiskClassifier(SafetyPolicy(mode="ask", allow_domains=["docs.example.org"]))
+    assert c.assess(Navigate(url="https://docs.example.org/next"), None, here).verdict == "allow"
+    # A random model's address: urlsplit reads the "[" as a broken IPv6 literal and raises.
+    garbled = c.assess(Navigate(url="̗ mouse:rope},]}}:rope[js"), None, here)
+    assert garbled.verdict == "ask" and "names no site" in garbled.reasons[0]
+    # The site in front vouches for actions on it, not for an address that leads elsewhere.
+    assert c.assess(Navigate(url="file:///etc/passwd"), None, here).verdict == "ask"
+    assert c.assess(Click(coordinate=(1, 1)), None, here).verdict == "allow"
+
+
 def test_no_change_feedback_and_stop_file(browser, tmp_path: Path) -> None:
     browser.reset()
     ok = centre(browser, "#ok")

@@ -126,6 +126,9 @@ class RiskClassifier:
         url = getattr(action, "url", None)
         app = action.text.lower() if action.action == "open" else None  # type: ignore[attr-defined]
         dest = _host(url) if isinstance(url, str) else None
+        if url and not dest:
+            # An address with no readable host (a garbled or local one) is vouched for by no list.
+            reasons.append(f"the address {_clip(url)!r} names no site that the lists could vouch for")
         for domain in filter(None, (dest, here_domain)):
             if _domain_in(domain, p.deny_domains):
                 return Assessment("deny", [f"{domain} is on the deny list of domains"])
@@ -139,7 +142,7 @@ class RiskClassifier:
                 return Assessment("deny", [f"keys {combo} are on the deny list"])
             if combo in self._risky_keys:
                 reasons.append(f"keys {combo} can close, lock or delete")
-        if (dest and _domain_in(dest, p.allow_domains)) or (not dest and here_domain and
+        if (dest and _domain_in(dest, p.allow_domains)) or (not url and here_domain and
                                                            _domain_in(here_domain, p.allow_domains)):
             return Assessment("allow", ["the site is on the allow list"])
         if (app and app in p.allow_apps) or (not app and here_app and here_app in p.allow_apps):
@@ -157,9 +160,13 @@ class RiskClassifier:
 
 
 def _host(url: str) -> str | None:
+    """The host an address names, or None where it names none (empty, local, or not a URL at all)."""
     if not url:
         return None
-    return (urlsplit(url if "://" in url else "https://" + url).hostname or "").lower() or None
+    try:
+        return (urlsplit(url if "://" in url else "https://" + url).hostname or "").lower() or None
+    except ValueError:  # e.g. an unbalanced "[" reads as a broken IPv6 literal
+        return None
 
 
 def _domain_in(host: str, domains: list[str]) -> bool:
