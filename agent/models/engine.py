@@ -51,11 +51,11 @@ def continued_prefill_attention(
     module: Any, query: Any, key: Any, value: Any, attention_mask: Any, engine_prompt_length: int | None = None,
     **kwargs: Any,
 ) -> tuple[Any, None]:
-    """transformers' SDPA attention, except in a prefill that continues a cached prompt start.
+    """transformers' SDPA attention, except in the engine's prefill (which passes `engine_prompt_length`).
 
     There, the first `engine_prompt_length` cache slots are real (the rest is empty) and the queries are the
-    last of them: causal attention aligned to the bottom right, which SDPA runs with its flash kernel when
-    given a causal bias instead of a dense mask.
+    last of them, or all of them from an empty cache: causal attention aligned to the bottom right, which SDPA
+    runs with its flash kernel when given a causal bias instead of a dense mask.
     """
     import torch.nn.functional as F
     from torch.nn.attention.bias import causal_lower_right
@@ -336,15 +336,18 @@ class StepEngine:
             where = [i - start for i, t in enumerate(prompt.ids) if t == prompt.image_token_id and i >= start]
             index = torch.tensor(where, device=embeds.device)
             embeds[0, index] = image_embeds.to(embeds.dtype)
-        # From an empty cache, SDPA's own causal path is exact and fast; after a reused start, ours is.
-        continued = {"engine_prompt_length": len(prompt.ids)} if start > 0 else {}
+        # Our attention applies the causal bias itself, after a reused start as from an empty cache, so every
+        # layer kind gets no mask: transformers would build a dense one over the whole static cache, which
+        # rules out SDPA's flash kernel even for a fresh prompt.
+        layer_kinds = getattr(model.config.get_text_config(), "layer_types", None) or ["full_attention"]
         output = model(
             inputs_embeds=embeds,
             position_ids=prompt.positions[:, :, start:],
+            attention_mask=dict.fromkeys(layer_kinds),
             cache=self._cache,
             use_cache=True,
             logits_to_keep=1,
-            **continued,
+            engine_prompt_length=len(prompt.ids),
         )
         self._length = len(prompt.ids)
         self._cached_ids = list(prompt.ids)
