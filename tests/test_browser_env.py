@@ -24,7 +24,8 @@ from actions.computer import (
 )
 from actions.geometry import CoordinateMapper, ImageBudget
 from environments.base import ActionFailed, DriverError, Environment, EnvironmentUnavailable
-from environments.browser import BrowserEnvironment, BrowserSettings, find_chromium
+from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.chromium import find_chromium
 from environments.keys import normalize_keys
 
 # Small enough that the model sees a smaller image than the screenshot at both scale factors.
