@@ -323,5 +323,5 @@ def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
     var = sum((x - mx) ** 2 for x in xs)
     if var < 1e-9:
         return 1.0, my - mx
-    a = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+    a = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
     return a, my - a * mx

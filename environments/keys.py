@@ -207,7 +207,7 @@ def _split_combo(item: str) -> list[str]:
 
 
 # US layout: the character a key gives with shift held.
-_SHIFTED = dict(zip("1234567890-=[]\\;',./`", '!@#$%^&*()_+{}|:"<>?~'))
+_SHIFTED = dict(zip("1234567890-=[]\\;',./`", '!@#$%^&*()_+{}|:"<>?~', strict=True))
 
 
 def to_playwright(key: str, shift: bool = False) -> str:

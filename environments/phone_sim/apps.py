@@ -106,7 +106,7 @@ def _settings(state: PhoneState, w: int, h: int, s: float) -> list[Widget]:
 def _list_screen(items: list[tuple[str, str | None]], rid: str, add_label: str, add_rid: str, add_activity: str,
                  s: float, w: int, h: int, empty: str) -> list[Widget]:
     out = [Widget("item", rid, text, (0, t, w, b), None, long_action) for (text, long_action), (t, b)
-           in zip(items, _rows(s, len(items)))]
+           in zip(items, _rows(s, len(items)), strict=True)]
     if not items:
         out.append(Widget("text", "android:id/empty", empty, (0, int(260 * s), w, int(420 * s))))
     bw, bh = int(420 * s), int(150 * s)
@@ -173,7 +173,7 @@ def _clock(state: PhoneState, w: int, h: int, s: float) -> list[Widget]:
 def _recents(state: PhoneState, w: int, h: int, s: float) -> list[Widget]:
     apps = [a for p in reversed(state.recents) if (a := app_by_package(p))]
     return [Widget("item", "com.android.systemui:id/task", a.label, (0, t, w, b), f"open:{a.package}")
-            for a, (t, b) in zip(apps, _rows(s, len(apps), height=220))] or [
+            for a, (t, b) in zip(apps, _rows(s, len(apps), height=220), strict=True)] or [
         Widget("text", "android:id/empty", "No recent items", (0, int(260 * s), w, int(420 * s)))]
 
 

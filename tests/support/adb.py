@@ -32,7 +32,9 @@ class AdbServer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "ANDROID_ADB_SERVER_PORT": str(self.port)}
+        # ADB_EMU=0: no scan of ports 5555-5585, so an emulator (or phone sim) the user has running there
+        # does not join the tests' devices.
+        return {**os.environ, "ANDROID_ADB_SERVER_PORT": str(self.port), "ADB_EMU": "0"}
 
     def run(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         assert ADB is not None
