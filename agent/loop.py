@@ -164,8 +164,18 @@ class Agent:
         inputs = PromptInputs(
             space, task, obs.screenshot, size, past, self.config.history_images, state.feedback, instructions
         )
-        decision = self._decide(build_messages(inputs), mapper, size)
+        decision = _Decision(messages=build_messages(inputs))
         decision.timings.capture = capture
+        try:
+            self._decide(decision, mapper, size)
+        except BaseException as e:
+            # The screenshot is on disk already: the step is recorded, with why it has no action, before the
+            # episode ends.
+            decision.error = str(e) or type(e).__name__
+            record = self._record(index, shot, obs, size, decision)
+            record.timings.total = time.perf_counter() - started
+            self._commit(record, recorder, state.steps)
+            raise
         record = self._record(index, shot, obs, size, decision)
         record.screen_changed = changed
         feedback: str | None = None
@@ -191,9 +201,10 @@ class Agent:
         state.keep_screenshot(obs.screenshot, self.config.history_images)
         return ending
 
-    def _decide(self, messages: list[ChatMessage], mapper: CoordinateMapper, size: tuple[int, int]) -> _Decision:
-        """Ask the model; on an unusable answer, re-prompt quoting the error (config.retries_on_bad_answer)."""
-        d = _Decision(messages=messages)
+    def _decide(self, d: _Decision, mapper: CoordinateMapper, size: tuple[int, int]) -> None:
+        """Ask the model, filling in `d`; on an unusable answer, re-prompt quoting the error
+        (config.retries_on_bad_answer)."""
+        messages = d.messages
         space = self.env.action_space
         for _ in range(self.config.retries_on_bad_answer + 1):
             t = time.perf_counter()
@@ -224,7 +235,6 @@ class Agent:
                 break
             logger.warning("unusable answer: {}", d.error)
             messages = [*messages, ChatMessage.text("assistant", gen.text), retry_message(d.error)]
-        return d
 
     def _act(self, action: Action, record: StepRecord) -> str | None:
         """Carry out the action; returns feedback for the model when it failed."""

@@ -14,6 +14,7 @@ import pytest
 from actions.geometry import CoordinateMapper, ImageBudget
 from agent.config import AgentConfig
 from agent.loop import Agent
+from agent.models.base import Generation, GenerationRequest, ModelError
 from agent.models.replay import ReplayBackend
 from agent.recording import EPISODE_FILE, STEPS_FILE, load_episode
 from agent.trajectory import Timings
@@ -167,6 +168,22 @@ def test_ctrl_c_ends_as_interrupted(env: BrowserEnvironment, tmp_path: Path) -> 
     header, steps = load_episode(tmp_path / "ep")
     assert result.stop_reason == "interrupted" and header["result"]["stop_reason"] == "interrupted"
     assert len(steps) == 2
+
+
+def test_a_failing_model_still_leaves_its_step_recorded(env: BrowserEnvironment, tmp_path: Path) -> None:
+    class DownAfterOneAnswer(ReplayBackend):
+        def generate(self, request: GenerationRequest) -> Generation:
+            if self.answered == 1:
+                raise ModelError("the server answered 503 three times; check that it is up")
+            return super().generate(request)
+
+    wait = tool_call({"action": "wait", "time": 0})
+    result = Agent(env, DownAfterOneAnswer([wait] * 3, BUDGET), AgentConfig(max_steps=3)).run("wait", tmp_path / "ep")
+    assert result.stop_reason == "error" and "503" in result.error and result.steps == 2
+    header, steps = load_episode(tmp_path / "ep")
+    assert [s.index for s in steps] == [1, 2] and steps[1].action is None and "503" in steps[1].error
+    assert (tmp_path / "ep" / steps[1].screenshot).is_file() and steps[1].timings.total > 0
+    assert "503" in (tmp_path / "ep" / "report.html").read_text()
 
 
 def test_recording_survives_a_torn_last_line_and_refuses_to_overwrite(env: BrowserEnvironment, tmp_path: Path) -> None:
