@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from actions.base import Action
 from actions.space import ActionSpace
+from actions.text import clip
 
 # Bounds on work per answer, so a pathological output cannot stall the loop.
 MAX_SCAN_CHARS = 20_000
@@ -133,6 +134,5 @@ def _explain(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _short(value: Any) -> str:
+    return clip(json.dumps(value, ensure_ascii=False, default=str), 60)
