@@ -44,7 +44,8 @@ class LiveView:
         self.console.print(f"[{style}]{what}[/] after {result.steps} steps {escape(detail)}", markup=True,
                            highlight=False)
         if self.timings:
-            self.console.print(f"[dim]{Timings.episode_summary(self.timings)}[/]", markup=True, highlight=False)
+            self.console.print(f"[dim]{Timings.episode_summary(self.timings)}[/]", markup=True, highlight=False,
+                               soft_wrap=True)
         if result.out_dir:
             self.console.print(f"recording: {result.out_dir}/report.html", highlight=False)
 
