@@ -135,11 +135,13 @@ class CoordinateMapper:
         py = (y + 0.5) * s.height / self.model_height
         dx = s.origin_x + px / s.scale
         dy = s.origin_y + py / s.scale
-        lw, lh = s.logical_size
-        # Keep the result on the screen: rounding the centre of the last pixel must not step past the edge.
+        # Keep the result on the driver's screen: the last unit is the one where the screenshot's last pixel
+        # starts. A screenshot is the driver's size times the scale rounded to whole pixels (801 CSS px at
+        # 1.5 shoot 1202 px, which read back as 801.33), so that pixel can end past the driver's edge but
+        # never starts past it.
         return (
-            int(min(math.floor(dx), math.ceil(s.origin_x + lw) - 1)),
-            int(min(math.floor(dy), math.ceil(s.origin_y + lh) - 1)),
+            int(min(math.floor(dx), math.floor(s.origin_x + (s.width - 1) / s.scale))),
+            int(min(math.floor(dy), math.floor(s.origin_y + (s.height - 1) / s.scale))),
         )
 
     def to_model(self, point: tuple[float, float]) -> tuple[int, int]:

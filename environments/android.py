@@ -20,6 +20,7 @@ from actions.base import Action, Answer, Terminate, Type, Wait
 from actions.geometry import ScreenGeometry
 from actions.mobile import Click, LongPress, MobileKey, Open, Swipe, SystemButton
 from actions.space import MOBILE, ActionSpace
+from actions.text import clip
 from environments.adb_text import (
     ADB_KEYBOARD_IME, ADB_KEYBOARD_PACKAGE, adb_keyboard_command, input_text_commands, is_input_text_typable,
 )
@@ -136,7 +137,7 @@ class AndroidEnvironment:
                 key = normalise_key(name)
                 if key is None:
                     near = difflib.get_close_matches(name.strip().upper(), [k[8:] for k in KEYCODES], n=4)
-                    raise ActionFailed(f"unknown key {name!r}; use an Android key name such as 'volume_up', "
+                    raise ActionFailed(f"unknown key {clip(name)!r}; use an Android key name such as 'volume_up', "
                                        f"'power' or 'KEYCODE_CAMERA'" + (f" (did you mean {', '.join(near)}?)"
                                                                          if near else ""))
                 self._key(key)
@@ -183,7 +184,7 @@ class AndroidEnvironment:
         pkg = resolve_app(name, self.packages(), self.settings.app_names)
         if pkg is None:
             near = close_matches(name, self.packages(), self.settings.app_names)
-            raise ActionFailed(f"no app called {name!r} is installed" +
+            raise ActionFailed(f"no app called {clip(name)!r} is installed" +
                                (f"; close matches: {', '.join(near)}" if near else "") +
                                ". Open it from the launcher instead, or name it exactly as its icon does")
         out = self.dev.shell("cmd package resolve-activity --brief -a android.intent.action.MAIN "
@@ -193,12 +194,12 @@ class AndroidEnvironment:
         if comp:
             started = self.dev.shell(f"am start -n {comp}")
             if "Error" not in started:
-                logger.debug("opened {!r}: {}", name, comp)
+                logger.debug("opened {!r}: {}", clip(name), comp)
                 return
             logger.debug("am start -n {} failed ({}); trying monkey", comp, started.strip()[:120])
         out = self.dev.shell(f"monkey -p {pkg} -c android.intent.category.LAUNCHER 1")
         if "Events injected: 1" not in out:
-            raise ActionFailed(f"{name!r} ({pkg}) is installed but has no launcher activity to open: "
+            raise ActionFailed(f"{clip(name)!r} ({pkg}) is installed but has no launcher activity to open: "
                                f"{out.strip()[-200:]}")
 
     # -- typing -----------------------------------------------------------------------------------------
@@ -218,19 +219,20 @@ class AndroidEnvironment:
         how = ("install ADBKeyboard (https://github.com/senzhk/ADBKeyBoard: `adb install ADBKeyboard.apk`, "
                f"then `adb shell ime enable {ADB_KEYBOARD_IME}`)")
         if not self.settings.use_adb_keyboard:
-            raise ActionFailed(f"cannot type {text!r}: `input text` only types ASCII and use_adb_keyboard is off")
+            raise ActionFailed("cannot type non-ASCII text: `input text` only types ASCII and use_adb_keyboard "
+                               "is off")
         if ADB_KEYBOARD_PACKAGE not in self.packages():
             self._packages = None  # perhaps installed since we looked
             if ADB_KEYBOARD_PACKAGE not in self.packages():
-                raise ActionFailed(f"cannot type {text!r}: `input text` only types ASCII, and ADBKeyboard, which "
-                                   f"types the rest, is not installed; {how}")
+                raise ActionFailed("cannot type non-ASCII text: `input text` only types ASCII, and ADBKeyboard, "
+                                   f"which types the rest, is not installed; {how}")
         previous = self.dev.shell("settings get secure default_input_method").strip()
         if previous != ADB_KEYBOARD_IME:
             self.dev.shell(f"ime enable {ADB_KEYBOARD_IME}")
             out = self.dev.shell(f"ime set {ADB_KEYBOARD_IME}")
             if "selected" not in out:
-                raise ActionFailed(f"cannot type {text!r}: ADBKeyboard is installed but could not be made the "
-                                   f"keyboard ({out.strip()[:200]}); {how}")
+                raise ActionFailed("cannot type non-ASCII text: ADBKeyboard is installed but could not be made "
+                                   f"the keyboard ({out.strip()[:200]}); {how}")
             time.sleep(self.settings.ime_switch_wait_s)
         try:
             out = self.dev.shell(adb_keyboard_command(text))
@@ -276,10 +278,11 @@ class AndroidEnvironment:
             return
         if focused is not None and focused.get("password") == "true":
             return  # a password field shows dots, not what was typed
+        # The text stays out of the message: it may be a revealed secret, which redaction finds only verbatim.
         if focused is None:
-            msg = f"typed {text!r} but no field has focus: tap a text field first"
+            msg = f"typed {len(text)} characters but no field has focus: tap a text field first"
         elif not (focused.get("text") or "").endswith(text):
-            msg = f"typed {text!r} but the focused field shows {focused.get('text')!r}"
+            msg = f"typed {len(text)} characters but the focused field does not end with them"
         else:
             return
         logger.warning("{} on {}", msg, self.serial)

@@ -18,6 +18,7 @@ from PIL import Image
 from actions.base import Action, Answer, Terminate
 from actions.geometry import ScreenGeometry
 from actions.space import BROWSER, ActionSpace
+from actions.text import clip
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
 from environments.browser_actions import PageActions, with_scheme
 from environments.browser_errors import raise_for
@@ -46,6 +47,7 @@ class BrowserEnvironment:
         self._crashed: str | None = None
         self._closing = False
         self._cdp: Any = None
+        self._tabs_given_up: set[str] = set()  # CDP target ids of tabs _settle no longer waits for
         self._actions = PageActions(self.settings, lambda: self._page, self._guard)
 
     # ---- lifecycle
@@ -84,6 +86,7 @@ class BrowserEnvironment:
         self._context.set_default_timeout(s.action_timeout * 1000)
         self._context.set_default_navigation_timeout(s.navigation_timeout * 1000)
         self._context.on("page", self._adopt_page)
+        self._tabs_given_up.clear()
         self._page = None
         self._adopt_page(self._context.new_page())
         self._actions.mouse = (0.0, 0.0)
@@ -91,7 +94,7 @@ class BrowserEnvironment:
     def _adopt_page(self, page: Any) -> None:
         if page is self._page:
             return
-        logger.debug("active tab is now {}", page.url)
+        logger.debug("active tab is now {}", clip(page.url))
         page.on("crash", lambda _: self._mark_crashed("the tab's renderer crashed"))
         page.on("close", self._on_page_close)
         self._page = page
@@ -242,8 +245,8 @@ class BrowserEnvironment:
         x, y = point
         if not (0 <= x < s.viewport_width and 0 <= y < s.viewport_height):
             raise ActionFailed(
-                f"point ({x}, {y}) is outside the {s.viewport_width}x{s.viewport_height} viewport; "
-                "map model coordinates with CoordinateMapper.to_driver before acting"
+                f"point ({x}, {y}) is outside the {s.viewport_width}x{s.viewport_height} viewport (CSS px); "
+                "point at something shown on the screenshot"
             )
 
     def _settle(self) -> None:
@@ -259,8 +262,9 @@ class BrowserEnvironment:
             # adopted now. A page the action closed cannot wait: any other open one can.
             self._pump(s.settle_delay)
             deadline = time.monotonic() + s.settle_timeout
-            while self._context.pages and len(self._context.pages) < self._tab_targets():
+            while self._context.pages and len(self._context.pages) < len(self._tab_targets()):
                 if time.monotonic() > deadline:
+                    self._give_up_on_unloaded_tabs()
                     break
                 self._pump(0.05)  # a tab exists in Chromium that Playwright has not delivered yet
             self._ensure_started()
@@ -280,12 +284,30 @@ class BrowserEnvironment:
         except PlaywrightError as exc:
             self._raise_for(exc, "waiting for the page to settle", timeout_is_fatal=False)
 
-    def _tab_targets(self) -> int:
-        """How many tabs Chromium has (Playwright launches it without a startup window, so all are ours)."""
+    def _tab_targets(self) -> list[dict[str, Any]]:
+        """Chromium's tabs (Playwright launches it without a startup window, so all are ours) that may still
+        become pages, as CDP's TargetInfo: all but those given up on that still have loaded nothing."""
         if self._cdp is None:
-            return 0
+            return []
         targets = self._cdp.send("Target.getTargets")["targetInfos"]
-        return sum(1 for t in targets if t.get("type") == "page")
+        return [
+            t for t in targets
+            if t.get("type") == "page" and (t.get("url") or t.get("targetId") not in self._tabs_given_up)
+        ]
+
+    def _give_up_on_unloaded_tabs(self) -> None:
+        # Playwright delivers a popup once its first navigation commits; until then Chromium reports its url
+        # as "". A slow page and one Chromium blocked (a popup to a data: URL stays empty for good) look alike,
+        # so each such tab is waited for one settle_timeout; should it commit later it has a url again.
+        unloaded = {t["targetId"] for t in self._tab_targets() if not t.get("url")}
+        if unloaded:
+            logger.debug(
+                "{} new tab(s) loaded no page within {:.1f} s (a popup Chromium blocked, or a very slow one); "
+                "later actions do not wait for them",
+                len(unloaded),
+                self.settings.settle_timeout,
+            )
+            self._tabs_given_up |= unloaded
 
     def _pump(self, seconds: float) -> None:
         """Wait while letting Playwright deliver events, on whichever tab is still open."""

@@ -19,6 +19,7 @@ from actions.computer import (
     RightClick,
     Scroll,
 )
+from actions.text import clip
 from environments.browser_settings import BrowserSettings
 from environments.keys import normalize_keys, to_playwright
 
@@ -122,7 +123,8 @@ class PageActions:
 
     def _navigate(self, action: Navigate) -> None:
         url = with_scheme(action.url)
-        self._guard(lambda: self._page().goto(url, timeout=self.settings.navigation_timeout * 1000), f"opening {url}")
+        timeout_ms = self.settings.navigation_timeout * 1000
+        self._guard(lambda: self._page().goto(url, timeout=timeout_ms), f"opening {clip(url)}")
 
     def _history(self, direction: str) -> None:
         page = self._page()

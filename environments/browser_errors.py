@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NoReturn
 
+from actions.text import clip
 from environments.base import ActionFailed, EnvironmentUnavailable
 
 
@@ -18,7 +19,9 @@ def raise_for(
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    message = first_line(exc)
+    # Playwright's messages quote what they were given: a garbled 1000-character URL must not fill the log and
+    # the model's feedback.
+    message = clip(first_line(exc), 120)
     # Playwright's words for a dead renderer; a URL that merely contains "crash" must not match.
     if gone or "Target crashed" in message or "page crashed" in message:
         mark_crashed(message)

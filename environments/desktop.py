@@ -68,8 +68,9 @@ class DesktopSettings(BaseModel):
 class DesktopEnvironment:
     """One monitor of the local desktop as an Environment (action space: COMPUTER).
 
-    reset() cannot restore a real desktop: it only observes. pyautogui's fail-safe stays on: moving the
-    mouse into a screen corner stops the agent (EnvironmentUnavailable).
+    reset() cannot restore a real desktop: it only observes. pyautogui's fail-safe stays on: a user who moves
+    the mouse into a screen corner stops the agent (EnvironmentUnavailable). The agent's own points on a
+    corner act one pixel inward instead, so they never stop it.
     """
 
     action_space: ActionSpace = COMPUTER
@@ -218,8 +219,7 @@ class DesktopEnvironment:
                 f"the desktop cannot do {action.action!r}; use one of: {', '.join(self.action_space.tags)}"
             )
         self._ensure_started()
-        for point in action.points():
-            self._check_point(point)
+        action = action.map_points(self._checked_point)
         try:
             handler(action)
         except self._gui.FailSafeException as exc:
@@ -243,16 +243,25 @@ class DesktopEnvironment:
             Wait: lambda a: time.sleep(a.time),
         }
 
-    def _check_point(self, point: tuple[int, int]) -> None:
+    def _checked_point(self, point: tuple[int, int]) -> tuple[int, int]:
+        """`point` if it lies on the monitor, one pixel off a fail-safe corner if it is one."""
         g = self.geometry()
         lw, lh = g.logical_size
         x, y = point
         if not (g.origin_x <= x < g.origin_x + lw and g.origin_y <= y < g.origin_y + lh):
             raise ActionFailed(
                 f"point ({x}, {y}) is outside monitor {self.settings.monitor}, which spans x {g.origin_x:g}.."
-                f"{g.origin_x + lw - 1:g} and y {g.origin_y:g}..{g.origin_y + lh - 1:g}; map model coordinates "
-                "with CoordinateMapper.to_driver before acting"
+                f"{g.origin_x + lw - 1:g} and y {g.origin_y:g}..{g.origin_y + lh - 1:g}; point at something "
+                "shown on the screenshot"
             )
+        # pyautogui's fail-safe fires when the mouse is on a screen corner as a call starts: the user's stop.
+        # The agent's own point there would fire it too, on its next call. A corner pixel is almost never a
+        # target, so act one pixel towards the monitor's centre (still on the monitor) and keep the action.
+        if (x, y) in self._gui.FAILSAFE_POINTS:
+            nudged = (x + 1 if x < g.origin_x + lw / 2 else x - 1, y + 1 if y < g.origin_y + lh / 2 else y - 1)
+            logger.debug("point {} is a fail-safe corner, reserved for the user's stop; acting at {}", point, nudged)
+            return nudged
+        return point
 
     def _key(self, action: Key) -> None:
         names = [to_pyautogui(k) for k in normalize_keys(action.keys)]

@@ -68,6 +68,10 @@ def test_unknown_app_lists_close_matches(env: AndroidEnvironment) -> None:
         env.act(Open(text="Setings"))
     with pytest.raises(ActionFailed, match="no app called 'Photoshop'"):
         env.act(Open(text="Photoshop"))
+    # A garbled name is cut short: the model reads the message, and the logs keep it.
+    with pytest.raises(ActionFailed, match="no app called 'x+…'") as failed:
+        env.act(Open(text="x" * 300))
+    assert len(str(failed.value)) < 300
 
 
 def test_click_toggles_wifi_and_off_screen_click_is_refused(env: AndroidEnvironment) -> None:
@@ -147,8 +151,9 @@ def test_non_ascii_without_adb_keyboard_is_a_clear_error(env: AndroidEnvironment
     phone.state.adb_keyboard_installed = False  # setup: a phone without ADBKeyboard
     env._packages = None
     try:
-        with pytest.raises(ActionFailed, match="ADBKeyboard.*not installed.*ime enable"):
+        with pytest.raises(ActionFailed, match="ADBKeyboard.*not installed.*ime enable") as failed:
             env.act(Type(text="你好"))
+        assert "你好" not in str(failed.value)  # typed text may be a secret: messages leave it out
     finally:
         phone.state.adb_keyboard_installed = True
         env._packages = None
@@ -156,8 +161,12 @@ def test_non_ascii_without_adb_keyboard_is_a_clear_error(env: AndroidEnvironment
 
 def test_typing_with_no_focused_field_is_reported(env: AndroidEnvironment) -> None:
     env.act(Open(text="Clock"))
-    env.act(Type(text="hello"))
-    assert "no field has focus" in env.observe().extras["warnings"][0]
+    secret = "s3cr'et\\pw"  # repr would escape both the quote and the backslash
+    env.act(Type(text=secret))
+    (warning,) = env.observe().extras["warnings"]
+    # The typed text may be a revealed secret, which redaction only finds verbatim: it stays out entirely.
+    assert warning.startswith(f"typed {len(secret)} characters but no field has focus")
+    assert "s3cr" not in warning
 
 
 def test_system_buttons(env: AndroidEnvironment) -> None:

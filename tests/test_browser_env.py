@@ -32,19 +32,25 @@ from environments.keys import normalize_keys
 SMALL_BUDGET = ImageBudget(max_pixels=300 * 28 * 28)
 
 
-@pytest.fixture(scope="module", params=[1.0, 2.0], ids=["dsf1", "dsf2"])
-def env(request: pytest.FixtureRequest, page_server: str) -> Iterator[BrowserEnvironment]:
-    settings = BrowserSettings(
-        device_scale_factor=request.param,
-        start_url=f"{page_server}/log",
-        navigation_timeout=3.0,
-        settle_timeout=1.0,
-        settle_delay=0.1,
-    )
+def started(settings: BrowserSettings) -> Iterator[BrowserEnvironment]:
+    """An environment reset once, for a module fixture to yield from; closed after the module."""
     environment = BrowserEnvironment(settings)
     environment.reset()
     yield environment
     environment.close()
+
+
+@pytest.fixture(scope="module", params=[1.0, 2.0], ids=["dsf1", "dsf2"])
+def env(request: pytest.FixtureRequest, page_server: str) -> Iterator[BrowserEnvironment]:
+    yield from started(
+        BrowserSettings(
+            device_scale_factor=request.param,
+            start_url=f"{page_server}/log",
+            navigation_timeout=3.0,
+            settle_timeout=1.0,
+            settle_delay=0.1,
+        )
+    )
 
 
 @pytest.fixture
@@ -269,6 +275,68 @@ def test_a_page_that_never_loads_fails_in_bounded_time(
     assert time.monotonic() - started < env.settings.navigation_timeout + 3
     env.act(Navigate(url=f"{page_server}/second"))  # the environment goes on
     assert env.observe().extras["title"] == "second"
+
+
+def test_a_failed_navigation_shows_a_long_address_clipped(log_page: BrowserEnvironment) -> None:
+    # Port 1 is one Chromium refuses at once, so this fails the same way with or without a network.
+    url = "http://127.0.0.1:1/" + "z" * 300
+    with pytest.raises(ActionFailed, match="ERR_UNSAFE_PORT") as failed:
+        log_page.act(Navigate(url=url))
+    message = str(failed.value)
+    assert "z" * 100 not in message and len(message) < 300, message
+
+
+@pytest.fixture(scope="module")
+def odd_env(page_server: str) -> Iterator[BrowserEnvironment]:
+    """A viewport that a fractional device scale factor cannot shoot in whole pixels, and a long settle."""
+    yield from started(
+        BrowserSettings(
+            viewport_width=801,
+            viewport_height=601,
+            device_scale_factor=1.5,
+            start_url=f"{page_server}/log",
+            navigation_timeout=5.0,
+            settle_timeout=3.0,
+        )
+    )
+
+
+def test_the_last_model_pixel_lands_inside_a_fractionally_scaled_viewport(odd_env: BrowserEnvironment) -> None:
+    env = odd_env
+    geometry = env.observe().geometry
+    assert (geometry.width, geometry.height) == (1202, 902)  # 801.33x601.33 CSS px as the screenshot reads
+    mapper = CoordinateMapper.for_screen(geometry, ImageBudget())
+    action = LeftClick(coordinate=(mapper.model_width - 1, mapper.model_height - 1)).map_points(mapper.to_driver)
+    events(env)
+    env.act(action)
+    (hit,) = events(env, "click")
+    assert (hit["x"], hit["y"]) == action.coordinate == (800, 600)
+
+
+def test_a_blocked_popup_does_not_slow_later_actions(odd_env: BrowserEnvironment, page_server: str) -> None:
+    env = odd_env
+    env.page.evaluate(
+        """() => {
+        const b = document.createElement("button");
+        b.textContent = "data popup";
+        b.style = "position: fixed; left: 20px; top: 300px; width: 200px; height: 40px";
+        b.onclick = () => window.open("data:text/html,<p>blocked</p>");
+        document.body.appendChild(b);
+    }"""
+    )
+    # Chromium blocks the popup's navigation but keeps an empty tab that Playwright never delivers: the
+    # click waits for it once, at most settle_timeout (3 s); the actions after it must not.
+    env.act(LeftClick(coordinate=(100, 320)))
+    assert env.observe().extras["tabs"] == 1
+    for action in (Wait(time=0.0), LeftClick(coordinate=(600, 500))):
+        started = time.monotonic()
+        env.act(action)
+        assert time.monotonic() - started < 1.5, action
+    # A tab that does open is still waited for and made the active one.
+    box = env.page.locator("#newtab").bounding_box()
+    env.act(LeftClick(coordinate=(int(box["x"] + 5), int(box["y"] + box["height"] / 2))))
+    obs = env.observe()
+    assert (obs.extras["url"], obs.extras["tabs"]) == (f"{page_server}/second", 2)
 
 
 def test_missing_chromium_is_a_clear_error(tmp_path: Any) -> None:

@@ -159,14 +159,32 @@ def test_bad_actions_are_clear_errors(env: DesktopEnvironment, window: EventWind
 def test_fail_safe_corner_stops_the_agent(
     env: DesktopEnvironment, window: EventWindow, xvfb: str
 ) -> None:
-    env.act(MouseMove(coordinate=(0, 0)))
+    def user_moves_mouse(x: int, y: int) -> None:
+        subprocess.run(["xdotool", "mousemove", str(x), str(y)], env=dict(os.environ, DISPLAY=xvfb), check=True)
+
+    user_moves_mouse(1279, 0)
     with pytest.raises(EnvironmentUnavailable, match="fail-safe"):
         env.act(LeftClick(coordinate=(300, 300)))
     # The user moves the mouse away; the driver works again.
-    subprocess.run(["xdotool", "mousemove", "500", "500"], env=dict(os.environ, DISPLAY=xvfb), check=True)
+    user_moves_mouse(500, 500)
     env.act(LeftClick(coordinate=(300, 300)))
     (hit,) = presses(window, 1)
     assert (hit["x"], hit["y"]) == (300, 300)
+
+
+@pytest.mark.parametrize(
+    ("corner", "inward"), [((0, 0), (1, 1)), ((1279, 0), (1278, 1)), ((0, 799), (1, 798)), ((1279, 799), (1278, 798))]
+)
+def test_the_agents_own_corner_points_act_one_pixel_inward(
+    env: DesktopEnvironment, window: EventWindow, corner: tuple[int, int], inward: tuple[int, int]
+) -> None:
+    # A corner is the user's stop; the model pointing there must neither stop the agent nor lose its click.
+    env.act(DoubleClick(coordinate=corner))
+    assert [(h["x"], h["y"]) for h in presses(window, 2)] == [inward] * 2
+    env.act(MouseMove(coordinate=corner))
+    env.act(LeftClick())  # the next call starts with the mouse where the agent left it
+    (hit,) = presses(window, 1)
+    assert (hit["x"], hit["y"]) == inward
 
 
 def test_missing_display_and_monitor_are_clear_errors(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -74,6 +76,37 @@ def test_mapping_lands_on_the_screen_and_round_trips(w, h, scale, origin, max_pi
     cell_w, cell_h = w / mapper.model_width, h / mapper.model_height
     assert abs(px - (point[0] + 0.5) * cell_w) <= cell_w / 2 + scale
     assert abs(py - (point[1] + 0.5) * cell_h) <= cell_h / 2 + scale
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    size=st.tuples(st.integers(64, 4000), st.integers(64, 3000)),
+    scale=st.sampled_from([0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0]),
+    rounding=st.sampled_from([math.floor, math.ceil, lambda v: math.floor(v + 0.5)]),
+    max_pixels=st.sampled_from([100_000, 1280 * 28 * 28, CHECKPOINT_MAX_PIXELS]),
+    fx=st.floats(0, 1, exclude_max=True),
+    fy=st.floats(0, 1, exclude_max=True),
+)
+def test_mapping_stays_inside_a_driver_whose_screenshot_size_was_rounded(
+    size, scale, rounding, max_pixels, fx, fy
+) -> None:
+    # A browser at a fractional scale shoots its viewport times the scale rounded to whole pixels, so the
+    # screenshot can imply a slightly larger screen than the one the driver accepts points in.
+    w, h = size
+    screen = ScreenGeometry(rounding(w * scale), rounding(h * scale), scale)
+    mapper = CoordinateMapper.for_screen(screen, ImageBudget(max_pixels=max_pixels))
+    for point in [(int(fx * mapper.model_width), int(fy * mapper.model_height)),
+                  (mapper.model_width - 1, mapper.model_height - 1)]:
+        x, y = mapper.to_driver(point)
+        assert 0 <= x < w and 0 <= y < h
+
+
+def test_fractional_scale_example() -> None:
+    # A 801x601 viewport at device scale factor 1.5 shoots 1202x902 px, which reads back as 801.33x601.33.
+    mapper = CoordinateMapper.for_screen(ScreenGeometry(1202, 902, 1.5), ImageBudget())
+    assert (mapper.model_width, mapper.model_height) == (1204, 896)
+    assert mapper.to_driver((1203, 895)) == (800, 600)
+    assert mapper.to_driver((0, 0)) == (0, 0)
 
 
 def test_hidpi_second_monitor_example() -> None:
