@@ -125,7 +125,7 @@ class Agent:
         except EpisodeStop as e:
             stop = e
         except KeyboardInterrupt:
-            stop = EpisodeStop("interrupted", "stopped by the user (Ctrl-C)")
+            stop = EpisodeStop("interrupted", "stopped by the user (Ctrl-C or SIGTERM)")
         except (ModelError, EnvironmentUnavailable, GeometryError) as e:
             stop = EpisodeStop("error", str(e))
         except Exception as e:  # noqa: BLE001 - any crash ends the episode as an error, recording intact
@@ -274,7 +274,7 @@ class Agent:
         assessment = classifier.assess(action, self.env, obs.extras)
         if assessment.verdict == "allow":
             return True
-        decided = "refused by the policy (mode deny)" if assessment.verdict == "deny" else ""
+        decided = f"refused by {assessment.refused_by}" if assessment.verdict == "deny" else ""
         allowed = False
         if assessment.verdict == "ask":
             if self.config.dry_run:

@@ -16,11 +16,12 @@ from loguru import logger
 from PIL import Image
 
 from actions.base import Action, Answer, Terminate
+from actions.browser import with_scheme
 from actions.geometry import ScreenGeometry
 from actions.space import BROWSER, ActionSpace
 from actions.text import clip
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
-from environments.browser_actions import PageActions, with_scheme
+from environments.browser_actions import PageActions
 from environments.browser_errors import raise_for
 from environments.browser_settings import BrowserSettings
 from environments.chromium import SharedPlaywright, launch_chromium

@@ -8,7 +8,7 @@ from typing import Any
 from loguru import logger
 
 from actions.base import Action, Type, Wait
-from actions.browser import Back, Forward, Navigate
+from actions.browser import Back, Forward, Navigate, with_scheme
 from actions.computer import (
     DoubleClick,
     Key,
@@ -25,16 +25,6 @@ from environments.keys import normalize_keys, to_playwright
 
 # Runs one Playwright call and raises its errors as driver errors (BrowserEnvironment._guard).
 Guard = Callable[[Callable[[], Any], str], Any]
-
-
-def with_scheme(url: str) -> str:
-    """Models often write "example.com": give such addresses a scheme Chromium can open."""
-    url = url.strip()
-    if "://" in url or url.startswith(("about:", "data:", "javascript:", "chrome:", "file:", "blob:")):
-        return url
-    host = url.split("/", 1)[0]
-    local = host.startswith(("localhost", "127.", "[::1]")) or host.split(":", 1)[0].replace(".", "").isdigit()
-    return ("http://" if local else "https://") + url
 
 
 class PageActions:

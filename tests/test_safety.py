@@ -13,17 +13,23 @@ from pathlib import Path
 
 import pytest
 
+from actions.base import Type
+from actions.browser import Navigate
+from actions.computer import Key
 from actions.geometry import CoordinateMapper, ImageBudget
-from actions.mobile import Click, Open
+from actions.mobile import Click, MobileKey, Open
 from agent.config import AgentConfig
 from agent.loop import Agent
 from agent.models.replay import ReplayBackend
 from agent.recording import load_episode
 from agent.safety import Safety, SafetyPolicy, Secrets
-from agent.safety.policy import RiskClassifier
+from agent.safety.hosts import address_host
+from agent.safety.policy import RISKY_KEYS, AppCatalog, RiskClassifier, key_combo
 from agent.safety.secrets import SecretError
 from environments.android import AndroidEnvironment, AndroidSettings
+from environments.base import ActionFailed
 from environments.browser import BrowserEnvironment, BrowserSettings
+from actions.browser import with_scheme
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>shop</title><style>
 body{margin:0;font:18px sans-serif} button{position:absolute;width:140px;height:50px}
@@ -137,6 +143,10 @@ def test_bad_safety_input_is_refused_at_start(tmp_path: Path) -> None:
         SafetyPolicy(patterns=[".*"])
     with pytest.raises(ValueError, match="not a domain"):
         SafetyPolicy(deny_domains=["not a domain"])
+    with pytest.raises(ValueError, match="unknown key 'zz'"):
+        SafetyPolicy(deny_keys=["ctrl+zz"])
+    with pytest.raises(ValueError, match="names no app"):
+        SafetyPolicy(deny_apps=["*"])
     policy_file = tmp_path / "policy.json"
     policy_file.write_text("{not json")
     done = subprocess.run([sys.executable, "-m", "agent", "run", "x", "--model", "m", "--policy", str(policy_file)],
@@ -173,6 +183,130 @@ def test_addresses_without_a_readable_site_are_held_back() -> None:
     assert c.assess(Click(coordinate=(1, 1)), None, here).verdict == "allow"
 
 
+# Addresses that reach evil.com although they are not spelled "evil.com" (found by fuzzing the lists).
+EVIL_SPELLINGS = ["evil.com.", "https://evil.com./x", "https://evil.com%2e/", "https://%65vil.com/",
+                  "https://ｅｖｉｌ.com/", "https://evil。com/", "https://evil．com", "  https://evil.com  ",
+                  "https:///evil.com", "https://\\\\evil.com", "HTTPS://EVIL.COM:443/", "https://ev\u00adil.com",
+                  "https://user:pw@evil.com", "https://evil.com\\@good.org/pay", "\x01https://evil.com\n",
+                  "https://ev\til.com", "https://sub.evil.com"]
+
+
+def test_domain_lists_read_the_host_the_browser_visits() -> None:
+    deny = RiskClassifier(SafetyPolicy(mode="allow", deny_domains=["evil.com"]))
+    for url in EVIL_SPELLINGS:
+        assessment = deny.assess(Navigate(url=url), None, {})
+        assert assessment.verdict == "deny", url
+        # The deny list refuses it, whatever the mode says about risky actions.
+        assert assessment.refused_by == "the deny list"
+    assert deny.assess(Navigate(url="https://notevil.com"), None, {}).verdict == "allow"
+    # "\\" ends the host in http(s) addresses: this one goes to evil.com, not to the allowed good.org.
+    allow = RiskClassifier(SafetyPolicy(mode="ask", allow_domains=["good.org"]))
+    assert allow.assess(Navigate(url="https://evil.com\\@good.org/pay"), None, {}).verdict == "ask"
+    assert allow.assess(Navigate(url="https://evil.com@good.org/pay"), None, {}).verdict == "allow"
+    # Numeric forms of an address are one address.
+    local = RiskClassifier(SafetyPolicy(mode="allow", deny_domains=["127.0.0.1", "[::1]"]))
+    for url in ("http://2130706433/", "http://0x7f.1/", "http://0177.0.0.1", "http://[0:0::1]:8080/"):
+        assert local.assess(Navigate(url=url), None, {}).verdict == "deny", url
+    # The lists' own entries are read the same way.
+    assert SafetyPolicy(deny_domains=["ＥＶＩＬ。com.", "*.Evil.com", "https://evil.com/x", "faß.de"]).deny_domains == [
+        "evil.com", "evil.com", "evil.com", "xn--fa-hia.de"]
+
+
+def test_host_reading_agrees_with_chromium(browser) -> None:
+    """The policy's host is the one Chromium's own URL parser gives for the address the driver opens."""
+    addresses = [*EVIL_SPELLINGS, "faß.de", "https://ΣΑΣ.gr", "https://ﬃ.com", "https://a_b.example/",
+                 "http://0x7f.1/", "https://[::FFFF:127.0.0.1]/", "localhost:8000/x", "https://ẞ.de"]
+    read = browser.page.evaluate("us => us.map(u => new URL(u).hostname.replace(/\\.$/, ''))",
+                                 [with_scheme(a) for a in addresses])
+    assert [address_host(a) for a in addresses] == read
+    for address in ("about:blank", "data:text/html,x", "file:///etc/passwd", "javascript:alert(1)",
+                    "https://08.1/", "https://ev%il.com"):
+        assert address_host(address) is None, address
+
+
+def test_key_lists_compare_the_keys_the_driver_presses() -> None:
+    c = RiskClassifier(SafetyPolicy(mode="allow", deny_keys=["ctrl+w", "Shift+Ctrl+T", "power"]))
+    # Pressed in order and held: ctrl, a, w presses ctrl+w too.
+    for keys in (["control", "w"], ["Control_L+w"], ["ctrl", "W"], ["ctrl", "a", "w"], ["ctrl", "shift", "t"]):
+        assessment = c.assess(Key(keys=keys), None, {})
+        assert assessment.verdict == "deny" and assessment.refused_by == "the deny list", keys
+    assert c.assess(Key(keys=["ctrl", "shift", "w"]), None, {}).verdict == "allow", "another combination"
+    assert c.assess(MobileKey(text="Power"), None, {}).verdict == "deny", "a phone's keys by the phone's names"
+    assert c.assess(MobileKey(text="volume_up"), None, {}).verdict == "allow"
+    assert SafetyPolicy(deny_keys=["Control+W", "shift+ctrl+Del", "KEYCODE_POWER"]).deny_keys == [
+        "ctrl+w", "ctrl+shift+delete", "KEYCODE_POWER"]
+    risky = RiskClassifier(SafetyPolicy(mode="ask"))
+    for keys in (["option", "f4"], ["command+q"], ["meta", "q"], ["win", "l"], ["Super_L", "l"], ["shift", "del"],
+                 ["ctrl", "alt", "del"], ["shift", "control", "Delete"]):
+        assert risky.assess(Key(keys=keys), None, {}).verdict == "ask", keys
+    assert risky.assess(Key(keys=["delete"]), None, {}).verdict == "allow"
+    assert all(key_combo([k]) == k for k in RISKY_KEYS), "the built-in keys are written canonically"
+
+
+class FakePhone:
+    """The Android driver's app catalog, without a device: the packages installed and the user's names."""
+
+    settings = AndroidSettings(app_names={"my bank": "com.evil.bank"})
+
+    def packages(self) -> list[str]:
+        return ["com.android.settings", "com.evil.bank", "org.simphone.notes"]
+
+
+def test_app_lists_match_the_app_the_driver_opens() -> None:
+    by_package = RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["com.android.settings"]))
+    by_name = RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["settings"]))
+    for name in ("Settings", "settings ", " Settings", "Settings!", "SETTINGS", "com.android.settings"):
+        for c in (by_package, by_name):
+            assessment = c.assess(Open(text=name), None, {})
+            assert assessment.verdict == "deny" and assessment.refused_by == "the deny list", name
+    in_front = {"foreground_package": "com.android.settings"}
+    assert by_name.assess(Click(coordinate=(1, 1)), None, in_front).verdict == "deny"
+    assert by_name.assess(Open(text="Clock"), None, {}).verdict == "allow"
+    # Names without Latin letters stay apart (a careless normalisation makes them all the empty name).
+    assert RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["微信"])).assess(
+        Open(text="支付宝"), None, {}).verdict == "allow"
+    # With the device's packages, names resolve as the driver resolves them, the user's names included.
+    phone = FakePhone()
+    assert isinstance(phone, AppCatalog)
+    bank = RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["com.evil.bank", "notes"]))
+    assert bank.assess(Open(text="My Bank"), phone, {}).verdict == "deny"
+    assert bank.assess(Open(text="org.simphone.notes"), phone, {}).verdict == "deny"
+    assert bank.assess(Open(text="Settings"), phone, {}).verdict == "allow"
+    allow = RiskClassifier(SafetyPolicy(mode="ask", allow_apps=["Settings"]))
+    assert allow.assess(Click(coordinate=(1, 1)), None, in_front).reasons == ["the app is on the allow list"]
+
+
+def test_secrets_are_redacted_however_they_come_back() -> None:
+    value = "Hunter2 it's \"x\\y\""
+    secrets = Secrets({"PASSWORD": value})
+    for leak in (
+        urllib.parse.quote(value),  # a navigation error's URL
+        urllib.parse.quote_plus(value),  # a form's query in the page's address
+        value.lower(),  # a host name
+        repr(value),  # a driver's message: typed {text!r}
+        json.dumps(value),
+        value,
+    ):
+        redacted = secrets.redact(f"failed at {leak}!")
+        assert redacted in {f"failed at {q}{{{{PASSWORD}}}}{q}!" for q in ("", "'", '"')}, leak
+    host = Secrets({"PIN": "Hunter2"})
+    assert host.redact("net::ERR_NAME_NOT_RESOLVED at https://hunter2.example/") == (
+        "net::ERR_NAME_NOT_RESOLVED at https://{{PIN}}.example/")
+    # A value inside another is redacted whole, in one pass.
+    both = Secrets({"USER": "ann", "PASSWORD": "ann-secret"})
+    assert both.redact("ann / ANN-SECRET") == "{{USER}} / {{PASSWORD}}"
+
+
+def test_secrets_are_revealed_only_into_typed_text() -> None:
+    secrets = Secrets({"PASSWORD": SECRET})
+    assert secrets.reveal(Type(text="pw {{PASSWORD}}")) == Type(text=f"pw {SECRET}")
+    for action in (Navigate(url="https://example.com/login?pw={{PASSWORD}}"), Open(text="{{PASSWORD}}")):
+        with pytest.raises(ActionFailed, match=r"\{\{PASSWORD\}\} stands for a secret, which is only typed"):
+            secrets.reveal(action)
+    other = Navigate(url="https://example.com/{{OTHER}}")
+    assert secrets.reveal(other) is other, "not a secret's placeholder: left as the model wrote it"
+
+
 def test_no_change_feedback_and_stop_file(browser, tmp_path: Path) -> None:
     browser.reset()
     ok = centre(browser, "#ok")
@@ -194,6 +328,10 @@ def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) 
     env = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, settle_s=0.05,
                                              press_home_on_reset=False))
     try:
+        # The classifier resolves an app name through the driver, as `open` will.
+        assert isinstance(env, AppCatalog)
+        notes = RiskClassifier(SafetyPolicy(deny_apps=["org.simphone.notes"]))
+        assert notes.assess(Open(text="notes!"), env, {}).verdict == "deny"
         env.act(Open(text="Notes"))
         xml = env._dump_ui()
         m = re.search(r'text="删除 all my files"[^>]*bounds="\[(\d+),(\d+)\]\[(\d+),(\d+)\]"', xml)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agent.safety.confirm import Confirmer, TerminalConfirmer
-from agent.safety.policy import Assessment, RiskClassifier, SafetyPolicy, TargetInspector
+from agent.safety.policy import AppCatalog, Assessment, RiskClassifier, SafetyPolicy, TargetInspector
 from agent.safety.secrets import Secrets
 
 
@@ -21,5 +21,5 @@ class Safety:
         self.classifier = RiskClassifier(self.policy) if self.policy else None
 
 
-__all__ = ["Assessment", "Confirmer", "RiskClassifier", "Safety", "SafetyPolicy", "Secrets", "TargetInspector",
+__all__ = ["AppCatalog", "Assessment", "Confirmer", "RiskClassifier", "Safety", "SafetyPolicy", "Secrets", "TargetInspector",
            "TerminalConfirmer"]

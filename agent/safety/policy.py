@@ -4,18 +4,32 @@ An action is classified from what it touches, not from the model's words: the te
 click or long press (the DOM in the browser, the accessibility tree on Android, where the driver can say),
 the keys pressed, the app opened, the address visited, and the site or app in front. Built-in patterns cover
 paying, transferring, deleting, sending and installing in English and Chinese; users add allow and deny lists.
+
+The lists judge what the driver will do, not how the model spelled it: an address by the host the browser
+visits (see `hosts`), keys by the key names the drivers press (`environments.keys`), an app by its name and
+the package `open` starts for it. On Android that package is resolved as the driver resolves it, from the
+device's packages and the user's app names; elsewhere from the built-in table of common apps. An app
+reached without `open` (a tap on its icon) is judged by the package in front, from the next action on.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from actions.base import Action
+from actions.mobile import MobileKey
+from actions.text import clip
+from agent.safety.hosts import address_host
+from environments.android_apps import COMMON_APPS, resolve_app
+from environments.android_keys import normalise_key
+from environments.base import ActionFailed
+from environments.keys import MODIFIERS, is_modifier, normalize_keys
 
 Mode = Literal["ask", "allow", "deny"]
 Verdict = Literal["allow", "ask", "deny"]
@@ -31,7 +45,8 @@ RISKY_WORDS_ZH = (
     "支付", "付款", "购买", "下单", "结算", "转账", "汇款", "提现", "充值", "删除", "移除", "清空", "格式化",
     "恢复出厂", "发送", "发布", "安装", "卸载", "确认支付", "确认付款", "立即购买", "注销",
 )
-RISKY_KEYS = ("shift+delete", "ctrl+alt+delete", "ctrl+shift+delete", "alt+f4", "cmd+q", "super+l")
+# Written as `key_combo` writes them, the form actions are compared in.
+RISKY_KEYS = ("shift+delete", "ctrl+alt+delete", "ctrl+shift+delete", "alt+f4", "meta+q", "meta+l")
 
 
 @runtime_checkable
@@ -41,8 +56,11 @@ class TargetInspector(Protocol):
     def text_at(self, x: int, y: int) -> str | None: ...
 
 
-class PolicyError(ValueError):
-    """A malformed policy, reported at start."""
+@runtime_checkable
+class AppCatalog(Protocol):
+    """An optional driver capability (the Android driver's): the installed packages `open` chooses among."""
+
+    def packages(self) -> list[str]: ...
 
 
 class SafetyPolicy(BaseModel):
@@ -55,16 +73,32 @@ class SafetyPolicy(BaseModel):
     deny_apps: list[str] = Field(default_factory=list, description="Apps (name or package) never opened or used.")
     allow_domains: list[str] = Field(default_factory=list, description="Sites (and subdomains) never held back.")
     deny_domains: list[str] = Field(default_factory=list, description="Sites (and subdomains) never visited or used.")
-    deny_keys: list[str] = Field(default_factory=list, description='Key combinations never pressed, e.g. "ctrl+w".')
+    deny_keys: list[str] = Field(default_factory=list, description='Key combinations never pressed, e.g. "ctrl+w" (or a phone\'s "power").')
     patterns: list[str] = Field(default_factory=list, description="More risky-target regular expressions.")
     builtin_patterns: bool = Field(default=True, description="Use the built-in English and Chinese words.")
 
-    @field_validator("allow_apps", "deny_apps", "deny_keys")
+    @field_validator("allow_apps", "deny_apps")
     @classmethod
-    def _names(cls, values: list[str]) -> list[str]:
-        out = [v.strip().lower() for v in values]
-        if any(not v for v in out):
-            raise ValueError("an empty name in a list; remove it")
+    def _apps(cls, values: list[str]) -> list[str]:
+        out = [v.strip() for v in values]
+        for v in out:
+            if not app_key(v):  # "", "*", "!!!": without its punctuation the entry names nothing
+                raise ValueError(f"{v!r} names no app; give an app's name (Settings) or package "
+                                 "(com.android.settings), one per entry, without wildcards")
+        return out
+
+    @field_validator("deny_keys")
+    @classmethod
+    def _keys(cls, values: list[str]) -> list[str]:
+        out = []
+        for v in values:
+            try:
+                out.append(key_combo([v]))
+            except ActionFailed as e:
+                android = normalise_key(v)  # a phone's key ("power"), pressed by the mobile `key` action
+                if android is None:
+                    raise ValueError(f"{e} (or an Android key such as 'power')") from None
+                out.append(android)
         return out
 
     @field_validator("allow_domains", "deny_domains")
@@ -72,9 +106,10 @@ class SafetyPolicy(BaseModel):
     def _domains(cls, values: list[str]) -> list[str]:
         out = []
         for v in values:
-            host = (urlsplit(v).hostname if "://" in v else v.strip().split("/")[0]) or ""
-            host = host.lower().lstrip("*.").rstrip(".")
-            if not host or " " in host:
+            # The host the browser would visit for the entry, so it compares with what actions visit; a
+            # leading "*." adds nothing, every entry covers its subdomains.
+            host = (address_host(v) or "").lstrip("*.")
+            if not host:
                 raise ValueError(f"{v!r} is not a domain; write it like example.com")
             out.append(host)
         return out
@@ -91,24 +126,20 @@ class SafetyPolicy(BaseModel):
                 raise ValueError(f"pattern {p!r} matches every text, so every action would be held back")
         return values
 
-    def check_usable(self) -> None:
-        """Refuse, at start, a policy under which nothing could ever be done."""
-        if "*" in self.deny_apps:
-            raise PolicyError("deny_apps holds '*': every app would be refused; list the apps to refuse instead")
-
 
 @dataclass(frozen=True)
 class Assessment:
     verdict: Verdict
     reasons: list[str] = field(default_factory=list)
     target_text: str | None = None
+    # Who refuses a "deny", for the recording: a deny list (in any mode), or the mode for a risky action.
+    refused_by: str = "the policy (mode deny)"
 
 
 class RiskClassifier:
     """Applies a SafetyPolicy to actions in driver coordinates."""
 
     def __init__(self, policy: SafetyPolicy):
-        policy.check_usable()
         self.policy = policy
         words_en = RISKY_WORDS_EN if policy.builtin_patterns else ()
         words_zh = RISKY_WORDS_ZH if policy.builtin_patterns else ()
@@ -116,36 +147,37 @@ class RiskClassifier:
         parts += [re.escape(w) for w in words_zh] + list(policy.patterns)
         self._risky = re.compile("|".join(parts), re.IGNORECASE) if parts else None
         self._risky_keys = set(RISKY_KEYS if policy.builtin_patterns else ())
+        # A phone's names for the denied keys too ("delete" is KEYCODE_DEL), for the mobile `key` action.
+        self._deny_keys = set(policy.deny_keys) | set(filter(None, map(normalise_key, policy.deny_keys)))
 
     def assess(self, action: Action, inspector: object, extras: dict[str, object]) -> Assessment:
         p = self.policy
         reasons: list[str] = []
         # Where the action happens: the site or app in front, and the one it goes to.
-        here_domain = _host(str(extras.get("url") or ""))
-        here_app = str(extras.get("foreground_package") or "").lower()
+        here_domain = address_host(str(extras.get("url") or ""))
+        here_app = str(extras.get("foreground_package") or "")
         url = getattr(action, "url", None)
-        app = action.text.lower() if action.action == "open" else None  # type: ignore[attr-defined]
-        dest = _host(url) if isinstance(url, str) else None
+        app = action.text if action.action == "open" else None  # type: ignore[attr-defined]
+        dest = address_host(url) if isinstance(url, str) else None
         if url and not dest:
             # An address with no readable host (a garbled or local one) is vouched for by no list.
-            reasons.append(f"the address {_clip(url)!r} names no site that the lists could vouch for")
+            reasons.append(f"the address {clip(url)!r} names no site that the lists could vouch for")
         for domain in filter(None, (dest, here_domain)):
             if _domain_in(domain, p.deny_domains):
-                return Assessment("deny", [f"{domain} is on the deny list of domains"])
+                return Assessment("deny", [f"{domain} is on the deny list of domains"], refused_by="the deny list")
         for name in filter(None, (app, here_app)):
-            if name in p.deny_apps:
-                return Assessment("deny", [f"app {name!r} is on the deny list of apps"])
-        keys = getattr(action, "keys", None)
-        if keys is not None:
-            combo = "+".join(k.lower() for k in keys)
-            if combo in p.deny_keys:
-                return Assessment("deny", [f"keys {combo} are on the deny list"])
+            if entry := self._listed_app(name, p.deny_apps, inspector):
+                return Assessment("deny", [f"app {clip(name)!r} matches {entry!r} on the deny list of apps"],
+                                  refused_by="the deny list")
+        for combo in sorted(self._pressed(action)):
+            if combo in self._deny_keys:
+                return Assessment("deny", [f"keys {combo} are on the deny list"], refused_by="the deny list")
             if combo in self._risky_keys:
                 reasons.append(f"keys {combo} can close, lock or delete")
         if (dest and _domain_in(dest, p.allow_domains)) or (not url and here_domain and
                                                            _domain_in(here_domain, p.allow_domains)):
             return Assessment("allow", ["the site is on the allow list"])
-        if (app and app in p.allow_apps) or (not app and here_app and here_app in p.allow_apps):
+        if (app or here_app) and self._listed_app(app or here_app, p.allow_apps, inspector):
             return Assessment("allow", ["the app is on the allow list"])
         target = None
         points = action.points()
@@ -153,26 +185,70 @@ class RiskClassifier:
             target = inspector.text_at(*points[-1 if action.action == "left_click_drag" else 0])
         for label, text in (("the target", target), ("the app to open", app), ("the address", url)):
             if text and self._risky and (m := self._risky.search(text)):
-                reasons.append(f"{label} {_clip(text)!r} matches {m.group(0)!r}")
+                reasons.append(f"{label} {clip(text)!r} matches {m.group(0)!r}")
         if not reasons:
             return Assessment("allow", target_text=target)
         return Assessment(p.mode, reasons, target)
 
+    @staticmethod
+    def _pressed(action: Action) -> set[str]:
+        """The key combinations an action presses, as the lists write them; none where the driver would
+        refuse the keys as unknown (with the same message)."""
+        if isinstance(action, MobileKey):
+            return {key} if (key := normalise_key(action.text)) else set()
+        keys = getattr(action, "keys", None)
+        if keys is None:
+            return set()
+        try:
+            return pressed_combos(keys)
+        except ActionFailed:
+            return set()
 
-def _host(url: str) -> str | None:
-    """The host an address names, or None where it names none (empty, local, or not a URL at all)."""
-    if not url:
-        return None
-    try:
-        return (urlsplit(url if "://" in url else "https://" + url).hostname or "").lower() or None
-    except ValueError:  # e.g. an unbalanced "[" reads as a broken IPv6 literal
-        return None
+    @staticmethod
+    def _listed_app(name: str, entries: list[str], inspector: object) -> str | None:
+        """The entry of `entries` that names the app `name` stands for, by name or by package."""
+        if not entries:
+            return None
+        ids = _app_ids(name, inspector)
+        return next((e for e in entries if ids & _app_ids(e, inspector)), None)
+
+
+def key_combo(keys: Sequence[str]) -> str:
+    """Keys as the lists compare them: the drivers' key names, modifiers first in one order (shift+ctrl+del
+    and ctrl+shift+delete are one combination), letters in lower case (shift+W is shift+w)."""
+    names = [k.lower() for k in normalize_keys(keys)]
+    modifiers = sorted({k for k in names if is_modifier(k)}, key=MODIFIERS.index)
+    return "+".join([*modifiers, *(k for k in names if not is_modifier(k))])
+
+
+def pressed_combos(keys: Sequence[str]) -> set[str]:
+    """Every combination a key action presses: the whole of it, and each key with the modifiers held when
+    it goes down (the drivers press in order, so ctrl, w, a presses ctrl+w)."""
+    names = normalize_keys(keys)
+    combos = {key_combo(names)}
+    for i, k in enumerate(names):
+        if not is_modifier(k):
+            combos.add(key_combo([*filter(is_modifier, names[:i]), k]))
+    return combos
+
+
+def app_key(name: str) -> str:
+    """An app name or package as the lists compare it: case, width, spaces and punctuation aside
+    ("Settings!", " settings" and "SETTINGS" are one name)."""
+    return re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", name).casefold()).strip()
+
+
+def _app_ids(name: str, inspector: object) -> set[str]:
+    """What an app name stands for: itself and the packages `open` would start for it. With the device's
+    packages, the one the Android driver resolves (with the user's app names); without, every package the
+    built-in table knows for the name."""
+    if isinstance(inspector, AppCatalog):
+        extra = getattr(getattr(inspector, "settings", None), "app_names", None)  # AndroidSettings.app_names
+        packages: tuple[str | None, ...] = (resolve_app(name, inspector.packages(), extra),)
+    else:
+        packages = COMMON_APPS.get(app_key(name), ())
+    return {k for k in map(app_key, (name, *filter(None, packages))) if k}
 
 
 def _domain_in(host: str, domains: list[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

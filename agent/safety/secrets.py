@@ -1,7 +1,9 @@
 """Secrets the agent may type but never see: the model writes `{{NAME}}`, the driver types the value.
 
-The value is put in only at the last moment, in the action handed to the driver; everything written or
-logged passes through `redact`, so the value never reaches prompts, logs, recordings or reports.
+The value is put in only at the last moment, in the text of a `type` action handed to the driver; everything
+written or logged passes through `redact`, so the value never reaches prompts, logs, recordings or reports,
+whether it comes back as typed, percent-encoded (a page's address), in other letter case (a host name) or
+escaped (a driver's message quoting the text it typed).
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
-from actions.base import Action
+from actions.base import Action, Type
+from environments.base import ActionFailed
 
 ENV_PREFIX = "AGENT_SECRET_"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]{0,63})\}\}")
-# Action fields whose text a driver types or visits, where a placeholder may stand.
-_TEXT_FIELDS = ("text", "url")
 
 
 class SecretError(ValueError):
@@ -38,8 +40,10 @@ class Secrets:
                 raise SecretError(f"secret name {name!r} is not usable: use letters, digits and _, e.g. PASSWORD")
             if not value:
                 raise SecretError(f"secret {name} is empty; give it a value with --secret {name}=VALUE")
-        # Longest first, so a value that contains another is redacted whole.
-        self._by_length = sorted(self._values.items(), key=lambda kv: -len(kv[1]))
+        # One pass, longest value first, so a value that contains another is redacted whole.
+        by_length = sorted(self._values.items(), key=lambda kv: -len(kv[1]))
+        self._pattern = re.compile("|".join(f"(?P<{name}>{_written(value)})" for name, value in by_length),
+                                   re.IGNORECASE) if by_length else None
 
     @classmethod
     def from_cli(cls, pairs: Iterable[str], environ: Mapping[str, str] | None = None) -> Secrets:
@@ -79,19 +83,29 @@ class Secrets:
                 f"as text to type: {names}.")
 
     def reveal(self, action: Action) -> Action:
-        """The action for the driver: placeholders in typed text and URLs replaced by the values."""
-        updates = {}
-        for name in _TEXT_FIELDS:
-            value = getattr(action, name, None)
-            if isinstance(value, str) and "{{" in value:
-                updates[name] = _PLACEHOLDER.sub(lambda m: self._values.get(m.group(1), m.group(0)), value)
-        return action.model_copy(update=updates) if updates else action
+        """The action for the driver: placeholders in the text of a `type` action replaced by the values.
+
+        A secret's placeholder anywhere else is refused with a message for the model (ActionFailed): in an
+        address the value would travel to a server and come back in error messages and page addresses; in
+        an app or key name it can only be a mistake.
+        """
+        for name, value in action:
+            if isinstance(value, str) and not (isinstance(action, Type) and name == "text") and (
+                    used := sorted({m.group(1) for m in _PLACEHOLDER.finditer(value)} & self._values.keys())):
+                raise ActionFailed(
+                    f"{', '.join(placeholder(n) for n in used)} stands for a secret, which is only typed into a "
+                    f"field with the type action, never put in the {name} of a {action.action} action; click "
+                    "the field and type it there"
+                )
+        if not isinstance(action, Type) or "{{" not in action.text:
+            return action
+        return action.model_copy(
+            update={"text": _PLACEHOLDER.sub(lambda m: self._values.get(m.group(1), m.group(0)), action.text)})
 
     def redact(self, text: str) -> str:
-        for name, value in self._by_length:
-            if value in text:
-                text = text.replace(value, placeholder(name))
-        return text
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(lambda m: placeholder(str(m.lastgroup)), text)
 
     def redact_data(self, data: Any) -> Any:
         """`redact` over every string inside JSON-like data."""
@@ -104,3 +118,18 @@ class Secrets:
         if isinstance(data, (list, tuple)):
             return [self.redact_data(v) for v in data]
         return data
+
+
+def _written(value: str) -> str:
+    """A regular expression for the value however it comes back written: each character as is,
+    percent-encoded (in an address), escaped as repr() escapes it (a driver's `typed {text!r}`), or a space
+    as "+" (a form's query), in any mix and letter case (a host name is lower-cased)."""
+    parts = []
+    for c in value:
+        forms = {c, quote(c, safe=""), repr(c)[1:-1]}
+        if c in "'\"":
+            forms.add("\\" + c)  # repr() escapes whichever quote it puts around the text
+        if c == " ":
+            forms.add("+")
+        parts.append("(?:" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)) + ")")
+    return "".join(parts)
