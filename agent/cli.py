@@ -7,16 +7,30 @@ Exit codes: 0 the task reported success, 1 it failed or was stopped, 2 a usage o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = "runs"
+# Settings a replay takes from the recording unless a flag (or its variable) gives them: those that decide
+# what the model was shown and how many answers the loop asks for, so the recorded answers fit again.
+REPLAYED_ENVIRONMENT = ("start_url", "viewport", "device_scale_factor", "monitor")
+REPLAYED_CONFIG = ("max_steps", "history_images", "retries_on_bad_answer", "stuck_after", "extra_instructions")
+# Settings fields whose flag is not simply the field's name with dashes.
+FLAG_OF_FIELD = {"viewport_width": "viewport", "viewport_height": "viewport", "executable_path": "browser_path",
+                 "headless": "headed", "allow_thought": "think"}
+# Commands that run episodes: SIGTERM ends them as Ctrl-C does, so each episode records how it ended.
+EPISODE_COMMANDS = ("run", "replay", "eval")
 
 
 class UsageError(Exception):
@@ -43,9 +57,9 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _env_flags(p: argparse.ArgumentParser) -> None:
+def _env_flags(p: argparse.ArgumentParser, env_default: str | None = "browser") -> None:
     g = p.add_argument_group("environment")
-    _add(g, "--env", "where to act: browser, desktop or android", default="browser")
+    _add(g, "--env", "where to act: browser, desktop or android", default=env_default)
     _add(g, "--start-url", "browser: the page to open first")
     _add(g, "--viewport", "browser: viewport size in CSS pixels, WIDTHxHEIGHT", type=_size)
     _add(g, "--device-scale-factor", "browser: device pixels per CSS pixel (2 for HiDPI)", type=float)
@@ -82,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     _loop_flags(run)
 
     replay = sub.add_parser("replay", help="re-execute a recorded episode's model outputs, with no model")
-    replay.add_argument("episode", type=Path, help="an episode folder written by `run`")
-    _env_flags(replay)
+    replay.add_argument("episode", type=Path, help="an episode folder written by `run`; the environment and loop "
+                        "settings it recorded apply unless a flag gives them")
+    _env_flags(replay, env_default=None)
     _loop_flags(replay)
 
     report = sub.add_parser("report", help="rebuild the HTML report of an episode folder")
@@ -134,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _loop_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("loop")
-    _add(g, "--max-steps", "stop after this many steps", default=30, type=int)
-    _add(g, "--history-images", "screenshots shown to the model, the current one included", default=1, type=int)
+    # No defaults here: AgentConfig's apply, or a replayed recording's.
+    _add(g, "--max-steps", "stop after this many steps (default 30)", type=int)
+    _add(g, "--history-images", "screenshots shown to the model, the current one included (default 1)", type=int)
     _add(g, "--out", "folder for recordings (one sub-folder per episode)", default=DEFAULT_OUT, type=Path)
     _add(g, "--dry-run", "show each action, execute nothing", action="store_true")
     _add(g, "--stop-file", "the run stops before the next step when this file exists [default: OUT/STOP]", type=Path)
@@ -159,15 +175,61 @@ def main(argv: Sequence[str] | None = None) -> int:
                format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
     handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
     try:
-        return handler(args)
+        with _sigterm_as_interrupt() if args.command in EPISODE_COMMANDS else contextlib.nullcontext():
+            return handler(args)
     except KeyboardInterrupt:
-        print("stopped by the user", file=sys.stderr)
+        print("stopped (Ctrl-C or SIGTERM)", file=sys.stderr)
         return EXIT_FAILED
     except Exception as e:  # noqa: BLE001 - one line for the user; the traceback with --debug
         if args.debug or not _is_user_error(e):
             logger.opt(exception=e).error("failed")
-        print(f"error: {e}", file=sys.stderr)
+        from pydantic import ValidationError  # loaded by then: every settings object is a pydantic model
+
+        if isinstance(e, ValidationError):
+            lines = _flag_problems(e, args, sys.argv[1:] if argv is None else argv)
+        else:
+            lines = [str(e)]
+        for line in lines:
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`timeout`, `kill` and `docker stop` send SIGTERM: raise KeyboardInterrupt as Ctrl-C does, so the loop
+    ends the episode as interrupted and writes its result and report before the process goes."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _flag_problems(e: ValidationError, args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
+    """A pydantic ValidationError as one line per problem, naming the flag, or the variable, the value came
+    from; fields that no flag sets are named as `Settings.field`."""
+    lines: list[str] = []
+    for problem in e.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        if not problem["loc"]:
+            lines.append(message)
+            continue
+        field = str(problem["loc"][0])
+        dest = FLAG_OF_FIELD.get(field, field)
+        if not hasattr(args, dest):
+            lines.append(f"{e.title}.{field}: {message}")
+            continue
+        flag = "--" + dest.replace("_", "-")
+        variable = "AGENT_" + dest.upper()
+        given = any(a == flag or a.startswith(flag + "=") for a in argv)
+        source = flag if given or variable not in os.environ else f"{variable} ({flag})"
+        part = f" ({field})" if dest != field else ""
+        lines.append(f"{source}{part}: {message}, got {problem['input']!r}")
+    return list(dict.fromkeys(lines))
 
 
 def _is_user_error(e: Exception) -> bool:
@@ -187,6 +249,8 @@ def _environment(args: argparse.Namespace) -> Any:
 
     options: dict[str, Any] = {}
     if args.env == "browser":
+        if args.headed:
+            _require_display()
         if args.viewport:
             options["viewport_width"], options["viewport_height"] = args.viewport
         options.update(start_url=args.start_url, device_scale_factor=args.device_scale_factor,
@@ -196,6 +260,13 @@ def _environment(args: argparse.Namespace) -> Any:
     elif args.env == "android":
         options.update(serial=args.serial)
     return create_environment(args.env, **options)
+
+
+def _require_display() -> None:
+    """A headed browser on Linux needs an X display; without one it dies with an unrelated message, later."""
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        raise UsageError("--headed needs a display, but DISPLAY is not set; run the command under xvfb-run "
+                         "(xvfb-run -a python -m agent ...), set DISPLAY, or leave out --headed")
 
 
 def _model(args: argparse.Namespace) -> Any:
@@ -211,8 +282,11 @@ def _model(args: argparse.Namespace) -> Any:
     return create_backend(ModelSettings(**{k: v for k, v in fields.items() if v is not None}))
 
 
-def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], Any], header: dict[str, Any]) -> int:
-    """Check the cheap things first (task, environment), then load the model, then run one episode."""
+def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], Any], header: dict[str, Any],
+                 recorded_config: dict[str, Any] | None = None) -> int:
+    """Check the cheap things first (task, environment), then load the model, then run one episode.
+
+    `recorded_config` (a replay's) gives loop settings that no flag gives."""
     from agent.config import AgentConfig
     from agent.live import LiveView
     from agent.loop import Agent
@@ -222,17 +296,19 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
     if not task.strip():
         raise UsageError("the task is empty; say what the agent should do, e.g. 'open the settings'")
     safety = _safety(args, task)
-    config = AgentConfig(max_steps=args.max_steps, history_images=args.history_images, dry_run=args.dry_run,
-                         extra_instructions=THOUGHT_INSTRUCTION if getattr(args, "think", False) else "",
-                         stop_file=args.stop_file or args.out / "STOP")
+    flags = dict(max_steps=args.max_steps, history_images=args.history_images,
+                 extra_instructions=THOUGHT_INSTRUCTION if getattr(args, "think", False) else None)
+    config = AgentConfig(**{**(recorded_config or {}), **{k: v for k, v in flags.items() if v is not None}},
+                         dry_run=args.dry_run, stop_file=args.stop_file or args.out / "STOP")
     logger.info("to stop the run: Ctrl-C, or create {}", config.stop_file)
     env = _environment(args)
     try:
         model = make_model()
         try:
             view = LiveView(config.max_steps)
-            agent = Agent(env, model, config, on_step=view.step, header={"environment": args.env, **header},
-                          safety=safety)
+            settings = {k: getattr(args, k) for k in REPLAYED_ENVIRONMENT if getattr(args, k) is not None}
+            agent = Agent(env, model, config, on_step=view.step, safety=safety,
+                          header={"environment": args.env, "environment_settings": settings, **header})
             result = agent.run(task, episode_dir_for(args.out, task))
         finally:
             model.close()
@@ -278,6 +354,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from agent.loop import EpisodeStop
     from agent.models.replay import ReplayBackend
     from agent.recording import load_episode
 
@@ -285,8 +362,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     texts = [a.raw_text for s in steps for a in s.attempts]
     if not texts:
         raise UsageError(f"{args.episode} holds no model outputs to replay")
+    if args.env is None:
+        args.env = header.get("environment", "browser")
+    for name, value in (header.get("environment_settings") or {}).items():
+        if name in REPLAYED_ENVIRONMENT and getattr(args, name) is None:
+            setattr(args, name, value)
+    recorded = {k: v for k, v in (header.get("config") or {}).items() if k in REPLAYED_CONFIG}
     budget = _recorded_budget(header)
-    return _run_episode(args, header["task"], lambda: ReplayBackend(texts, budget), {"replay_of": str(args.episode)})
+
+    def finished() -> EpisodeStop:
+        # The recording ended there (an error, Ctrl-C, or a replay that took another path): a stop, not a fault.
+        return EpisodeStop("interrupted", f"replay finished: all {len(texts)} recorded answers were replayed")
+
+    return _run_episode(args, header["task"], lambda: ReplayBackend(texts, budget, exhausted=finished),
+                        {"replay_of": str(args.episode)}, recorded)
 
 
 def _recorded_budget(header: dict[str, Any]) -> Any:
@@ -315,6 +404,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # The CLI is the one place above both agent/ and evals/; evals itself builds on agent's loop.
     from evals.cli import eval_command
 
+    if args.headed and not args.list:
+        _require_display()
     return eval_command(args)
 
 

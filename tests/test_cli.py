@@ -1,18 +1,48 @@
-"""The command line as a user runs it: eval with the oracle, the coordinate self-test, doctor."""
+"""The command line as a user runs it: eval with the oracle, replay, bad flags, signals, the coordinate
+self-test, doctor."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.parse
 from pathlib import Path
 
+import pytest
 
-def agent(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+from agent.recording import EPISODE_FILE, STEPS_FILE
+from agent.trajectory import Attempt, StepRecord
+
+START_URL = "data:text/html," + urllib.parse.quote("<body style='margin:0'><p>nothing to do</p></body>")
+
+
+def agent(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     # A wide terminal, so rich's tables keep each row on one line.
     return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "300"})
+                          env={**os.environ, "COLUMNS": "300", **(env or {})})
+
+
+def wait_call(seconds: float) -> str:
+    return '<tool_call>\n{"name": "computer_use", "arguments": {"action": "wait", "time": %s}}\n</tool_call>' % seconds
+
+
+def answers_only(folder: Path, texts: list[str]) -> Path:
+    """An episode folder holding only what replay needs: the task and one model answer per step."""
+    folder.mkdir(parents=True)
+    (folder / EPISODE_FILE).write_text(json.dumps({"task": "wait a little", "result": None}))
+    steps = [StepRecord(index=i, screenshot="", screen={}, model_image=(1, 1), messages=[],
+                        attempts=[Attempt(raw_text=text)]) for i, text in enumerate(texts, 1)]
+    (folder / STEPS_FILE).write_text("".join(step.model_dump_json() + "\n" for step in steps))
+    return folder
+
+
+def only_episode(out: Path) -> tuple[Path, dict]:
+    (episode,) = out.iterdir()
+    return episode, json.loads((episode / EPISODE_FILE).read_text())
 
 
 def test_eval_with_the_oracle_and_resume(tmp_path: Path) -> None:
@@ -49,3 +79,82 @@ def test_doctor_lists_the_parts() -> None:
     for part in ("torch", "browser", "adb", "gpu", "model"):
         assert part in done.stdout
     assert "does not exist" in done.stdout
+
+
+def test_replay_takes_its_settings_from_the_recording(tmp_path: Path) -> None:
+    # A first replay with flags records an episode that ends at its step limit, as `run` would have.
+    source = answers_only(tmp_path / "answers", [wait_call(0)] * 2)
+    first = agent("replay", str(source), "--max-steps", "2", "--history-images", "2", "--viewport", "400x300",
+                  "--start-url", START_URL, "--out", str(tmp_path / "first"))
+    assert first.returncode == 1, first.stderr
+    recorded, header = only_episode(tmp_path / "first")
+    assert header["result"]["stop_reason"] == "max_steps"
+    # Replaying that recording with no flags uses its settings, so it ends the same way, not out of answers.
+    again = agent("replay", str(recorded), "--out", str(tmp_path / "again"))
+    assert again.returncode == 1, again.stderr
+    replayed, header = only_episode(tmp_path / "again")
+    assert (header["result"]["stop_reason"], header["result"]["steps"]) == ("max_steps", 2), header["result"]
+    assert header["config"]["max_steps"] == 2 and header["config"]["history_images"] == 2
+    assert header["environment_settings"] == {"start_url": START_URL, "viewport": [400, 300]}
+    steps = [json.loads(line) for line in (replayed / STEPS_FILE).read_text().splitlines()]
+    assert {s["screen"]["width"] for s in steps} == {400.0}
+    assert [sum(part["type"] == "image" for m in s["messages"] for part in m["content"]) for s in steps] == [1, 2]
+    # A flag still wins; answers running out is the end of the replay, not an error.
+    longer = agent("replay", str(recorded), "--max-steps", "3", "--out", str(tmp_path / "longer"))
+    assert longer.returncode == 1, longer.stderr
+    _, header = only_episode(tmp_path / "longer")
+    assert header["result"]["stop_reason"] == "interrupted", header["result"]
+    assert header["result"]["error"] == "replay finished: all 2 recorded answers were replayed"
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--max-steps", "0"], ["error: --max-steps: Input should be greater than or equal to 1, got 0"]),
+    (["--history-images", "0"], ["error: --history-images: Input should be greater than or equal to 1, got 0"]),
+    (["--viewport", "10x10"], ["error: --viewport (viewport_width): Input should be greater than or equal to 64, got 10",
+                               "error: --viewport (viewport_height): Input should be greater than or equal to 64, "
+                               "got 10"]),
+])
+def test_a_bad_flag_value_is_one_line_naming_the_flag(tmp_path: Path, flags: list[str], expected: list[str]) -> None:
+    done = agent("run", "open the settings", *flags, "--model", "/no/such/model", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert [line for line in done.stderr.splitlines() if line.startswith("error")] == expected, done.stderr
+    assert "validation error" not in done.stderr and "pydantic" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    done = agent("run", "open the settings", "--out", str(tmp_path / "out"), env={"AGENT_MAX_STEPS": "0"})
+    assert done.returncode == 2
+    assert "error: AGENT_MAX_STEPS (--max-steps): Input should be greater than or equal to 1, got 0" in done.stderr
+
+
+def test_sigterm_ends_the_episode_as_interrupted_with_its_recording(tmp_path: Path) -> None:
+    source = answers_only(tmp_path / "answers", [wait_call(1)] * 30)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "replay", str(source), "--max-steps", "30",
+                             "--start-url", START_URL, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        steps = list(out.glob(f"*/{STEPS_FILE}"))
+        if steps and steps[0].read_text().strip():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # what `timeout` and `docker stop` send
+    stderr = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 1, stderr
+    episode, header = only_episode(out)
+    assert header["result"]["stop_reason"] == "interrupted", stderr
+    assert 1 <= header["result"]["steps"] < 30 and (episode / "report.html").is_file()
+
+
+def test_headed_without_a_display_fails_before_anything_starts(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    for command in (["run", "open the settings", "--model", "/no/such/model"], ["eval", "--suite", "miniwob",
+                                                                                  "--agent", "noop"]):
+        done = subprocess.run([sys.executable, "-m", "agent", *command, "--headed", "--out", str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 2, done.stderr
+        (line,) = [line for line in done.stderr.splitlines() if line.startswith("error")]
+        assert "DISPLAY is not set" in line and "xvfb-run" in line
+        assert not (tmp_path / "out").exists()

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from actions.base import Terminate
+from actions.browser import Navigate
+from agent.models.replay import ReplayBackend
+from evals.agents import tool_call
+from evals.episode import run_instance
 from evals.miniwob.oracle import SCRIPTS
 from evals.miniwob.tasks import DESKTOP_SUITE, EPISODE_MAX_MS, MOBILE_SUITE
+from evals.results import InstanceResult
 from tests.support.evals import browser_for, run_one
 
 FULL = os.environ.get("EVALS_FULL") == "1"
@@ -90,3 +99,36 @@ def test_oracle_in_the_phone_sized_view(tmp_path: Path) -> None:
         env.close()
     assert all(r.outcome == "success" for r in results), results
     assert shot.size == (1080, 2400)  # 360x800 CSS px at device scale factor 3
+
+
+def _refused_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}/"  # nothing listens there once the probe closes
+
+
+@pytest.mark.parametrize("where", ["error page", "another page"])
+def test_an_agent_that_leaves_the_task_page_fails(desktop_browser: Any, tmp_path: Path, where: str) -> None:
+    # Chromium's error page (a refused connection) and about:blank both lack the page's globals; reading the
+    # reward there must be the agent's failure, not a scoring error retried on every resume.
+    url = _refused_url() if where == "error page" else "about:blank"
+    cls = DESKTOP_SUITE.tasks["click-button"]
+    texts = [tool_call("computer_use", a) for a in (Navigate(url=url), Terminate(status="success"))]
+    base = InstanceResult(instance_id="leave__0", suite=cls.suite, task=cls.name, difficulty=cls.difficulty,
+                          index=0, seed=4, agent="qwen", outcome="error")
+    r = run_instance(cls.from_seed(4), desktop_browser, lambda t, e: ReplayBackend(texts), base,
+                     tmp_path / "leave__0", tmp_path)
+    assert (r.outcome, r.score, r.steps, r.terminated, r.error) == ("failure", 0.0, 2, True, None), r
+
+
+def test_scoring_without_a_browser_is_an_error_not_a_failure() -> None:
+    cls = DESKTOP_SUITE.tasks["click-button"]
+    task = cls.from_seed(0)
+    env = browser_for(cls)
+    try:
+        env.reset()
+        task.setup(env)
+    finally:
+        env.close()
+    with pytest.raises(RuntimeError, match="the browser is gone"):
+        task.score(env)

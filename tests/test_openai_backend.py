@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +24,7 @@ from agent.models.grammar import split_tool_call
 from agent.models.openai_backend import OpenAIBackend
 from agent.models.settings import ModelSettings
 from agent.models.transformers_backend import TransformersBackend
+from agent.trajectory import Attempt
 from prompts.messages import ChatMessage, ImagePart, TextPart
 from tests.support.openai_server import Fault, OpenAIServer
 
@@ -148,3 +153,66 @@ def test_an_unreachable_server_is_retried_then_reported() -> None:
 def test_budget_defaults_to_the_checkpoints_and_follows_settings(server: OpenAIServer) -> None:
     assert OpenAIBackend(ModelSettings(base_url="http://x/v1")).image_budget == ImageBudget()
     assert client(server).image_budget == ImageBudget(max_pixels=MAX_PIXELS)
+
+
+# Answers the fake model server has no mode for: odd headers and usage fields, sent as canned replies.
+WAIT_CALL = '{"name": "mobile_use", "arguments": {"action": "wait", "time": 1}}'
+
+
+def completion(usage: Any = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": WAIT_CALL}}],
+            "usage": {"prompt_tokens": usage, "completion_tokens": usage}}
+
+
+@pytest.fixture
+def canned() -> Iterator[tuple[str, list[tuple[int, dict[str, str], dict[str, Any]]]]]:
+    """A server on 127.0.0.1 answering each POST with the next (status, headers, JSON body) of the list."""
+    replies: list[tuple[int, dict[str, str], dict[str, Any]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            status, headers, body = replies.pop(0)
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            for name, value in {**headers, "Content-Type": "application/json",
+                                "Content-Length": str(len(payload))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", replies
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("retry_after", ["-3", "nan", "inf", "1e9", "soon", "Wed, 21 Oct 2015 07:28:00 GMT",
+                                         "Fri, 01 Jan 2100 00:00:00 GMT"])
+def test_a_retry_after_of_any_form_waits_within_bounds(canned: tuple, retry_after: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Negative, non-finite, unreadable and far-off waits (seconds or an HTTP date) end within [0, BACKOFF_MAX_S].
+    monkeypatch.setattr(openai_backend, "BACKOFF_MAX_S", 0.2)
+    base_url, replies = canned
+    replies.extend([(429, {"Retry-After": retry_after}, {"error": {"message": "slow down"}}), (200, {}, completion(3))])
+    backend = OpenAIBackend(ModelSettings(model=SERVED, base_url=base_url, max_retries=1))
+    started = time.monotonic()
+    generation = backend.generate(request_for(backend, "mobile", (200, 120)))
+    assert time.monotonic() - started < 2 and not replies
+    assert json.loads(split_tool_call(generation.text)[1])["arguments"]["action"] == "wait"
+
+
+@pytest.mark.parametrize(("usage", "count"), [(12, 12), (12.0, 12), ("12", None), (12.5, None), (None, None),
+                                              (True, None), ({"n": 12}, None), (float("nan"), None)])
+def test_token_counts_are_ints_or_none(canned: tuple, usage: Any, count: int | None) -> None:
+    base_url, replies = canned
+    replies.append((200, {}, completion(usage)))
+    backend = OpenAIBackend(ModelSettings(model=SERVED, base_url=base_url))
+    generation = backend.generate(request_for(backend, "mobile", (200, 120)))
+    assert generation.prompt_tokens == count and generation.new_tokens == count
+    assert Attempt(raw_text=generation.text, prompt_tokens=generation.prompt_tokens,
+                   new_tokens=generation.new_tokens).prompt_tokens == count  # what the loop records

@@ -11,8 +11,11 @@ Only the standard library speaks HTTP here, so this backend adds no dependency.
 from __future__ import annotations
 
 import base64
+import datetime
+import email.utils
 import io
 import json
+import math
 import random
 import time
 import urllib.error
@@ -180,8 +183,8 @@ class OpenAIBackend:
             image_sizes=sizes,
             preprocess_s=prepared - started,
             generate_s=finished - prepared,
-            prompt_tokens=usage.get("prompt_tokens"),
-            new_tokens=usage.get("completion_tokens"),
+            prompt_tokens=_token_count(usage.get("prompt_tokens")),
+            new_tokens=_token_count(usage.get("completion_tokens")),
         )
 
     def _text_of(self, answer: dict[str, Any]) -> str:
@@ -220,11 +223,35 @@ def _error_detail(exc: urllib.error.HTTPError) -> str:
 
 
 def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+    """The wait a Retry-After header asks for (seconds or an HTTP date, RFC 9110), within [0, BACKOFF_MAX_S];
+    None when there is none or it cannot be read, so the normal backoff applies."""
     value = exc.headers.get("Retry-After") if exc.headers else None
-    try:
-        return min(float(value), BACKOFF_MAX_S) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # "-0000" parses without a zone; every HTTP date is in UTC
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), BACKOFF_MAX_S)
+
+
+def _token_count(value: Any) -> int | None:
+    """A usage field as a count; None for what some servers send instead (strings, fractions, null, objects)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def _hint_for(status: int, model: str) -> str:

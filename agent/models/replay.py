@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from actions.geometry import ImageBudget
 from agent.models.base import Generation, GenerationRequest, ModelError
 
 
 class ReplayBackend:
-    """Answers each request with the next of `texts`, in order; one more request than texts is a ModelError.
+    """Answers each request with the next of `texts`, in order; one more request than texts raises what
+    `exhausted()` makes, by default a ModelError (a test that expects one text per call gave too few).
 
     Image sizes are reported as the real backends would: each screenshot resized by `image_budget`.
     """
 
     name = "replay"
 
-    def __init__(self, texts: Iterable[str], image_budget: ImageBudget | None = None) -> None:
+    def __init__(
+        self,
+        texts: Iterable[str],
+        image_budget: ImageBudget | None = None,
+        exhausted: Callable[[], Exception] | None = None,
+    ) -> None:
         self.texts = list(texts)
         self.image_budget = image_budget or ImageBudget()
+        self.exhausted = exhausted
         # A count, not the requests themselves: those hold every screenshot of a long replay.
         self.answered = 0
 
@@ -28,6 +35,8 @@ class ReplayBackend:
 
     def generate(self, request: GenerationRequest) -> Generation:
         if self.remaining <= 0:
+            if self.exhausted is not None:
+                raise self.exhausted()
             raise ModelError(
                 f"the replay backend has answered all {len(self.texts)} of its texts and was asked again; "
                 "give it one text per expected model call"

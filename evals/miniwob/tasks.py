@@ -4,11 +4,14 @@ Each episode loads the task page, seeds the page's RNG (`Math.seedrandom`) befor
 raises the page's time limit (the pages end episodes by themselves after 10 s, far too short for a
 model that thinks for seconds per step), starts it, and reads the goal from the page (`core.getUtterance`).
 The score is the page's raw reward (`WOB_RAW_REWARD_GLOBAL`, not the time-decayed one): 1.0 when the
-page gave its full reward and ended the episode, else 0.0.
+page gave its full reward and ended the episode, else 0.0. It is read from the tab and document that setup
+loaded, whichever tab is active by then; an agent that navigated that tab elsewhere (another site, an error
+page, a reload) or closed it scores 0.0, while a browser that died makes scoring fail (an error, retried).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -25,6 +28,8 @@ from evals.task import Difficulty, Task, TaskParams, TaskSetupError
 # One episode may take this long in the page's own clock (ms): a day, so it never ends by time out.
 EPISODE_MAX_MS = 24 * 3600 * 1000
 READY_TIMEOUT_MS = 10_000
+# The page's state, or null in any document but the one setup marked (another site, an error page, a reload).
+_STATE_JS = "() => window.EVAL_TASK_DOCUMENT === true ? [WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL] : null"
 
 # Tasks whose oracle or humans need many steps or precise manipulation; the rest are easy.
 HARD = {
@@ -102,6 +107,8 @@ class MiniWoBTask(Task):
     def __init__(self, params: TaskParams) -> None:
         super().__init__(params)
         self.utterance: str | None = None
+        # The Playwright page setup loaded: the score is read there, not from whatever tab is active later.
+        self.page: Any = None
 
     @classmethod
     def generate_params(cls, seed: int) -> MiniWoBParams:
@@ -132,19 +139,33 @@ class MiniWoBTask(Task):
                     // One episode per page load: a click on the START cover that shows after the episode
                     // must not start a second one, which would reset the reward we read.
                     core.startEpisodeReal = function () {};
+                    // Marks this document as the scored one: any page the tab shows later lacks it.
+                    window.EVAL_TASK_DOCUMENT = true;
                 }""",
                 [seed, EPISODE_MAX_MS],
             )
             page.wait_for_function("() => WOB_TASK_READY === true", timeout=READY_TIMEOUT_MS)
             self.utterance = str(page.evaluate("() => core.getUtterance()")).strip()
+            self.page = page
         except Exception as e:  # noqa: BLE001 - any failure here is the environment's, not the agent's
             raise TaskSetupError(f"{self.name}: loading the MiniWoB++ page failed: {e}") from e
         if not self.utterance:
             raise TaskSetupError(f"{self.name}: the page gave an empty utterance")
 
     def state(self, env: Environment) -> tuple[bool, float]:
-        """(done, raw reward) as the page holds them."""
-        done, raw = _page(env).evaluate("() => [WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL]")
+        """(done, raw reward) as the task's page holds them; (False, 0.0) when the agent left that page."""
+        page = self.page
+        if page is None:
+            raise RuntimeError(f"{self.name}: the page's state is known only after setup()")
+        if page.is_closed():
+            browser = page.context.browser
+            if browser is None or not browser.is_connected():
+                raise RuntimeError(f"{self.name}: the browser is gone, so the page's reward cannot be read")
+            return False, 0.0  # the agent closed the task's tab
+        state = _read_state(page)
+        if state is None:
+            return False, 0.0  # the tab shows another document than the task's
+        done, raw = state
         return bool(done), float(raw)
 
     def score(self, env: Environment) -> float:
@@ -168,6 +189,20 @@ class MiniWoBTask(Task):
 
         script = SCRIPTS.get(self.name)
         return script(Page(_page(env)), self.goal()) if script else None
+
+
+def _read_state(page: Any) -> list[Any] | None:
+    """[done, raw reward] of the task's document; None when the tab shows another one."""
+    deadline = time.monotonic() + READY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return page.evaluate(_STATE_JS)
+        except Exception as e:
+            # A navigation the agent started may still be committing (a failed one lands on Chromium's error
+            # page after goto has given up): the old document's context goes mid-call. Read the new one.
+            if "Execution context was destroyed" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _page(env: Environment) -> Any:
