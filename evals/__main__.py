@@ -1,5 +1,9 @@
-"""`python -m evals ...`: the eval command on its own (the same flags as `python -m agent eval`)."""
+"""`python -m evals ...`: the same as `python -m agent eval ...`, one command line for both."""
 
-from evals.cli import main
+import sys
 
-raise SystemExit(main())
+from agent.cli import main
+
+args = sys.argv[1:]
+# --debug belongs before the command in `python -m agent`.
+raise SystemExit(main([*(["--debug"] if "--debug" in args else []), "eval", *(a for a in args if a != "--debug")]))

@@ -1,4 +1,4 @@
-"""`eval` command line: the flags and the handler that `python -m agent eval` (and `python -m evals`) use.
+"""`eval` command line: the flags and the handler behind `python -m agent eval` (and `python -m evals`).
 
     python -m agent eval --suite miniwob --tasks click-button,book-flight --n-combinations 3 \
         --agent qwen --model Qwen/Qwen2.5-VL-7B-Instruct --workers 2 --out runs/eval-miniwob
@@ -9,12 +9,9 @@ Exit codes: 0 every instance was recorded and none ended in error, 1 some did no
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
@@ -95,22 +92,3 @@ def eval_command(args: argparse.Namespace) -> int:
                             environment=environment_overrides(args))
     summary = run_eval(settings, model_settings=model_settings(args) if args.agent == "qwen" else None)
     return 0 if summary.complete else 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals", description="run an AndroidWorld-style eval")
-    parser.add_argument("--debug", action="store_true")
-    add_eval_arguments(parser)
-    args = parser.parse_args(argv)
-    logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if args.debug else "WARNING")
-    try:
-        return eval_command(args)
-    except KeyboardInterrupt:
-        print("stopped; rerun the same command to resume", file=sys.stderr)
-        return 1
-    except Exception as e:  # noqa: BLE001 - one line for the user; the traceback with --debug
-        if args.debug:
-            logger.opt(exception=e).error("failed")
-        print(f"error: {e}", file=sys.stderr)
-        return 2
