@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from actions.text import clip
 from environments.base import ActionFailed
 
 MODIFIERS = ("ctrl", "shift", "alt", "meta")
@@ -166,7 +167,7 @@ def normalize_key(name: str) -> str:
     if squashed.startswith("digit") and len(squashed) == 6 and squashed[5].isdigit():  # "Digit5"
         return squashed[5]
     raise ActionFailed(
-        f"unknown key {name!r}; use a character ('a', '5', '/') or one of: "
+        f"unknown key {clip(name, 60)!r}; use a character ('a', '5', '/') or one of: "
         f"{', '.join(sorted(_NAMED))} (aliases such as ctrl, cmd, super, return, esc, pgdn also work)"
     )
 
