@@ -24,7 +24,7 @@ EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = "runs"
 # Settings a replay takes from the recording unless a flag (or its variable) gives them: those that decide
 # what the model was shown and how many answers the loop asks for, so the recorded answers fit again.
-REPLAYED_ENVIRONMENT = ("start_url", "viewport", "device_scale_factor", "monitor")
+REPLAYED_ENVIRONMENT = ("start_url", "viewport", "device_scale_factor", "monitor", "settle_delay")
 REPLAYED_CONFIG = ("max_steps", "history_images", "retries_on_bad_answer", "stuck_after", "extra_instructions")
 # Settings fields whose flag is not simply the field's name with dashes.
 FLAG_OF_FIELD = {"viewport_width": "viewport", "viewport_height": "viewport", "executable_path": "browser_path",
@@ -67,6 +67,8 @@ def _env_flags(p: argparse.ArgumentParser, env_default: str | None = "browser") 
     _add(g, "--browser-path", "browser: the Chromium executable to drive")
     _add(g, "--monitor", "desktop: which monitor to capture and act on (1 = the first)", type=int)
     _add(g, "--serial", "android: the device serial, when several are attached")
+    _add(g, "--settle-delay", "seconds to wait after each action for the screen to follow (default: browser 0.1, "
+         "desktop 0.3, android 0.5)", type=float)
 
 
 def _model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -247,7 +249,7 @@ def _is_user_error(e: Exception) -> bool:
 def _environment(args: argparse.Namespace) -> Any:
     from environments.factory import create_environment
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"settle_delay": args.settle_delay}
     if args.env == "browser":
         if args.headed:
             _require_display()

@@ -49,7 +49,7 @@ class AndroidSettings:
     ime_switch_wait_s: float = 0.5  # let a newly selected IME bind to the focused field
     app_names: Mapping[str, str] = field(default_factory=dict)  # extra "name" -> package for `open`
     swipe_ms: int = 400
-    settle_s: float = 0.5  # wait after each action for the screen to follow
+    settle_delay: float = 0.5  # seconds to wait after each action for the screen to follow
     raw_screencap: bool = True
     press_home_on_reset: bool = True
     timeout_s: float = 20.0
@@ -89,7 +89,7 @@ class AndroidEnvironment:
         self._packages = None
         if self.settings.press_home_on_reset:
             self._key("KEYCODE_HOME")
-            time.sleep(self.settings.settle_s)
+            time.sleep(self.settings.settle_delay)
         expected = self.dev.screen_info().size
         obs = self.observe()
         if obs.screenshot.size != expected:
@@ -151,7 +151,7 @@ class AndroidEnvironment:
                                    "not the driver")
             case _:
                 raise ActionFailed(f"the Android driver cannot do '{action.action}'")
-        time.sleep(s.settle_s)
+        time.sleep(s.settle_delay)
 
     def close(self) -> None:
         self._closed = True

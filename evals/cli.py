@@ -29,6 +29,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--browser-path", help="browser: the Chromium executable")
     g.add_argument("--serial", help="android suite: the device serial")
     g.add_argument("--adb-port", type=int, help="phone/android suites: the adb server's port (default 5037)")
+    g.add_argument("--settle-delay", type=float, help="seconds to wait after each action for the screen to follow")
     g = p.add_argument_group("model (agent qwen)")
     g.add_argument("--model", help="local checkpoint folder or Hugging Face id (from the local cache)")
     g.add_argument("--base-url", help="an OpenAI-compatible server (vLLM, SGLang) instead of a local model")
@@ -46,7 +47,7 @@ def environment_overrides(args: argparse.Namespace) -> dict[str, Any]:
     from evals.registry import get_suite
 
     kinds = {t.environment for t in get_suite(args.suite).tasks.values()}
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {} if args.settle_delay is None else {"settle_delay": args.settle_delay}
     if "browser" in kinds:
         out["headless"] = not args.headed
         if args.browser_path:

@@ -19,7 +19,7 @@ from environments.android import AndroidEnvironment, AndroidSettings
 from environments.base import ActionFailed, Environment, EnvironmentUnavailable
 from tests.support.adb import AdbServer, start_phone
 
-FAST = dict(settle_s=0.0, ime_switch_wait_s=0.0, reconnect_timeout_s=1.5)
+FAST = dict(settle_delay=0.0, ime_switch_wait_s=0.0, reconnect_timeout_s=1.5)
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,7 @@ def test_replay_takes_its_settings_from_the_recording(tmp_path: Path) -> None:
     # A first replay with flags records an episode that ends at its step limit, as `run` would have.
     source = answers_only(tmp_path / "answers", [wait_call(0)] * 2)
     first = agent("replay", str(source), "--max-steps", "2", "--history-images", "2", "--viewport", "400x300",
-                  "--start-url", START_URL, "--out", str(tmp_path / "first"))
+                  "--start-url", START_URL, "--settle-delay", "0", "--out", str(tmp_path / "first"))
     assert first.returncode == 1, first.stderr
     recorded, header = only_episode(tmp_path / "first")
     assert header["result"]["stop_reason"] == "max_steps"
@@ -95,7 +95,7 @@ def test_replay_takes_its_settings_from_the_recording(tmp_path: Path) -> None:
     replayed, header = only_episode(tmp_path / "again")
     assert (header["result"]["stop_reason"], header["result"]["steps"]) == ("max_steps", 2), header["result"]
     assert header["config"]["max_steps"] == 2 and header["config"]["history_images"] == 2
-    assert header["environment_settings"] == {"start_url": START_URL, "viewport": [400, 300]}
+    assert header["environment_settings"] == {"start_url": START_URL, "viewport": [400, 300], "settle_delay": 0.0}
     steps = [json.loads(line) for line in (replayed / STEPS_FILE).read_text().splitlines()]
     assert {s["screen"]["width"] for s in steps} == {400.0}
     assert [sum(part["type"] == "image" for m in s["messages"] for part in m["content"]) for s in steps] == [1, 2]
@@ -110,6 +110,7 @@ def test_replay_takes_its_settings_from_the_recording(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("flags", "expected"), [
     (["--max-steps", "0"], ["error: --max-steps: Input should be greater than or equal to 1, got 0"]),
     (["--history-images", "0"], ["error: --history-images: Input should be greater than or equal to 1, got 0"]),
+    (["--settle-delay", "-1"], ["error: --settle-delay: Input should be greater than or equal to 0, got -1.0"]),
     (["--viewport", "10x10"], ["error: --viewport (viewport_width): Input should be greater than or equal to 64, got 10",
                                "error: --viewport (viewport_height): Input should be greater than or equal to 64, "
                                "got 10"]),

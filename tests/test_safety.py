@@ -325,7 +325,7 @@ def test_no_change_feedback_and_stop_file(browser, tmp_path: Path) -> None:
 def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) -> None:
     note = phone.state.add_note("删除 all my files")
     # No Home press on reset: the episode starts in the Notes app, where a tap on a note deletes it.
-    env = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, settle_s=0.05,
+    env = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, settle_delay=0.05,
                                              press_home_on_reset=False))
     try:
         # The classifier resolves an app name through the driver, as `open` will.

@@ -131,7 +131,7 @@ class SimulatedPhoneEnvironment:
 
         self.phone = PhoneServer(width=phone_size[0], height=phone_size[1]).start()
         try:
-            settings = AndroidSettings(**{"settle_s": 0.05, **android_options, "serial": self.phone.serial,
+            settings = AndroidSettings(**{"settle_delay": 0.05, **android_options, "serial": self.phone.serial,
                                           "connect": self.phone.serial})
             self.inner = AndroidEnvironment(settings)
         except BaseException:
