@@ -12,23 +12,17 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loguru import logger
 
-if TYPE_CHECKING:
-    from pydantic import ValidationError
+from agent.cli_flags import build_parser, flag_problems
 
 EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_OUT = "runs"
 # Settings a replay takes from the recording unless a flag (or its variable) gives them: those that decide
 # what the model was shown and how many answers the loop asks for, so the recorded answers fit again.
 REPLAYED_ENVIRONMENT = ("start_url", "viewport", "device_scale_factor", "monitor", "settle_delay")
 REPLAYED_CONFIG = ("max_steps", "history_images", "retries_on_bad_answer", "stuck_after", "extra_instructions")
-# Settings fields whose flag is not simply the field's name with dashes.
-FLAG_OF_FIELD = {"viewport_width": "viewport", "viewport_height": "viewport", "executable_path": "browser_path",
-                 "headless": "headed", "allow_thought": "think"}
 # Commands that run episodes: SIGTERM ends them as Ctrl-C does, so each episode records how it ended.
 EPISODE_COMMANDS = ("run", "replay", "eval")
 
@@ -37,141 +31,8 @@ class UsageError(Exception):
     """Bad flags or a missing setup step; printed as one line, exit code 2."""
 
 
-def _env(flag: str, default: Any = None) -> Any:
-    return os.environ.get("AGENT_" + flag.upper().replace("-", "_"), default)
-
-
-def _add(p: argparse.ArgumentParser, flag: str, help: str, default: Any = None, **kw: Any) -> None:
-    env_default = _env(flag.lstrip("-"), default)
-    if kw.get("action") == "store_true":
-        env_default = str(env_default).lower() in ("1", "true", "yes") if env_default is not None else False
-    p.add_argument(flag, default=env_default, help=f"{help} [env AGENT_{flag.lstrip('-').upper().replace('-', '_')}]",
-                   **kw)
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x800, got {text!r}") from None
-    return w, h
-
-
-def _env_flags(p: argparse.ArgumentParser, env_default: str | None = "browser") -> None:
-    g = p.add_argument_group("environment")
-    _add(g, "--env", "where to act: browser, desktop or android", default=env_default)
-    _add(g, "--start-url", "browser: the page to open first")
-    _add(g, "--viewport", "browser: viewport size in CSS pixels, WIDTHxHEIGHT", type=_size)
-    _add(g, "--device-scale-factor", "browser: device pixels per CSS pixel (2 for HiDPI)", type=float)
-    _add(g, "--headed", "browser: show the window instead of running headless", action="store_true")
-    _add(g, "--browser-path", "browser: the Chromium executable to drive")
-    _add(g, "--monitor", "desktop: which monitor to capture and act on (1 = the first)", type=int)
-    _add(g, "--serial", "android: the device serial, when several are attached")
-    _add(g, "--settle-delay", "seconds to wait after each action for the screen to follow (default: browser 0.1, "
-         "desktop 0.3, android 0.5)", type=float)
-
-
-def _model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
-    g = p.add_argument_group("model")
-    _add(g, "--model", "local checkpoint folder or Hugging Face id (from the local cache)")
-    _add(g, "--base-url", "use an OpenAI-compatible server (vLLM, SGLang) at this URL instead of loading locally")
-    _add(g, "--api-key", "API key for --base-url")
-    _add(g, "--device", "torch device for the local model (auto, cpu, cuda, cuda:1)")
-    _add(g, "--min-pixels", "smallest screenshot area the model sees", type=int)
-    _add(g, "--max-pixels", "largest screenshot area the model sees (fewer is faster, less precise)", type=int)
-    _add(g, "--max-new-tokens", "longest answer", type=int)
-    _add(g, "--temperature", "0 is greedy", type=float)
-    _add(g, "--engine", "fast: our decoding (prompt-start cache, CUDA graphs, drafts); generate: transformers'",
-         choices=["fast", "generate"])
-    _add(g, "--think", "let the model write its reasoning before the tool call", action="store_true")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m agent", description=__doc__.split("\n")[0])
-    parser.add_argument("--debug", action="store_true", default=bool(_env("debug")), help="show tracebacks and debug logs")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run a task")
-    run.add_argument("task", help="what the agent should do, in plain words")
-    _env_flags(run)
-    _model_flags(run)
-    _loop_flags(run)
-
-    replay = sub.add_parser("replay", help="re-execute a recorded episode's model outputs, with no model")
-    replay.add_argument("episode", type=Path, help="an episode folder written by `run`; the environment and loop "
-                        "settings it recorded apply unless a flag gives them")
-    _env_flags(replay, env_default=None)
-    _loop_flags(replay)
-
-    report = sub.add_parser("report", help="rebuild the HTML report of an episode folder")
-    report.add_argument("episode", type=Path)
-
-    doctor = sub.add_parser("doctor", help="report what is usable on this machine")
-    doctor.add_argument("--calibrate", action="store_true", help="click a grid of targets and measure the error")
-    _env_flags(doctor)
-    doctor.add_argument("--model", default=_env("model"), help="also check this model can be found")
-
-    ev = sub.add_parser("eval", help="run an evaluation suite (AndroidWorld-style; rerun into --out to resume)")
-    from evals.cli import add_eval_arguments  # argparse only: cheap; the suites load when the command runs
-
-    add_eval_arguments(ev)
-
-    tiny = sub.add_parser("make-tiny-model", help="write a tiny random-weight Qwen2.5-VL checkpoint (for tests)")
-    tiny.add_argument("directory", type=Path)
-
-    bench = sub.add_parser("bench", help="time one agent step: plain generate against our backend (random weights)")
-    _add(bench, "--arch", "architectures, comma-separated: 3b, 7b, tiny (auto: 3b,7b on a GPU, tiny on the CPU)",
-         default="auto")
-    _add(bench, "--screens", "screen sizes, comma-separated WIDTHxHEIGHT", default="1920x1080,2560x1440,1080x2400")
-    _add(bench, "--max-pixels", "largest image area the model sees [default: the checkpoint's, native 1080p]", type=int)
-    _add(bench, "--new-tokens", "tokens generated per step (end-of-turn suppressed until then)", default=40, type=int)
-    _add(bench, "--repeats", "timed runs per variant; the table shows medians", default=3, type=int)
-    _add(bench, "--warmup", "untimed runs per variant first", default=1, type=int)
-    _add(bench, "--history-images", "screenshots in the prompt, the current one included", default=1, type=int)
-    _add(bench, "--constrained", "put the tool-call grammar on `ours` (its token count then varies)",
-         action="store_true")
-    _add(bench, "--drafts", "only count the passes grammar drafts leave per sample action (no model; seconds)",
-         action="store_true")
-    _add(bench, "--device", "torch device (auto, cpu, cuda, cuda:1)", default="auto")
-    _add(bench, "--dtype", "weights dtype (auto: bfloat16 on a GPU, float32 on the CPU)", default="auto",
-         choices=["auto", "bfloat16", "float16", "float32"])
-    _add(bench, "--attn", "attention implementation, for both variants (default: sdpa, which ours needs)")
-    _add(bench, "--processor", "checkpoint folder or id whose tokenizer/processor to use [default: the tiny one]")
-    _add(bench, "--seed", "seeds weights and screenshots", default=0, type=int)
-    _add(bench, "--threads", "CPU threads for torch (1 is steadier on a small shared CPU) [default: torch's]",
-         type=int)
-    # No AGENT_OUT default here: that variable names `run`'s recordings folder, not a JSON file.
-    bench.add_argument("--out", default=Path("bench.json"), type=Path, help="JSON file for the results")
-
-    sim = sub.add_parser("phone-sim", help="start the simulated Android phone that adb can connect to")
-    _add(sim, "--port", "TCP port to listen on (then: adb connect 127.0.0.1:PORT)", default=5555, type=int)
-    _add(sim, "--size", "screen size in pixels, WIDTHxHEIGHT", default="1080x2400", type=_size)
-    return parser
-
-
-def _loop_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("loop")
-    # No defaults here: AgentConfig's apply, or a replayed recording's.
-    _add(g, "--max-steps", "stop after this many steps (default 30)", type=int)
-    _add(g, "--history-images", "screenshots shown to the model, the current one included (default 1)", type=int)
-    _add(g, "--out", "folder for recordings (one sub-folder per episode)", default=DEFAULT_OUT, type=Path)
-    _add(g, "--dry-run", "show each action, execute nothing", action="store_true")
-    _add(g, "--stop-file", "the run stops before the next step when this file exists [default: OUT/STOP]", type=Path)
-    s = p.add_argument_group("safety")
-    _add(s, "--confirm", "risky actions (pay, delete, send, install...): ask a human, allow or deny; "
-         "without a terminal, ask means deny", default="ask", choices=["ask", "allow", "deny"])
-    _add(s, "--policy", "a JSON file of safety rules (mode, allow_apps, deny_apps, allow_domains, deny_domains, "
-         "deny_keys, patterns)", type=Path)
-    for flag, what in (("--allow-app", "an app never held back"), ("--deny-app", "an app never opened or used"),
-                       ("--allow-domain", "a site never held back"), ("--deny-domain", "a site never visited"),
-                       ("--deny-key", "a key combination never pressed, e.g. ctrl+w")):
-        s.add_argument(flag, action="append", default=[], help=f"{what}; repeat the flag for more")
-    s.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE",
-                   help="a secret the model types as {{NAME}} without seeing it; also read from AGENT_SECRET_NAME")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(__doc__.split("\n")[0]).parse_args(argv)
     logger.remove()
     logger.add(sys.stderr, level="DEBUG" if args.debug else "INFO",
                format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
@@ -188,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pydantic import ValidationError  # loaded by then: every settings object is a pydantic model
 
         if isinstance(e, ValidationError):
-            lines = _flag_problems(e, args, sys.argv[1:] if argv is None else argv)
+            lines = flag_problems(e, args, sys.argv[1:] if argv is None else argv)
         else:
             lines = [str(e)]
         for line in lines:
@@ -209,29 +70,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _flag_problems(e: ValidationError, args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
-    """A pydantic ValidationError as one line per problem, naming the flag, or the variable, the value came
-    from; fields that no flag sets are named as `Settings.field`."""
-    lines: list[str] = []
-    for problem in e.errors():
-        message = problem["msg"].removeprefix("Value error, ")
-        if not problem["loc"]:
-            lines.append(message)
-            continue
-        field = str(problem["loc"][0])
-        dest = FLAG_OF_FIELD.get(field, field)
-        if not hasattr(args, dest):
-            lines.append(f"{e.title}.{field}: {message}")
-            continue
-        flag = "--" + dest.replace("_", "-")
-        variable = "AGENT_" + dest.upper()
-        given = any(a == flag or a.startswith(flag + "=") for a in argv)
-        source = flag if given or variable not in os.environ else f"{variable} ({flag})"
-        part = f" ({field})" if dest != field else ""
-        lines.append(f"{source}{part}: {message}, got {problem['input']!r}")
-    return list(dict.fromkeys(lines))
 
 
 def _is_user_error(e: Exception) -> bool:
