@@ -22,7 +22,10 @@ EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Settings a replay takes from the recording unless a flag (or its variable) gives them: those that decide
 # what the model was shown and how many answers the loop asks for, so the recorded answers fit again.
 REPLAYED_ENVIRONMENT = ("start_url", "viewport", "device_scale_factor", "monitor", "settle_delay")
-REPLAYED_CONFIG = ("max_steps", "history_images", "retries_on_bad_answer", "stuck_after", "extra_instructions")
+REPLAYED_CONFIG = ("max_steps", "history_images", "retries_on_bad_answer", "stuck_after", "extra_instructions",
+                   "dry_run")
+# Where an action space is acted in, for recordings that do not name their environment (an eval's).
+ENVIRONMENT_OF_SPACE = {"computer": "desktop", "browser": "browser", "mobile": "android"}
 # Commands that run episodes: SIGTERM ends them as Ctrl-C does, so each episode records how it ended.
 EPISODE_COMMANDS = ("run", "replay", "eval")
 
@@ -138,8 +141,11 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
     safety = _safety(args, task)
     flags = dict(max_steps=args.max_steps, history_images=args.history_images,
                  extra_instructions=THOUGHT_INSTRUCTION if getattr(args, "think", False) else None)
-    config = AgentConfig(**{**(recorded_config or {}), **{k: v for k, v in flags.items() if v is not None}},
-                         dry_run=args.dry_run, stop_file=args.stop_file or args.out / "STOP")
+    recorded = recorded_config or {}
+    # A dry run's recording replays as a dry run: its actions were never meant to be carried out.
+    flags["dry_run"] = args.dry_run or recorded.get("dry_run")
+    config = AgentConfig(**{**recorded, **{k: v for k, v in flags.items() if v is not None}},
+                         stop_file=args.stop_file or args.out / "STOP")
     logger.info("to stop the run: Ctrl-C, or create {}", config.stop_file)
     env = _environment(args)
     try:
@@ -203,7 +209,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not texts:
         raise UsageError(f"{args.episode} holds no model outputs to replay")
     if args.env is None:
-        args.env = header.get("environment", "browser")
+        args.env = header.get("environment") or ENVIRONMENT_OF_SPACE.get(header.get("action_space", ""), "browser")
     for name, value in (header.get("environment_settings") or {}).items():
         if name in REPLAYED_ENVIRONMENT and getattr(args, name) is None:
             setattr(args, name, value)

@@ -42,10 +42,10 @@ class LiveView:
         what = result.stop_reason + (f" ({result.status})" if result.status else "")
         detail = result.answer or result.error or ""
         self.console.print(f"[{style}]{what}[/] after {result.steps} steps {escape(detail)}", markup=True,
-                           highlight=False)
+                           highlight=False, soft_wrap=True)
         if self.timings:
             self.console.print(f"[dim]{Timings.episode_summary(self.timings)}[/]", markup=True, highlight=False,
                                soft_wrap=True)
         if result.out_dir:
-            self.console.print(f"recording: {result.out_dir}/report.html", highlight=False)
+            self.console.print(f"recording: {result.out_dir}/report.html", highlight=False, soft_wrap=True)
 

@@ -103,7 +103,8 @@ def load_episode(directory: Path) -> tuple[dict[str, Any], list[StepRecord]]:
         raise RecordingError(f"{header_path} is not valid JSON ({e}); the folder is damaged") from None
     steps: list[StepRecord] = []
     steps_path = directory / STEPS_FILE
-    lines = steps_path.read_text(encoding="utf-8").splitlines() if steps_path.exists() else []
+    # "\n" only: splitlines() would also cut at U+2028 or U+0085, which JSON keeps raw inside a model's text.
+    lines = steps_path.read_text(encoding="utf-8").split("\n") if steps_path.exists() else []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue

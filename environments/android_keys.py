@@ -26,7 +26,7 @@ KEYCODES: dict[str, int] = {
 def normalise_key(name: str) -> str | None:
     """A model's key name ("volume_up", "Volume Up", "KEYCODE_HOME", "66") to adb's name, or None if unknown."""
     key = name.strip().upper().replace(" ", "_").replace("-", "_")
-    if key.isdigit():
+    if key.isascii() and key.isdigit():  # "²" is a digit to isdigit() but not to int()
         code = int(key)
         return next((k for k, v in KEYCODES.items() if v == code), None)
     key = key if key.startswith("KEYCODE_") else f"KEYCODE_{key}"

@@ -268,3 +268,9 @@ def test_unauthorized_device_is_explained(adb_server: AdbServer) -> None:
     finally:
         adb_server.run("disconnect", locked.serial)
         locked.stop()
+
+
+def test_key_names_that_only_look_like_numbers_are_unknown() -> None:
+    from environments.android_keys import normalise_key
+
+    assert normalise_key("66") == "KEYCODE_ENTER" and normalise_key("²") is None and normalise_key("①") is None

@@ -159,3 +159,18 @@ def test_headed_without_a_display_fails_before_anything_starts(tmp_path: Path) -
         (line,) = [line for line in done.stderr.splitlines() if line.startswith("error")]
         assert "DISPLAY is not set" in line and "xvfb-run" in line
         assert not (tmp_path / "out").exists()
+
+
+def test_replay_keeps_a_dry_run_dry_and_finds_the_environment_of_an_eval_recording(tmp_path: Path) -> None:
+    click = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [5, 5]}}\n</tool_call>'
+    source = answers_only(tmp_path / "dry", [click])
+    header = json.loads((source / EPISODE_FILE).read_text())
+    (source / EPISODE_FILE).write_text(json.dumps({**header, "config": {"dry_run": True, "max_steps": 1}}))
+    done = agent("replay", str(source), "--start-url", START_URL, "--out", str(tmp_path / "out"))
+    replayed, header = only_episode(tmp_path / "out")
+    assert header["config"]["dry_run"] is True, done.stderr
+    assert [json.loads(line)["executed"] for line in (replayed / STEPS_FILE).read_text().splitlines()] == [False]
+    # An eval's recording names its action space, not its environment: the computer space is the desktop's.
+    (source / EPISODE_FILE).write_text(json.dumps({**header, "environment": None, "action_space": "computer"}))
+    done = agent("replay", str(source), "--out", str(tmp_path / "desktop"), env={"DISPLAY": ""})
+    assert "no X display" in done.stderr, done.stderr  # the desktop driver was the one started

@@ -1,4 +1,4 @@
-"""The terminal view prints model-written text as it is, never as rich markup, and keeps long actions short."""
+"""The terminal view and the recording reader meet model-written text as it is: markup, long lines, odd breaks."""
 
 from __future__ import annotations
 
@@ -28,3 +28,15 @@ def test_model_text_is_printed_verbatim_and_clipped() -> None:
     lines = text.splitlines()
     assert max(len(line) for line in lines) < ACTION_CHARS + 120, "a garbled URL stays one short line"
     assert "preprocess 20 ms · model 300 ms" in text  # the same split as the run's end line
+
+
+def test_a_recording_keeps_steps_whose_text_holds_unicode_line_breaks(tmp_path) -> None:
+    from agent.recording import EpisodeRecorder, load_episode
+
+    recorder = EpisodeRecorder(tmp_path / "ep", {"task": "t"})
+    odd = record({"action": "type", "text": "a\u2028b\u0085c\u2029d"})
+    recorder.write_step(odd)
+    recorder.write_step(record({"action": "wait", "time": 1}).model_copy(update={"index": 2}))
+    recorder.finish(EpisodeResult(task="t", stop_reason="max_steps", steps=2))
+    _, steps = load_episode(tmp_path / "ep")
+    assert [s.index for s in steps] == [1, 2] and steps[0].action == odd.action

@@ -27,9 +27,15 @@ _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:\[\]]*)(?::([0-9]*))?")
 _AROUND = "".join(c for c in map(chr, range(0x3001)) if c.isspace() or c <= " ")
 # Characters a domain cannot hold (WHATWG's forbidden domain code points); the browser refuses such a host.
 _FORBIDDEN = re.compile(r"[\x00-\x20#%/:<>?@\[\\\]^|\x7f]")
-# What UTS #46 drops from a host (soft hyphen, zero-width space, variation selectors, ...).
-_IGNORED = re.compile("[\u00ad\u034f\u180b-\u180d\u180f\u200b\u2060\u2064\ufe00-\ufe0f\ufeff"
-                      "\U0001bca0-\U0001bca3\U000e0100-\U000e01ef]")
+# What Chromium drops from a host (UTS #46's ignored characters: soft hyphen, zero-width space, variation
+# selectors, ..., and the invisible fillers and format characters it also drops, measured against its parser).
+_IGNORED = re.compile("[\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b\u2060-\u2064\u206a-\u206f"
+                      "\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+                      "\U000e0100-\U000e01ef]")
+# What no host the lists can judge holds once mapped: other invisible format and combining-only characters.
+_INVISIBLE = ("Cf", "Cc", "Cs", "Co", "Cn", "Zl", "Zp")
+# Chromium shows a page's source under this prefix; the page itself is still fetched from its host.
+_VIEW_SOURCE = re.compile(r"(?:view-source:)+", re.IGNORECASE)
 # Letters UTS #46 maps otherwise than case folding: non-transitional processing (Chromium's) keeps ß and ς.
 _DEVIATIONS = {"ß": "ß", "ς": "ς", "ẞ": "ß"}
 # One number of an IPv4 address: hexadecimal, octal or decimal.
@@ -39,7 +45,8 @@ _IPV4_PART = re.compile(r"0[xX]([0-9a-fA-F]*)|(0[0-7]*)|([1-9][0-9]*)")
 def address_host(address: str) -> str | None:
     """The host the browser visits for `address`, canonical (lower case, ASCII, no trailing dot), or None
     where it visits none (no authority: `about:`, `data:`, `file:///`, or a host the browser refuses)."""
-    text = re.sub(r"[\t\n\r]", "", with_scheme(address.strip(_AROUND)))
+    text = re.sub(r"[\t\n\r]", "", address.strip(_AROUND))
+    text = with_scheme(_VIEW_SOURCE.sub("", text, count=1) if _VIEW_SOURCE.match(text) else text)
     m = _SCHEME.fullmatch(text)
     if not m:
         return None
@@ -52,7 +59,8 @@ def address_host(address: str) -> str | None:
         return None
     authority = re.split(r"[/?#]", rest[2:], maxsplit=1)[0]
     m = _HOST_PORT.fullmatch(authority.rpartition("@")[2])
-    if not m or (m.group(2) and int(m.group(2)) > 65535):  # a port that is not one: the browser refuses
+    port = (m.group(2) or "").lstrip("0") if m else ""
+    if not m or len(port) > 5 or (port and int(port) > 65535):  # a port that is not one: the browser refuses
         return None
     return _canonical_host(m.group(1))
 
@@ -73,7 +81,7 @@ def _canonical_host(host: str) -> str | None:
     host = unicodedata.normalize("NFKC", _IGNORED.sub("", host))
     host = unicodedata.normalize("NFKC", "".join(_DEVIATIONS.get(c) or c.casefold() for c in host))
     host = host.replace("\u3002", ".").rstrip(".")
-    if not host or _FORBIDDEN.search(host):
+    if not host or _FORBIDDEN.search(host) or any(unicodedata.category(c) in _INVISIBLE for c in host):
         return None
     labels = host.split(".")
     if _is_number(labels[-1]):
@@ -92,7 +100,7 @@ def _ipv4(labels: list[str]) -> str | None:
     numbers = []
     for label in labels:
         m = _IPV4_PART.fullmatch(label)
-        if not m:
+        if not m or len(label.lstrip("0xX")) > 12:  # no IPv4 number is that long (and int() caps digits)
             return None
         hexa, octal, decimal = m.groups()
         numbers.append(int(hexa or "0", 16) if hexa is not None else int(octal, 8) if octal is not None

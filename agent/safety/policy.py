@@ -160,7 +160,11 @@ class RiskClassifier:
         app = action.text if action.action == "open" else None  # type: ignore[attr-defined]
         dest = address_host(url) if isinstance(url, str) else None
         if url and not dest:
-            # An address with no readable host (a garbled or local one) is vouched for by no list.
+            # An address with no readable host (a garbled or local one) is vouched for by no list, and cleared
+            # by no deny list either.
+            if p.deny_domains:
+                return Assessment("deny", [f"the address {clip(url)!r} names no site, so the deny list of domains "
+                                           "cannot clear it"], refused_by="the deny list")
             reasons.append(f"the address {clip(url)!r} names no site that the lists could vouch for")
         for domain in filter(None, (dest, here_domain)):
             if _domain_in(domain, p.deny_domains):
