@@ -272,6 +272,10 @@ class Agent:
         if classifier is None:
             return True
         assessment = classifier.assess(action, self.env, obs.extras)
+        # The reasons quote what lies under the pointer, which can show a secret: the prompt and the record see
+        # them redacted.
+        redact = self.safety.secrets.redact
+        assessment = dataclasses.replace(assessment, reasons=[redact(r) for r in assessment.reasons])
         if assessment.verdict == "allow":
             return True
         decided = f"refused by {assessment.refused_by}" if assessment.verdict == "deny" else ""

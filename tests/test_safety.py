@@ -293,14 +293,33 @@ def test_secrets_are_redacted_however_they_come_back() -> None:
     assert host.redact("net::ERR_NAME_NOT_RESOLVED at https://hunter2.example/") == (
         "net::ERR_NAME_NOT_RESOLVED at https://{{PIN}}.example/")
     # A value inside another is redacted whole, in one pass.
-    both = Secrets({"USER": "ann", "PASSWORD": "ann-secret"})
-    assert both.redact("ann / ANN-SECRET") == "{{USER}} / {{PASSWORD}}"
+    both = Secrets({"USER": "anna", "PASSWORD": "anna-secret"})
+    assert both.redact("anna / ANNA-SECRET") == "{{USER}} / {{PASSWORD}}"
+
+
+def test_secrets_leave_keys_and_placeholders_alone() -> None:
+    # Keys are the recording's schema: a value equal to one of them must not rename it, or replay refuses the file.
+    task = Secrets({"TASK": "task"})
+    assert task.redact_data({"task": ["the task", 1234]}) == {"task": ["the {{TASK}}", 1234]}
+    # A value equal to its own name, in any case, never rewrites its placeholder.
+    own = Secrets({"PASSWORD": "password"})
+    assert own.redact("typed {{PASSWORD}}, not Password") == "typed {{PASSWORD}}, not {{PASSWORD}}"
+
+
+def test_short_or_undecodable_secrets_are_refused_at_start() -> None:
+    with pytest.raises(SecretError, match="shorter than 4 characters"):
+        Secrets.from_cli(["A=abc"], environ={})
+    assert Secrets({"PIN": "1234"}).redact("PIN 1234") == "PIN {{PIN}}", "a 4-digit PIN still works"
+    undecodable = b"hunter\xff2".decode("utf-8", "surrogateescape")  # as os.environ hands over a stray byte
+    with pytest.raises(SecretError, match="not valid UTF-8"):
+        Secrets.from_cli([], environ={"AGENT_SECRET_PW": undecodable})
 
 
 def test_secrets_are_revealed_only_into_typed_text() -> None:
     secrets = Secrets({"PASSWORD": SECRET})
     assert secrets.reveal(Type(text="pw {{PASSWORD}}")) == Type(text=f"pw {SECRET}")
-    for action in (Navigate(url="https://example.com/login?pw={{PASSWORD}}"), Open(text="{{PASSWORD}}")):
+    for action in (Navigate(url="https://example.com/login?pw={{PASSWORD}}"), Open(text="{{PASSWORD}}"),
+                   Key(keys="ctrl+{{PASSWORD}}")):
         with pytest.raises(ActionFailed, match=r"\{\{PASSWORD\}\} stands for a secret, which is only typed"):
             secrets.reveal(action)
     other = Navigate(url="https://example.com/{{OTHER}}")

@@ -3,7 +3,8 @@
 The value is put in only at the last moment, in the text of a `type` action handed to the driver; everything
 written or logged passes through `redact`, so the value never reaches prompts, logs, recordings or reports,
 whether it comes back as typed, percent-encoded (a page's address), in other letter case (a host name) or
-escaped (a driver's message quoting the text it typed).
+escaped (a driver's message quoting the text it typed). Only values are redacted, never a dictionary's keys or
+a secret's own placeholder, so a recording keeps its schema and replays.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from environments.base import ActionFailed
 ENV_PREFIX = "AGENT_SECRET_"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]{0,63})\}\}")
+# A shorter value turns up in ordinary words and numbers, which would all be blanked out; a 4-digit PIN works.
+MIN_LENGTH = 4
 
 
 class SecretError(ValueError):
@@ -40,10 +43,21 @@ class Secrets:
                 raise SecretError(f"secret name {name!r} is not usable: use letters, digits and _, e.g. PASSWORD")
             if not value:
                 raise SecretError(f"secret {name} is empty; give it a value with --secret {name}=VALUE")
-        # One pass, longest value first, so a value that contains another is redacted whole.
+            if len(value) < MIN_LENGTH:
+                raise SecretError(f"secret {name} is shorter than {MIN_LENGTH} characters, too short to tell apart "
+                                  "from ordinary text in logs and recordings; use a longer value")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a byte os.environ could not decode comes as a lone surrogate
+                raise SecretError(f"secret {name} is not valid UTF-8 text; give its value as UTF-8") from None
+        # One pass: the secrets' placeholders first, matched in their exact case and kept as they are, so a value
+        # such as "password" never rewrites {{PASSWORD}}; then the values, longest first, so a value that contains
+        # another is redacted whole.
+        kept = "|".join(re.escape(placeholder(name)) for name in self._values)
         by_length = sorted(self._values.items(), key=lambda kv: -len(kv[1]))
-        self._pattern = re.compile("|".join(f"(?P<{name}>{_written(value)})" for name, value in by_length),
-                                   re.IGNORECASE) if by_length else None
+        self._pattern = re.compile(
+            "|".join([f"(?-i:{kept})", *(f"(?P<{name}>{_written(value)})" for name, value in by_length)]),
+            re.IGNORECASE) if by_length else None
 
     @classmethod
     def from_cli(cls, pairs: Iterable[str], environ: Mapping[str, str] | None = None) -> Secrets:
@@ -90,8 +104,11 @@ class Secrets:
         an app or key name it can only be a mistake.
         """
         for name, value in action:
-            if isinstance(value, str) and not (isinstance(action, Type) and name == "text") and (
-                    used := sorted({m.group(1) for m in _PLACEHOLDER.finditer(value)} & self._values.keys())):
+            if isinstance(action, Type) and name == "text":
+                continue
+            # A list too: a `key` action's keys, refused here before the driver calls the placeholder an unknown key.
+            texts = [t for t in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(t, str)]
+            if used := sorted({m.group(1) for t in texts for m in _PLACEHOLDER.finditer(t)} & self._values.keys()):
                 raise ActionFailed(
                     f"{', '.join(placeholder(n) for n in used)} stands for a secret, which is only typed into a "
                     f"field with the type action, never put in the {name} of a {action.action} action; click "
@@ -105,16 +122,22 @@ class Secrets:
     def redact(self, text: str) -> str:
         if self._pattern is None:
             return text
-        return self._pattern.sub(lambda m: placeholder(str(m.lastgroup)), text)
+        # A match with no group name is a kept placeholder.
+        return self._pattern.sub(lambda m: placeholder(m.lastgroup) if m.lastgroup else m.group(0), text)
 
     def redact_data(self, data: Any) -> Any:
-        """`redact` over every string inside JSON-like data."""
+        """`redact` over every string value inside JSON-like data; keys are the data's schema and stay as they are.
+
+        The model's own text is redacted too: it never gets the value, but it can read one off the screen (a
+        visible field, a page echoing it) and repeat it. The price is a coincidence: a PIN equal to a number
+        the model wrote, a coordinate say, is blanked out there too, and that answer no longer parses on replay.
+        """
         if not self._values:
             return data
         if isinstance(data, str):
             return self.redact(data)
         if isinstance(data, dict):
-            return {self.redact_data(k): self.redact_data(v) for k, v in data.items()}
+            return {k: self.redact_data(v) for k, v in data.items()}
         if isinstance(data, (list, tuple)):
             return [self.redact_data(v) for v in data]
         return data
