@@ -4,12 +4,16 @@
 k < n_combinations, each with a seed derived from (seed, task, k); they are run task-interleaved so a
 partial run covers every task. A rerun into the same folder skips finished instances and retries those
 that ended in error (setup failures, crashes, a dead browser), keeping the earlier attempt's files.
+Ctrl-C or SIGTERM once lets the episodes in progress finish and starts no new ones; twice stops them before
+their next step (recorded as interrupted, so retried by a rerun).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +25,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.config import AgentConfig
+from agent.loop import EpisodeStop
 from agent.models.base import ModelBackend
 from environments.base import Environment
 from evals.agents import NoopBackend, OracleBackend
@@ -99,6 +104,25 @@ class _SharedModel:
         """Closed once by the runner, not by each episode."""
 
 
+class _StoppableModel:
+    """An episode's model that ends the episode before its next answer once the run is stopped: the loop then
+    records it as interrupted, so the instance gets its result file (an error, retried by a rerun)."""
+
+    def __init__(self, inner: ModelBackend, stop: threading.Event) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.image_budget = inner.image_budget
+        self._stop = stop
+
+    def generate(self, request: Any) -> Any:
+        if self._stop.is_set():
+            raise EpisodeStop("interrupted", "the eval was stopped (Ctrl-C or SIGTERM twice)")
+        return self.inner.generate(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def run_eval(settings: EvalSettings, model: ModelBackend | None = None,
              model_settings: Any = None) -> EvalSummary:
     """Run (or resume) an eval; returns its summary, also written to OUT/summary.json and OUT/index.html.
@@ -146,28 +170,70 @@ def _run_workers(settings: EvalSettings, store: ResultStore, todo: list[Instance
     work: queue.Queue[Instance] = queue.Queue()
     for inst in todo:
         work.put(inst)
-    stop = threading.Event()
+    stop, end_episodes = threading.Event(), threading.Event()
     view = ProgressView(len(todo), enabled=settings.progress)
-    workers = [threading.Thread(target=_worker, args=(settings, store, work, shared, stop, view), daemon=True,
-                                name=f"eval-worker-{i}") for i in range(min(settings.workers, max(1, len(todo))))]
-    with view:
+    workers = [threading.Thread(target=_worker, args=(settings, store, work, shared, stop, end_episodes, view),
+                                daemon=True, name=f"eval-worker-{i}")
+               for i in range(min(settings.workers, max(1, len(todo))))]
+    with _InterruptCounter() as interrupts, view:
         for w in workers:
             w.start()
-        try:
-            while any(w.is_alive() for w in workers):
-                for w in workers:
-                    w.join(timeout=0.2)
-        except KeyboardInterrupt:
-            stop.set()
-            logger.warning("interrupted: finishing the episodes in progress (Ctrl-C again to abandon them; "
-                           "a rerun into the same folder picks up where this one stopped)")
-            for w in workers:
-                w.join()
-            raise
+        handled = 0
+        while any(w.is_alive() for w in workers):
+            if interrupts.count > handled:
+                before, handled = handled, interrupts.count
+                _escalate(before, handled, sum(w.is_alive() for w in workers), stop, end_episodes)
+            time.sleep(0.05)
+    if interrupts.count:
+        raise KeyboardInterrupt
+
+
+class _InterruptCounter:
+    """While entered in the main thread, Ctrl-C and SIGTERM add to `count` instead of raising KeyboardInterrupt.
+
+    A KeyboardInterrupt lands wherever the main thread is, even in the handler of the one before it, or in a
+    Thread.join, which on Python 3.11 can then mark a running worker as stopped: the process would exit under
+    running episodes, lose their results and crash. Counting leaves the waiting loop in charge."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: dict[int, Any] = {}
+
+    def _interrupted(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _InterruptCounter:
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers, and only it gets them
+            self._previous = {s: signal.signal(s, self._interrupted) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+
+
+def _escalate(before: int, now: int, running: int, stop: threading.Event, end_episodes: threading.Event) -> None:
+    """Act on interrupts `before`+1 to `now`: the first starts no new instances, the second stops the episodes in
+    progress before their next step; either way they end recorded, each with its result file."""
+    stop.set()
+    if now == 1:
+        logger.warning("interrupted: finishing the episodes in progress ({} workers), starting no new ones (Ctrl-C "
+                       "again to stop them at their next step; a rerun into the same folder picks up where this one "
+                       "stopped)", running)
+        return
+    end_episodes.set()
+    if before < 2:
+        logger.warning("interrupted again: stopping the episodes in progress ({} workers) before their next step; "
+                       "they are recorded as interrupted and run again by a rerun into the same folder", running)
+    if now > 2:
+        logger.warning("still waiting for the episodes in progress ({} workers) to reach their next step; `kill -9 {}` "
+                       "leaves at once (a rerun into the same folder runs them again)", running, os.getpid())
 
 
 def _worker(settings: EvalSettings, store: ResultStore, work: queue.Queue[Instance], shared: ModelBackend | None,
-            stop: threading.Event, view: ProgressView) -> None:
+            stop: threading.Event, end_episodes: threading.Event, view: ProgressView) -> None:
     envs: dict[str, Environment] = {}
     try:
         while not stop.is_set():
@@ -176,11 +242,11 @@ def _worker(settings: EvalSettings, store: ResultStore, work: queue.Queue[Instan
             except queue.Empty:
                 return
             view.started(inst.id)
-            result = _run_one(settings, store, inst, envs, shared)
+            result = _run_one(settings, store, inst, envs, shared, end_episodes)
             store.save(result)
             view.finished(result)
             if result.stop_reason == "interrupted":
-                stop.set()  # Ctrl-C reached the agent loop in this thread: start nothing new
+                stop.set()  # the run is being stopped, or the stop file exists: start nothing new
     finally:
         for env in envs.values():
             try:
@@ -190,7 +256,7 @@ def _worker(settings: EvalSettings, store: ResultStore, work: queue.Queue[Instan
 
 
 def _run_one(settings: EvalSettings, store: ResultStore, inst: Instance, envs: dict[str, Environment],
-             shared: ModelBackend | None) -> InstanceResult:
+             shared: ModelBackend | None, end_episodes: threading.Event) -> InstanceResult:
     cls = inst.task_cls
     attempt = store.prepare_retry(inst.id)
     task = cls.from_seed(inst.seed)
@@ -202,8 +268,8 @@ def _run_one(settings: EvalSettings, store: ResultStore, inst: Instance, envs: d
         env = envs.get(key)
         if env is None:
             env = envs[key] = cls.create_environment(dict(settings.environment))
-        result = run_instance(task, env, _model_factory(settings.agent, shared), base, store.instance_dir(inst.id),
-                              store.root, settings.agent_config)
+        result = run_instance(task, env, _model_factory(settings.agent, shared, end_episodes), base,
+                              store.instance_dir(inst.id), store.root, settings.agent_config)
     except Exception as e:  # noqa: BLE001 - a crash in one instance is recorded; the worker goes on
         logger.opt(exception=e).error("instance {} crashed", inst.id)
         result = base.model_copy(update={"error": f"crashed: {type(e).__name__}: {e}", "finished_at": time.time()})
@@ -218,11 +284,19 @@ def _run_one(settings: EvalSettings, store: ResultStore, inst: Instance, envs: d
     return result
 
 
-def _model_factory(agent: str, shared: ModelBackend | None) -> Callable[[Task, PreparedEnvironment], ModelBackend]:
+def _model_factory(agent: str, shared: ModelBackend | None,
+                   end_episodes: threading.Event) -> Callable[[Task, PreparedEnvironment], ModelBackend]:
     budget = shared.image_budget if shared is not None else None
-    if agent == "noop":
-        return lambda task, env: NoopBackend(budget)
-    if agent == "oracle":
-        return lambda task, env: OracleBackend(task, env, budget)
-    assert shared is not None
-    return lambda task, env: shared
+
+    def make(task: Task, env: PreparedEnvironment) -> ModelBackend:
+        model: ModelBackend
+        if agent == "noop":
+            model = NoopBackend(budget)
+        elif agent == "oracle":
+            model = OracleBackend(task, env, budget)
+        else:
+            assert shared is not None
+            model = shared
+        return _StoppableModel(model, end_episodes)
+
+    return make

@@ -74,6 +74,32 @@ def test_interrupted_run_resumes_with_only_the_remaining_instances(tmp_path: Pat
     assert all(r.attempt == 1 or first.get(k, r).outcome == "error" for k, r in after.items())
 
 
+@pytest.mark.parametrize("signals", [1, 2])
+def test_sigterm_during_an_episode_records_it_and_exits_cleanly(tmp_path: Path, signals: int) -> None:
+    # Once: the episodes in progress finish; twice: they stop before their next step. Either way each started
+    # instance gets its result file and the CLI exits 1; the bug was an exit under running episodes (abort).
+    out = tmp_path / "eval"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "eval", "--suite", "miniwob", "--tasks", "click-button,click-test,focus-text",
+         "--n-combinations", "3", "--agent", "oracle", "--workers", "2", "--settle-delay", "0.02", "--out", str(out)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 40
+    while not list(out.glob("instances/*/episode/episode.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()[1].decode(errors="replace")
+    for _ in range(signals):
+        proc.send_signal(signal.SIGTERM)
+    stderr = proc.communicate(timeout=30)[1].decode(errors="replace")
+    assert proc.returncode == 1, stderr
+    assert "terminate called" not in stderr and "Aborted" not in stderr and "Traceback" not in stderr, stderr
+    started = [p.parent.parent for p in out.glob("instances/*/episode/episode.json")]
+    results = _results(out)
+    assert started and sorted(p.name for p in started) == sorted(results), stderr
+    assert len(results) < 9  # the run stopped early
+    for r in results.values():
+        assert r.outcome == "success" or (signals == 2 and "interrupted" in (r.error or "")), r
+
+
 def test_setup_failure_is_an_error_and_is_retried_on_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(registry.SUITES, "test-flaky", "tests.support.evals:FLAKY_SUITE")
     monkeypatch.setattr(FlakyClickTask, "marker_dir", tmp_path)
