@@ -134,10 +134,16 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
     from agent.live import LiveView
     from agent.loop import Agent
     from agent.recording import episode_dir_for
+    from agent.trajectory import EpisodeResult
     from prompts.qwen import THOUGHT_INSTRUCTION
 
     if not task.strip():
         raise UsageError("the task is empty; say what the agent should do, e.g. 'open the settings'")
+    try:
+        task.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes on the command line arrive as lone surrogates
+        raise UsageError("the task is not valid UTF-8 text (a terminal in another encoding?); give it as UTF-8") \
+            from None
     safety = _safety(args, task)
     flags = dict(max_steps=args.max_steps, history_images=args.history_images,
                  extra_instructions=THOUGHT_INSTRUCTION if getattr(args, "think", False) else None)
@@ -160,7 +166,7 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
             model.close()
     finally:
         env.close()
-    view.result(result)
+    view.result(EpisodeResult.model_validate(safety.secrets.redact_data(result.model_dump(mode="json"))))
     return EXIT_SUCCESS if result.success else EXIT_FAILED
 
 

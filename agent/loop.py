@@ -333,7 +333,9 @@ class Agent:
         if recorder:
             recorder.write_step(record)
         if self.on_step:
-            self.on_step(record)
+            # What the caller shows (a terminal, a progress view) is redacted as the recording is: the model may
+            # have read a secret off the screen and written it.
+            self.on_step(StepRecord.model_validate(self.safety.secrets.redact_data(record.model_dump(mode="json"))))
 
     def _result(
         self, task: str, stop: EpisodeStop, steps: list[StepRecord], recorder: EpisodeRecorder | None

@@ -44,9 +44,10 @@ def episode_dir_for(root: Path, task: str) -> Path:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write so a reader never sees half a file: a temporary file, then a rename."""
+    data = text.encode("utf-8")  # before the file exists: text that cannot be written leaves nothing behind
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
+    with tmp.open("wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -103,13 +104,14 @@ def load_episode(directory: Path) -> tuple[dict[str, Any], list[StepRecord]]:
         raise RecordingError(f"{header_path} is not valid JSON ({e}); the folder is damaged") from None
     steps: list[StepRecord] = []
     steps_path = directory / STEPS_FILE
-    # "\n" only: splitlines() would also cut at U+2028 or U+0085, which JSON keeps raw inside a model's text.
-    lines = steps_path.read_text(encoding="utf-8").split("\n") if steps_path.exists() else []
+    # Bytes, split at "\n" only: splitlines() would also cut at U+2028 or U+0085, which JSON keeps raw inside a
+    # model's text, and a crash can cut the last line inside a multi-byte character.
+    lines = steps_path.read_bytes().split(b"\n") if steps_path.exists() else []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            steps.append(StepRecord.model_validate_json(line))
-        except ValueError:
+            steps.append(StepRecord.model_validate_json(line.decode("utf-8")))
+        except ValueError:  # UnicodeDecodeError included
             logger.warning("{} line {} is damaged (a crash mid-write?); it is skipped", steps_path, n)
     return header, steps

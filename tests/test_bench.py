@@ -93,7 +93,7 @@ def test_big_architectures_need_a_gpu() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [(["--arch", "13b"], "choose from 3b, 7b, tiny"), (["--screens", "1920by1080"], "WIDTHxHEIGHT"),
-     (["--new-tokens", "0"], "at least 1")],
+     (["--new-tokens", "0"], "at least 1"), (["--screens", "99999999x99999999"], "at most 16384 per side")],
 )
 def test_bad_flags_are_one_line(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", *flags]) == 2

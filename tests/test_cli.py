@@ -174,3 +174,10 @@ def test_replay_keeps_a_dry_run_dry_and_finds_the_environment_of_an_eval_recordi
     (source / EPISODE_FILE).write_text(json.dumps({**header, "environment": None, "action_space": "computer"}))
     done = agent("replay", str(source), "--out", str(tmp_path / "desktop"), env={"DISPLAY": ""})
     assert "no X display" in done.stderr, done.stderr  # the desktop driver was the one started
+
+
+def test_a_task_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    # Undecodable bytes on the command line (a Latin-1 terminal) reach Python as lone surrogates.
+    done = agent("run", "caf\udce9 au lait", "--model", "/no/such/model", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "not valid UTF-8" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()

@@ -40,3 +40,9 @@ def test_a_recording_keeps_steps_whose_text_holds_unicode_line_breaks(tmp_path) 
     recorder.finish(EpisodeResult(task="t", stop_reason="max_steps", steps=2))
     _, steps = load_episode(tmp_path / "ep")
     assert [s.index for s in steps] == [1, 2] and steps[0].action == odd.action
+    # A crash that cut the last line inside a multi-byte character costs that line only.
+    torn = record({"action": "type", "text": "你好"}).model_dump_json().encode("utf-8")
+    with (tmp_path / "ep" / "steps.jsonl").open("ab") as f:
+        f.write(torn[: torn.index("你".encode()) + 1])
+    _, steps = load_episode(tmp_path / "ep")
+    assert [s.index for s in steps] == [1, 2]

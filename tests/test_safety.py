@@ -119,8 +119,10 @@ def test_secret_never_in_cli_logs_or_recordings(tmp_path: Path) -> None:
     try:
         env.reset()
         pw = centre(env, "#pw")
+        # The model may also read the value off the screen and write it: the terminal must not show it either.
         run(env, [call({"action": "left_click", "coordinate": pw}), call({"action": "type", "text": "{{PASSWORD}}"}),
-                  call({"action": "terminate", "status": "success"})], episode)
+                  call({"action": "type", "text": f" seen {SECRET}"}), call({"action": "answer", "text": SECRET})],
+            episode)
     finally:
         env.close()
     done = subprocess.run(
@@ -295,6 +297,11 @@ def test_secrets_are_redacted_however_they_come_back() -> None:
     # A value inside another is redacted whole, in one pass.
     both = Secrets({"USER": "anna", "PASSWORD": "anna-secret"})
     assert both.redact("anna / ANNA-SECRET") == "{{USER}} / {{PASSWORD}}"
+    # Full case mapping changes lengths; a page collapses whitespace.
+    odd = Secrets({"PW": "straße12", "SPACED": "  two  words "})
+    assert odd.redact("STRASSE12 | two words") == "{{PW}} | {{SPACED}}"
+    with pytest.raises(SecretError, match="holds a placeholder"):
+        Secrets({"A": "{{B}}abcd", "B": "wxyz"})
 
 
 def test_secrets_leave_keys_and_placeholders_alone() -> None:

@@ -75,6 +75,10 @@ def run_bench(options: BenchOptions) -> BenchReport:
 
 
 
+# The largest side a screenshot can have (8K is 7680): beyond it the bench would only fail allocating memory.
+MAX_SIDE = 16384
+
+
 def parse_screens(text: str) -> tuple[tuple[int, int], ...]:
     screens = []
     for item in text.split(","):
@@ -86,6 +90,8 @@ def parse_screens(text: str) -> tuple[tuple[int, int], ...]:
             ) from None
         if width < 28 or height < 28:
             raise ValueError(f"--screens: {item} is smaller than one 28-pixel patch; use at least 28x28")
+        if width > MAX_SIDE or height > MAX_SIDE:
+            raise ValueError(f"--screens: {item.strip()} is larger than any screen; use at most {MAX_SIDE} per side")
         screens.append((width, height))
     return tuple(screens)
 

@@ -46,6 +46,9 @@ class Secrets:
             if len(value) < MIN_LENGTH:
                 raise SecretError(f"secret {name} is shorter than {MIN_LENGTH} characters, too short to tell apart "
                                   "from ordinary text in logs and recordings; use a longer value")
+            if _PLACEHOLDER.search(value):
+                raise SecretError(f"secret {name} holds a placeholder ({_PLACEHOLDER.search(value).group(0)}); "
+                                  "give the value itself")
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:  # a byte os.environ could not decode comes as a lone surrogate
@@ -147,6 +150,9 @@ def _written(value: str) -> str:
     """A regular expression for the value however it comes back written: each character as is,
     percent-encoded (in an address), escaped as repr() escapes it (a driver's `typed {text!r}`), or a space
     as "+" (a form's query), in any mix and letter case (a host name is lower-cased)."""
+    # Full case mappings change lengths (ß -> SS) where IGNORECASE matches letter by letter; a page that
+    # collapses whitespace shows the value with single spaces.
+    whole = {value.upper(), value.casefold(), " ".join(value.split())} - {value}
     parts = []
     for c in value:
         forms = {c, quote(c, safe=""), repr(c)[1:-1]}
@@ -155,4 +161,5 @@ def _written(value: str) -> str:
         if c == " ":
             forms.add("+")
         parts.append("(?:" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)) + ")")
-    return "".join(parts)
+    whole = {w for w in whole if len(w) >= MIN_LENGTH}  # "a   " collapsed to "a" would blank every "a"
+    return "|".join(["".join(parts), *(re.escape(w) for w in sorted(whole, key=len, reverse=True))])
