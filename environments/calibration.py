@@ -97,11 +97,13 @@ class CalibrationReport(BaseModel):
                 )
             if not t.seen:
                 lines.append(f"  target {t.index} is not in the screenshot at model point {t.model_point}")
-        if not self.ok:
-            lines.append(
-                "  a scale other than 1 points at a wrong HiDPI scale (DesktopSettings.scale, device_scale_factor); "
-                "an offset at a wrong monitor origin (DesktopSettings.monitor)"
-            )
+        # The hint only where the fit says so: a miss for another reason (targets too small to tell apart on a
+        # tiny viewport) has nothing to do with the scale.
+        if not self.ok and any(abs(k - 1) > 0.01 for k in self.scale):
+            lines.append("  a scale other than 1 points at a wrong HiDPI scale (DesktopSettings.scale, "
+                         "device_scale_factor)")
+        if not self.ok and any(abs(o) > self.tolerance_px for o in self.offset):
+            lines.append("  an offset other than 0 points at a wrong monitor origin (DesktopSettings.monitor)")
         return "\n".join(lines)
 
 
@@ -295,9 +297,10 @@ def _report(
     sx, ox = _fit([c[0] for c, _ in pairs], [h[0] for _, h in pairs])
     sy, oy = _fit([c[1] for c, _ in pairs], [h[1] for _, h in pairs])
     s = mapper.screen
-    # A perfect mapping is still off by up to half a model pixel (quantisation), plus a pixel of rounding.
+    # A perfect mapping is still off by up to half a model pixel (quantisation), plus the rounding of the point
+    # sent and of the hit logged, half a pixel each per axis.
     model_px = max(s.width / mapper.model_width, s.height / mapper.model_height) / s.scale
-    tolerance = model_px / 2 * math.sqrt(2) + 1.0
+    tolerance = (model_px / 2 + 1.0) * math.sqrt(2)
     max_error = max(errors) if errors else math.inf
     all_hit = all(r.hit is not None and r.hit.target == r.index for r in results)
     all_seen = all(r.seen for r in results)
