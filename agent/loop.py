@@ -334,8 +334,10 @@ class Agent:
             recorder.write_step(record)
         if self.on_step:
             # What the caller shows (a terminal, a progress view) is redacted as the recording is: the model may
-            # have read a secret off the screen and written it.
-            self.on_step(StepRecord.model_validate(self.safety.secrets.redact_data(record.model_dump(mode="json"))))
+            # have read a secret off the screen and written it. Without secrets there is nothing to copy.
+            secrets = self.safety.secrets
+            self.on_step(StepRecord.model_validate(secrets.redact_data(record.model_dump(mode="json"))) if secrets
+                         else record)
 
     def _result(
         self, task: str, stop: EpisodeStop, steps: list[StepRecord], recorder: EpisodeRecorder | None
