@@ -1,4 +1,4 @@
-"""The computer action space: Qwen2.5-VL's `computer_use` tool, plus `answer`."""
+"""The computer action space: Qwen2.5-VL's `computer_use` tool."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field
 
-from actions.base import Action, Answer, PointField, Terminate, Type, Wait
+from actions.base import Action, PointField, Terminate, Type, Wait
 
 
 def _split_combo(value: Any) -> Any:
@@ -96,5 +96,4 @@ COMPUTER_ACTIONS: tuple[type[Action], ...] = (
     Scroll,
     Wait,
     Terminate,
-    Answer,
 )

@@ -1,4 +1,4 @@
-"""The mobile action space: Qwen2.5-VL's `mobile_use` tool, plus `answer`."""
+"""The mobile action space: Qwen2.5-VL's `mobile_use` tool."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from actions.base import Action, Answer, PointField, Seconds, Terminate, Type, Wait
+from actions.base import Action, PointField, Seconds, Terminate, Type, Wait
 
 
 class MobileKey(Action):
@@ -66,5 +66,4 @@ MOBILE_ACTIONS: tuple[type[Action], ...] = (
     Open,
     Wait,
     Terminate,
-    Answer,
 )

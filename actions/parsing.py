@@ -36,7 +36,7 @@ class ParseError(ValueError):
 @dataclass(frozen=True)
 class ParsedAction:
     action: Action
-    # The tool call as understood: {"name": ..., "arguments": {...}}.
+    # The tool call as the model wrote it, under the space's tool name: {"name": ..., "arguments": {...}}.
     call: dict[str, Any]
     # Things worth recording: repairs made, extra tool calls ignored.
     notes: list[str] = field(default_factory=list)
@@ -119,7 +119,8 @@ def _to_action(obj: dict[str, Any], space: ActionSpace, notes: list[str]) -> Par
         action = space.validate(arguments)
     except ValidationError as e:
         raise ParseError(f"the arguments of `{tag}` are invalid: {_explain(e)}") from None
-    return ParsedAction(action, {"name": space.tool_name, "arguments": action.arguments()}, notes)
+    # The call as the model wrote it (values and order untouched): the history shows the model its own words.
+    return ParsedAction(action, {"name": space.tool_name, "arguments": arguments}, notes)
 
 
 def _explain(error: ValidationError) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from actions.base import Action
+from actions.base import Action, Answer
 from actions.browser import BROWSER_ACTIONS
 from actions.computer import COMPUTER_ACTIONS
 from actions.mobile import MOBILE_ACTIONS
@@ -28,12 +28,9 @@ class ActionSpace:
     """A named set of actions: one tool in Qwen's function-call format."""
 
     name: str
+    # The cookbook tool the prompt describes this space with (prompts/tools/).
     tool_name: str
-    # Lines describing the device, placed before the resolution line in the tool description.
-    intro: tuple[str, ...]
     actions: tuple[type[Action], ...]
-    # Advice after the resolution line.
-    advice: tuple[str, ...] = field(default=())
 
     @cached_property
     def _adapter(self) -> TypeAdapter[Any]:
@@ -48,28 +45,9 @@ class ActionSpace:
         """Arguments of a tool call (a dict) to a typed action; raises pydantic's ValidationError."""
         return self._adapter.validate_python(arguments)
 
-    def arguments(self) -> dict[str, dict[str, Any]]:
-        """Every argument of the tool but `action`, in Qwen's flat form: type, description, which actions use it."""
-        table: dict[str, dict[str, Any]] = {}
-        for cls in self.actions:
-            schema = _clean_schema(cls.model_json_schema())
-            tag = cls.model_fields["action"].default
-            for name, info in cls.model_fields.items():
-                if name == "action":
-                    continue
-                prop = schema["properties"][name]
-                entry = table.setdefault(
-                    name, {"type": prop.get("type", "string"), "enum": prop.get("enum"), "required_by": [], "used_by": []}
-                )
-                entry.setdefault("descriptions", []).append(info.description or "")
-                entry["used_by"].append(tag)
-                if info.is_required():
-                    entry["required_by"].append(tag)
-        for entry in table.values():
-            # A description shared by every action that uses the argument is kept; differing ones are dropped.
-            descriptions = set(entry.pop("descriptions"))
-            entry["description"] = descriptions.pop() if len(descriptions) == 1 else ""
-        return table
+    def with_answer(self) -> ActionSpace:
+        """This space plus `answer`, for tasks that ask a question (our extension: Qwen2.5-VL's tools have none)."""
+        return self if Answer in self.actions else replace(self, actions=(*self.actions, Answer))
 
     def call_schema(self, width: int, height: int) -> dict[str, Any]:
         """JSON schema of one whole tool call, with points bounded to a `width`x`height` image.
@@ -130,44 +108,9 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-COMPUTER = ActionSpace(
-    name="computer",
-    tool_name="computer_use",
-    intro=(
-        "Use a mouse and keyboard to interact with a computer, and take screenshots.",
-        "* This is an interface to a desktop GUI. There is no terminal; open applications by clicking their icons.",
-        "* Applications can take time to start or respond: wait and look at the next screenshot before repeating an action.",
-    ),
-    actions=COMPUTER_ACTIONS,
-    advice=(
-        "* Look at the screenshot to find an element's coordinates before moving the cursor to it.",
-        "* Click buttons, links and icons in their centre, not on their edges.",
-    ),
-)
-
-BROWSER = ActionSpace(
-    name="browser",
-    tool_name="computer_use",
-    intro=(
-        "Use a mouse and keyboard to interact with a web browser, and take screenshots.",
-        "* The screenshot shows the page of the active tab. You can also open an address, go back and go forward.",
-        "* Pages can take time to load: wait and look at the next screenshot before repeating an action.",
-    ),
-    actions=BROWSER_ACTIONS,
-    advice=COMPUTER.advice,
-)
-
-MOBILE = ActionSpace(
-    name="mobile",
-    tool_name="mobile_use",
-    intro=(
-        "Use a touchscreen to interact with a mobile device, and take screenshots.",
-        "* This is a mobile device with a touchscreen: you can tap, type, swipe and press its system buttons.",
-        "* Apps can take time to start or respond: wait and look at the next screenshot before repeating an action.",
-    ),
-    actions=MOBILE_ACTIONS,
-    advice=("* Tap buttons, links and icons in their centre, not on their edges.",),
-)
+COMPUTER = ActionSpace(name="computer", tool_name="computer_use", actions=COMPUTER_ACTIONS)
+BROWSER = ActionSpace(name="browser", tool_name="computer_use", actions=BROWSER_ACTIONS)
+MOBILE = ActionSpace(name="mobile", tool_name="mobile_use", actions=MOBILE_ACTIONS)
 
 SPACES: dict[str, ActionSpace] = {s.name: s for s in (COMPUTER, BROWSER, MOBILE)}
 

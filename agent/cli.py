@@ -23,7 +23,7 @@ EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # what the model was shown and how many answers the loop asks for, so the recorded answers fit again.
 REPLAYED_ENVIRONMENT = ("start_url", "viewport", "device_scale_factor", "monitor", "settle_delay")
 REPLAYED_CONFIG = ("max_steps", "history_images", "retries_on_bad_answer", "stuck_after", "extra_instructions",
-                   "dry_run")
+                   "dry_run", "answer")
 # Where an action space is acted in, for recordings that do not name their environment (an eval's).
 ENVIRONMENT_OF_SPACE = {"computer": "desktop", "browser": "browser", "mobile": "android"}
 # Commands that run episodes: SIGTERM ends them as Ctrl-C does, so each episode records how it ended.
@@ -121,7 +121,8 @@ def _model(args: argparse.Namespace) -> Any:
                          "`python -m agent make-tiny-model DIR` makes a tiny one to try the setup")
     fields = dict(model=args.model, base_url=args.base_url, api_key=args.api_key, device=args.device,
                   min_pixels=args.min_pixels, max_pixels=args.max_pixels, max_new_tokens=args.max_new_tokens,
-                  temperature=args.temperature, allow_thought=args.think or None, engine=args.engine)
+                  temperature=args.temperature, allow_thought=args.think or None, engine=args.engine,
+                  grammar_field=args.grammar_field)
     return create_backend(ModelSettings(**{k: v for k, v in fields.items() if v is not None}))
 
 
@@ -150,6 +151,7 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
     recorded = recorded_config or {}
     # A dry run's recording replays as a dry run: its actions were never meant to be carried out.
     flags["dry_run"] = args.dry_run or recorded.get("dry_run")
+    flags["answer"] = args.answer or recorded.get("answer")
     config = AgentConfig(**{**recorded, **{k: v for k, v in flags.items() if v is not None}},
                          stop_file=args.stop_file or args.out / "STOP")
     logger.info("to stop the run: Ctrl-C, or create {}", config.stop_file)

@@ -57,6 +57,8 @@ def _model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     _add(g, "--model", "local checkpoint folder or Hugging Face id (from the local cache)")
     _add(g, "--base-url", "use an OpenAI-compatible server (vLLM, SGLang) at this URL instead of loading locally")
     _add(g, "--api-key", "API key for --base-url")
+    _add(g, "--grammar-field", "--base-url: where the server reads the tool-call grammar: structured_outputs (vLLM "
+         ">= 0.12), guided_grammar (older vLLM), ebnf (SGLang)", choices=["structured_outputs", "guided_grammar", "ebnf"])
     _add(g, "--device", "torch device for the local model (auto, cpu, cuda, cuda:1)")
     _add(g, "--min-pixels", "smallest screenshot area the model sees", type=int)
     _add(g, "--max-pixels", "largest screenshot area the model sees (fewer is faster, less precise)", type=int)
@@ -137,6 +139,8 @@ def _loop_flags(p: argparse.ArgumentParser) -> None:
     _add(g, "--history-images", "screenshots shown to the model, the current one included (default 1)", type=int)
     _add(g, "--out", "folder for recordings (one sub-folder per episode)", default=DEFAULT_OUT, type=Path)
     _add(g, "--dry-run", "show each action, execute nothing", action="store_true")
+    _add(g, "--answer", "the task asks a question: offer the model `answer` (not in the checkpoints' tools)",
+         action="store_true")
     _add(g, "--stop-file", "the run stops before the next step when this file exists [default: OUT/STOP]", type=Path)
     s = p.add_argument_group("safety")
     _add(s, "--confirm", "risky actions (pay, delete, send, install...): ask a human, allow or deny; "

@@ -22,6 +22,9 @@ class AgentConfig(BaseModel):
         description="Stop as stuck after this many identical actions in a row that leave the screen unchanged.",
     )
     dry_run: bool = Field(default=False, description="Show each action but execute nothing.")
+    answer: bool = Field(
+        default=False, description="Offer the model `answer` (our extension) for a task that asks a question."
+    )
     extra_instructions: str = Field(default="", description="Appended to the system prompt.")
     stop_file: Path | None = Field(
         default=None, description="When this file exists, the loop stops before the next step (a kill switch)."

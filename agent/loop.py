@@ -47,8 +47,8 @@ class _EpisodeState:
     screenshots: list[Image.Image] = field(default_factory=list)
     # One per step, for no-change feedback and stuck detection.
     signatures: list[ScreenSignature] = field(default_factory=list)
-    # What to tell the model in the next prompt (an error, a refusal, no visible change).
-    feedback: str | None = None
+    # What to tell the model in the next prompt, one line each (an error, a refusal).
+    notes: list[str] = field(default_factory=list)
 
     def see(self, screenshot: Image.Image) -> bool | None:
         """Remember this step's screen; whether it differs from the previous step's (None on the first)."""
@@ -87,6 +87,8 @@ class Agent:
         self.env = env
         self.model = model
         self.config = config or AgentConfig()
+        # `answer` is offered only to tasks that ask a question: the checkpoints' tools have none.
+        self.space = env.action_space.with_answer() if self.config.answer else env.action_space
         self.on_step = on_step
         # Without a policy every action goes through; the CLI sets one that asks before risky actions.
         self.safety = safety or Safety()
@@ -106,7 +108,7 @@ class Agent:
                 out_dir,
                 {
                     "task": task,
-                    "action_space": self.env.action_space.name,
+                    "action_space": self.space.name,
                     "model": self.model.name,
                     "image_budget": dataclasses.asdict(self.model.image_budget),
                     "config": self.config.model_dump(mode="json"),
@@ -149,20 +151,22 @@ class Agent:
         """One step: observe, ask, then act or hold back; recorded whatever happens. Returns a stop, if any."""
         self._check_stop_file()
         started = time.perf_counter()
-        space = self.env.action_space
+        space = self.space
         t = time.perf_counter()
         obs = self.env.reset() if index == 1 else self.env.observe()
         capture = time.perf_counter() - t
         changed = state.see(obs.screenshot)
         previous = state.steps[-1] if state.steps else None
+        notes = list(state.notes)
         if changed is False and previous and previous.executed and previous.action.get("action") != "wait":
-            state.feedback = _join(state.feedback, "the screen did not change after your last action")
+            notes.append("the screen did not change after your last action")
+        notes.extend(obs.warnings)
         mapper = CoordinateMapper.for_screen(obs.geometry, self.model.image_budget)
         size = (mapper.model_width, mapper.model_height)
         shot = recorder.save_screenshot(index, obs.screenshot) if recorder else ""
-        past = self._past_steps(state.steps, state.screenshots, space.tool_name)
+        past = self._past_steps(state.steps, state.screenshots)
         inputs = PromptInputs(
-            space, task, obs.screenshot, size, past, self.config.history_images, state.feedback, instructions
+            space, task, obs.screenshot, size, past, self.config.history_images, tuple(notes), instructions
         )
         decision = _Decision(messages=build_messages(inputs))
         decision.timings.capture = capture
@@ -197,7 +201,7 @@ class Agent:
         finally:
             record.timings.total = time.perf_counter() - started
             self._commit(record, recorder, state.steps)
-        state.feedback = feedback
+        state.notes = [feedback] if feedback else []
         state.keep_screenshot(obs.screenshot, self.config.history_images)
         return ending
 
@@ -205,7 +209,7 @@ class Agent:
         """Ask the model, filling in `d`; on an unusable answer, re-prompt quoting the error
         (config.retries_on_bad_answer)."""
         messages = d.messages
-        space = self.env.action_space
+        space = self.space
         for _ in range(self.config.retries_on_bad_answer + 1):
             t = time.perf_counter()
             gen = self.model.generate(GenerationRequest(messages, space, size))
@@ -297,12 +301,12 @@ class Agent:
         if path is not None and path.exists():
             raise EpisodeStop("interrupted", f"the stop file {path} exists; remove it to run again")
 
-    def _past_steps(self, steps: list[StepRecord], screenshots: list[Image.Image], tool: str) -> list[PastStep]:
+    def _past_steps(self, steps: list[StepRecord], screenshots: list[Image.Image]) -> list[PastStep]:
         # Screenshots are kept for the most recent steps only; older steps appear as progress lines.
         offset = len(steps) - len(screenshots)
         return [
             PastStep(
-                progress=s.progress_line(tool),
+                progress=s.progress_line(),
                 screenshot=screenshots[i - offset] if i >= offset else None,
                 answer=s.attempts[-1].raw_text if s.attempts else None,
             )
@@ -322,9 +326,11 @@ class Agent:
             messages=[m.to_json() for m in d.messages],
             attempts=d.attempts,
             action=d.parsed.action.arguments() if d.parsed else None,
+            call=d.parsed.call if d.parsed else None,
             mapped_action=d.mapped.arguments() if d.mapped else None,
             error=d.error,
-            extras=self.safety.secrets.redact_data(dict(obs.extras)),
+            extras=self.safety.secrets.redact_data({**obs.extras, **({"warnings": list(obs.warnings)} if obs.warnings
+                                                                    else {})}),
             timings=d.timings,
         )
 
@@ -360,7 +366,3 @@ def _ending(action: Action) -> EpisodeStop:
 
 def _key(action: dict[str, Any] | None) -> str:
     return repr(sorted(action.items())) if action else "none"
-
-
-def _join(first: str | None, second: str) -> str:
-    return f"{first}; {second}" if first else second

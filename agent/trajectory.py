@@ -72,6 +72,8 @@ class StepRecord(BaseModel):
     messages: list[dict[str, Any]]  # the prompt of the first attempt, images as placeholders
     attempts: list[Attempt]
     action: dict[str, Any] | None = None  # the tool call's arguments, in model-image coordinates
+    # The tool call as the model wrote it (no defaults filled in); the next prompts' progress quotes it.
+    call: dict[str, Any] | None = None
     mapped_action: dict[str, Any] | None = None  # the same in the driver's coordinates
     executed: bool = False
     # The safety policy's view of the action: verdict, reasons, and who decided when a human was asked.
@@ -82,11 +84,12 @@ class StepRecord(BaseModel):
     extras: dict[str, Any] = Field(default_factory=dict)
     timings: Timings = Field(default_factory=Timings)
 
-    def progress_line(self, tool_name: str) -> str:
-        """How this step appears in the next prompts' task progress."""
-        if self.action is None:
+    def progress_line(self) -> str:
+        """How this step appears in the next prompts' task progress: the model's own call, as the cookbook
+        writes history, and what went wrong with it."""
+        if self.call is None:
             return f"(no usable action: {self.error})"
-        line = json.dumps({"name": tool_name, "arguments": self.action}, ensure_ascii=False)
+        line = json.dumps(self.call, ensure_ascii=False)
         if self.error:
             line += f" (failed: {self.error})"
         return line

@@ -111,9 +111,8 @@ class AndroidEnvironment:
             self._warnings.append(msg)
         if self.settings.accessibility_tree:
             extras["accessibility_tree"] = self._dump_ui()
-        if self._warnings:
-            extras["warnings"], self._warnings = self._warnings, []
-        return Observation(img, ScreenGeometry(img.size[0], img.size[1], scale=1.0), extras)
+        warnings, self._warnings = tuple(self._warnings), []
+        return Observation(img, ScreenGeometry(img.size[0], img.size[1], scale=1.0), extras, warnings)
 
     def act(self, action: Action) -> None:
         self._check_open()

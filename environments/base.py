@@ -36,12 +36,15 @@ class Observation:
 
     `screenshot` is in physical pixels at native resolution; `geometry` says how those pixels relate to
     the coordinates the driver acts in. `extras` carries what a driver can add (url, title, foreground
-    app, accessibility tree) as plain JSON-able values.
+    app, accessibility tree) as plain JSON-able values. `warnings` are what the model should know about the
+    screen or its last action (text typed where no field has focus, an all-black frame): one short line
+    each, shown to it in the next prompt.
     """
 
     screenshot: Image.Image
     geometry: ScreenGeometry
     extras: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
     captured_at: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:

@@ -34,6 +34,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", help="local checkpoint folder or Hugging Face id (from the local cache)")
     g.add_argument("--base-url", help="an OpenAI-compatible server (vLLM, SGLang) instead of a local model")
     g.add_argument("--api-key")
+    g.add_argument("--grammar-field", choices=("structured_outputs", "guided_grammar", "ebnf"),
+                   help="--base-url: where the server reads the tool-call grammar (vLLM >= 0.12, older vLLM, SGLang)")
     g.add_argument("--device", help="torch device (auto, cpu, cuda)")
     g.add_argument("--min-pixels", type=int)
     g.add_argument("--max-pixels", type=int)
@@ -65,7 +67,7 @@ def model_settings(args: argparse.Namespace) -> Any:
 
     fields = dict(model=args.model, base_url=args.base_url, api_key=args.api_key, device=args.device,
                   min_pixels=args.min_pixels, max_pixels=args.max_pixels, max_new_tokens=args.max_new_tokens,
-                  temperature=args.temperature, engine=args.engine)
+                  temperature=args.temperature, engine=args.engine, grammar_field=args.grammar_field)
     return ModelSettings(**{k: v for k, v in fields.items() if v is not None})
 
 

@@ -83,7 +83,7 @@ def run_instance(
     prepared = PreparedEnvironment(env)
     steps: list[StepRecord] = []
     model = make_model(task, prepared)
-    cfg = (config or AgentConfig()).model_copy(update={"max_steps": task.max_steps})
+    cfg = (config or AgentConfig()).model_copy(update={"max_steps": task.max_steps, "answer": task.asks_question})
     header = {"eval": {"suite": task.suite, "task": task.name, "seed": base.seed, "params": base.params}}
     try:
         episode = Agent(prepared, model, cfg, on_step=steps.append, header=header).run(goal, instance_dir / EPISODE_DIR)

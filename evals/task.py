@@ -52,6 +52,8 @@ class Task:
     # True when the goal text comes from the environment after setup (MiniWoB's utterance), so the
     # template is only a frame around it.
     goal_from_environment: ClassVar[bool] = False
+    # True when the goal is a question: the agent is then offered `answer` (the checkpoints' tools have none).
+    asks_question: ClassVar[bool] = False
 
     def __init__(self, params: TaskParams) -> None:
         if not isinstance(params, self.Params):

@@ -117,6 +117,28 @@ def test_unusable_answer_is_quoted_back_once(env: BrowserEnvironment, tmp_path: 
     assert two.action == {"action": "terminate", "status": "failure"}
 
 
+def test_answer_is_offered_only_to_a_question(env: BrowserEnvironment, tmp_path: Path) -> None:
+    answer = tool_call({"action": "answer", "text": "Go"})
+    result, header, steps = run(env, [answer, answer], tmp_path / "plain", max_steps=1, retries_on_bad_answer=1)
+    assert result.stop_reason == "max_steps" and "unknown action \"answer\"" in steps[0].attempts[0].error
+    assert '`answer`' not in steps[0].messages[0]["content"][0]["text"]
+    result, header, steps = run(env, [answer], tmp_path / "question", answer=True)
+    assert result.stop_reason == "answer" and result.answer == "Go" and header["config"]["answer"] is True
+    # Inside the tool's JSON line, where a newline is written as backslash and n.
+    assert "\\n* `answer`: Answer the user's question and end the task." in steps[0].messages[0]["content"][0]["text"]
+
+
+def test_the_next_prompt_quotes_the_models_own_call(env: BrowserEnvironment, tmp_path: Path) -> None:
+    env.reset()
+    texts = [tool_call({"action": "wait"}), tool_call({"action": "terminate", "status": "success"})]
+    _, _, steps = run(env, texts, tmp_path / "ep")
+    assert steps[0].action == {"action": "wait", "time": 1.0}  # the default, filled in to act
+    query = steps[1].messages[-1]["content"][0]["text"]
+    # ... but the history shows what the model wrote, as the cookbook's progress does.
+    assert query == ('fill the form and press Go\nTask progress (You have done the following operation on the '
+                     'current device): Step 1: {"name": "computer_use", "arguments": {"action": "wait"}}; ')
+
+
 def test_stuck_and_step_limit(env: BrowserEnvironment, tmp_path: Path) -> None:
     env.reset()
     blank = model_point(env, "#blank")

@@ -3,6 +3,7 @@ changes the phone as it should, text arrives exactly, and a phone that goes away
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -13,8 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actions.base import Type, Wait
+from actions.geometry import ImageBudget
 from actions.mobile import Click, LongPress, MobileKey, Open, Swipe, SystemButton
 from actions.space import MOBILE
+from agent.config import AgentConfig
+from agent.loop import Agent
+from agent.models.replay import ReplayBackend
+from agent.recording import load_episode
 from environments.android import AndroidEnvironment, AndroidSettings
 from environments.base import ActionFailed, Environment, EnvironmentUnavailable
 from tests.support.adb import AdbServer, start_phone
@@ -120,7 +126,7 @@ def saved_note(env: AndroidEnvironment) -> str:
 def test_typed_text_arrives_exactly(env: AndroidEnvironment, text: str) -> None:
     new_note(env)
     env.act(Type(text=text))
-    assert "warnings" not in env.observe().extras  # the read-back through uiautomator agreed
+    assert env.observe().warnings == ()  # the read-back through uiautomator agreed
     assert saved_note(env) == text
     # ADBKeyboard was switched in for non-ASCII only, and the user's keyboard put back.
     assert sh(env, "settings get secure default_input_method") == "com.android.inputmethod.latin/.LatinIME"
@@ -163,10 +169,26 @@ def test_typing_with_no_focused_field_is_reported(env: AndroidEnvironment) -> No
     env.act(Open(text="Clock"))
     secret = "s3cr'et\\pw"  # repr would escape both the quote and the backslash
     env.act(Type(text=secret))
-    (warning,) = env.observe().extras["warnings"]
+    (warning,) = env.observe().warnings
     # The typed text may be a revealed secret, which redaction only finds verbatim: it stays out entirely.
     assert warning.startswith(f"typed {len(secret)} characters but no field has focus")
     assert "s3cr" not in warning
+
+
+def test_a_driver_warning_reaches_the_next_prompt(env: AndroidEnvironment, tmp_path) -> None:
+    env.act(Open(text="Clock"))
+    budget = ImageBudget()
+    w, h = budget.resized_size(1080, 2400)
+    calls = [{"action": "type", "text": "hello"}, {"action": "terminate", "status": "failure"}]
+    texts = [f'<tool_call>\n{json.dumps({"name": "mobile_use", "arguments": c})}\n</tool_call>' for c in calls]
+    Agent(env, ReplayBackend(texts, budget), AgentConfig()).run("type hello", tmp_path / "ep")
+    _, steps = load_episode(tmp_path / "ep")
+    first, second = ("".join(p.get("text", "") for p in s.messages[-1]["content"]) for s in steps)
+    assert "Note:" not in first
+    # One line after the query, as the no-change note is, before the screenshot.
+    assert second.endswith("\nNote: typed 5 characters but no field has focus: tap a text field first\n")
+    assert steps[1].extras["warnings"] == ["typed 5 characters but no field has focus: tap a text field first"]
+    assert (w, h) == tuple(steps[0].model_image)
 
 
 def test_system_buttons(env: AndroidEnvironment) -> None:
@@ -207,7 +229,7 @@ def test_black_frame_is_flagged(env: AndroidEnvironment, phone) -> None:
     phone.state.touch()
     try:
         obs = env.observe()
-        assert obs.extras["black_frame"] is True and "secure window" in obs.extras["warnings"][0]
+        assert obs.extras["black_frame"] is True and "secure window" in obs.warnings[0]
     finally:
         phone.state.secure_window = False
         phone.state.touch()

@@ -37,7 +37,7 @@ def accepts(compiled: Any, text: str) -> bool:
 
 def test_a_grammar_compiles_once_per_machine(tokenizer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = grammars(tokenizer, tmp_path)
-    first.compiled_json(POINT)
+    first.compiled_ebnf(str(json_schema_grammar(POINT)))
     first._store.wait()
     assert len(list(tmp_path.glob("*.json.z"))) == 1
     # A new process (a new owner) loads it instead of compiling, and it constrains the same way.
@@ -47,29 +47,29 @@ def test_a_grammar_compiles_once_per_machine(tokenizer: Any, tmp_path: Path, mon
         raise AssertionError("compiled although the store had it")
 
     monkeypatch.setattr(second._compiler, "compile_grammar", refuse)
-    loaded = second.compiled_json(POINT)
+    loaded = second.compiled_ebnf(str(json_schema_grammar(POINT)))
     assert accepts(loaded, '{"x": 63}') and not accepts(loaded, '{"x": 64}')
     # Another grammar is another file.
     monkeypatch.undo()
-    second.compiled_json(NAME)
+    second.compiled_ebnf(str(json_schema_grammar(NAME)))
     second._store.wait()
     assert len(list(tmp_path.glob("*.json.z"))) == 2
     # A grammar that compiles faster than a file would load is not stored.
     quick = grammars(tokenizer, tmp_path, min_compile_s=60.0)
-    quick.compiled_json({"type": "object", "properties": {"y": {"type": "boolean"}}})
+    quick.compiled_ebnf(str(json_schema_grammar({"type": "object", "properties": {"y": {"type": "boolean"}}})))
     quick._store.wait()
     assert len(list(tmp_path.glob("*.json.z"))) == 2
 
 
 def test_an_unreadable_file_is_compiled_again(tokenizer: Any, tmp_path: Path) -> None:
     first = grammars(tokenizer, tmp_path)
-    first.compiled_json(NAME)
+    first.compiled_ebnf(str(json_schema_grammar(NAME)))
     first._store.wait()
     (stored,) = tmp_path.glob("*.json.z")
     whole = stored.read_bytes()
     stored.write_bytes(whole[: len(whole) // 2])  # cut short, as by a full disk
     again = grammars(tokenizer, tmp_path)
-    compiled = again.compiled_json(NAME)
+    compiled = again.compiled_ebnf(str(json_schema_grammar(NAME)))
     again._store.wait()
     assert accepts(compiled, '{"name": "ab"}') and not accepts(compiled, '{"name": "abcdefghi"}')
     assert stored.read_bytes() == whole  # replaced by a whole one

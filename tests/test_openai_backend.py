@@ -77,10 +77,9 @@ def request_for(backend: ModelBackend, space_name: str, size: tuple[int, int], s
     return GenerationRequest(messages, SPACES[space_name], backend.image_budget.resized_size(*image.size))
 
 
-@pytest.mark.parametrize("mode", ["response_format", "structured_outputs", "guided_json"])
+@pytest.mark.parametrize("mode", ["structured_outputs", "guided_grammar", "ebnf"])
 def test_round_trip_gives_a_valid_call_at_the_stated_size(server: OpenAIServer, mode: str) -> None:
-    backend = client(server)
-    backend.structured_output = mode  # type: ignore[assignment]
+    backend = client(server, grammar_field=mode)
     assert isinstance(backend, ModelBackend)
     for seed, (space_name, size) in enumerate([("mobile", (300, 180)), ("computer", (150, 260))]):
         request = request_for(backend, space_name, size, seed)
@@ -89,7 +88,12 @@ def test_round_trip_gives_a_valid_call_at_the_stated_size(server: OpenAIServer, 
         assert generation.image_sizes == [backend.image_budget.resized_size(*size)] == [request.image_size]
         assert server.served[-1].image_sizes == generation.image_sizes
         sent = server.served[-1].body
-        assert mode in sent
+        grammar = sent["structured_outputs"]["grammar"] if mode == "structured_outputs" else sent[mode]
+        # The whole answer is constrained, the tags the checkpoints open and close a call with included: the
+        # server's own text is the tool call, nothing was added to it here.
+        assert '"<tool_call>\\n"' in grammar and '"\\n</tool_call>"' in grammar
+        assert not {"response_format", "guided_json"} & set(sent)
+        assert generation.text.startswith("<tool_call>\n") and generation.text.endswith("\n</tool_call>")
         assert sent["messages"][1]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
         call = json.loads(split_tool_call(generation.text)[1])
         action = SPACES[space_name].validate(call["arguments"])
@@ -156,7 +160,7 @@ def test_budget_defaults_to_the_checkpoints_and_follows_settings(server: OpenAIS
 
 
 # Answers the fake model server has no mode for: odd headers and usage fields, sent as canned replies.
-WAIT_CALL = '{"name": "mobile_use", "arguments": {"action": "wait", "time": 1}}'
+WAIT_CALL = '<tool_call>\n{"name": "mobile_use", "arguments": {"action": "wait", "time": 1}}\n</tool_call>'
 
 
 def completion(usage: Any = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,13 @@ def tool_call_grammar(space: ActionSpace, width: int, height: int, thought_token
     return xgr.Grammar.concat(thought, call)
 
 
+@lru_cache(maxsize=GRAMMAR_CACHE_SIZE)
+def tool_call_ebnf(space: ActionSpace, width: int, height: int) -> str:
+    """The tool-call grammar as EBNF text in xgrammar's dialect, `<tool_call>` and `</tool_call>` included: what
+    vLLM's and SGLang's structured outputs take (their default grammar backend is xgrammar)."""
+    return str(tool_call_grammar(space, width, height))
+
+
 @dataclass(frozen=True)
 class GrammarKey:
     space: ActionSpace
@@ -169,7 +177,7 @@ class ToolCallGrammars:
         self._compiler = xgr.GrammarCompiler(self._info, max_threads=threads, cache_enabled=False)
         self._store = CompiledGrammarStore(cache_dir, self._info, min_compile_s) if cache_dir is not None else None
         self._compiled: OrderedDict[GrammarKey, Any] = OrderedDict()
-        self._compiled_json: OrderedDict[str, Any] = OrderedDict()
+        self._compiled_ebnf: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.stop_token_ids = list(stop_token_ids)
 
@@ -191,18 +199,18 @@ class ToolCallGrammars:
                 self._compiled.popitem(last=False)
         return compiled
 
-    def compiled_json(self, schema: dict[str, Any]) -> Any:
-        """A bare JSON answer following `schema`, compact like the tool call: what a server's
-        json_schema response format asks for."""
-        key = json.dumps(schema, sort_keys=True)
+    def compiled_ebnf(self, text: str) -> Any:
+        """A grammar given as EBNF text, as a server is sent one (see `tool_call_ebnf`)."""
+        import xgrammar as xgr
+
         with self._lock:
-            if key in self._compiled_json:
-                return self._compiled_json[key]
-        compiled = self._compile(json_schema_grammar(schema))
+            if text in self._compiled_ebnf:
+                return self._compiled_ebnf[text]
+        compiled = self._compile(xgr.Grammar.from_ebnf(text))
         with self._lock:
-            self._compiled_json[key] = compiled
-            while len(self._compiled_json) > GRAMMAR_CACHE_SIZE:
-                self._compiled_json.popitem(last=False)
+            self._compiled_ebnf[text] = compiled
+            while len(self._compiled_ebnf) > GRAMMAR_CACHE_SIZE:
+                self._compiled_ebnf.popitem(last=False)
         return compiled
 
     def _compile(self, grammar: Any) -> Any:
@@ -237,5 +245,6 @@ __all__ = [
     "ToolCallGrammars",
     "json_schema_grammar",
     "split_tool_call",
+    "tool_call_ebnf",
     "tool_call_grammar",
 ]

@@ -20,20 +20,17 @@ import random
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Literal
+from typing import Any
 
 from loguru import logger
 from PIL import Image
 
 from actions.geometry import ImageBudget
 from agent.models.base import Generation, GenerationRequest, ModelError
-from agent.models.grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from agent.models.grammar import tool_call_ebnf
 from agent.models.settings import ModelSettings
 from prompts.messages import ChatMessage, ImagePart, TextPart
 
-# How a server is told the answer's schema. "response_format" is OpenAI's json_schema response format
-# (vLLM, SGLang); "structured_outputs" is vLLM's extra field since 0.12, "guided_json" its field before.
-StructuredOutput = Literal["response_format", "structured_outputs", "guided_json"]
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 20.0
@@ -64,17 +61,16 @@ def resize_for_budget(image: Image.Image, budget: ImageBudget) -> Image.Image:
 class OpenAIBackend:
     """Qwen2.5-VL behind an OpenAI-compatible server at `settings.base_url`, asked for `settings.model`."""
 
-    def __init__(self, settings: ModelSettings, structured_output: StructuredOutput = "response_format") -> None:
+    def __init__(self, settings: ModelSettings) -> None:
         if not settings.uses_server:
             raise ModelError(f"base_url {settings.base_url!r} is not an http(s) URL; e.g. http://localhost:8000/v1")
         self.settings = settings
-        self.structured_output = structured_output
         self.url = settings.base_url.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
         self.name = f"openai:{settings.model}@{settings.base_url}"
         if settings.allow_thought and settings.constrained:
             logger.warning(
-                "allow_thought has no effect with a server: a json_schema response format admits no text before "
-                "the JSON"
+                "allow_thought has no effect with a server: the grammar it is sent admits no text before the "
+                "tool call"
             )
         defaults = ImageBudget()
         self.image_budget = ImageBudget(
@@ -108,16 +104,13 @@ class OpenAIBackend:
         if self.settings.seed is not None:
             body["seed"] = self.settings.seed
         if self.settings.constrained:
-            schema = request.space.call_schema(*request.image_size)
-            if self.structured_output == "response_format":
-                body["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {"name": request.space.tool_name, "schema": schema, "strict": True},
-                }
-            elif self.structured_output == "structured_outputs":
-                body["structured_outputs"] = {"json": schema}
+            # The whole answer, `<tool_call>` included: a json_schema response format would forbid the tag the
+            # checkpoints were trained to open with.
+            grammar = tool_call_ebnf(request.space, *request.image_size)
+            if self.settings.grammar_field == "structured_outputs":
+                body["structured_outputs"] = {"grammar": grammar}
             else:
-                body["guided_json"] = schema
+                body[self.settings.grammar_field] = grammar
         return body, sizes
 
     # Talking to the server.
@@ -175,8 +168,6 @@ class OpenAIBackend:
         answer = self._post_with_retries(encoded)
         finished = time.perf_counter()
         text = self._text_of(answer)
-        if self.settings.constrained:
-            text = self._as_tool_call(text)
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
         return Generation(
             text=text,
@@ -197,12 +188,6 @@ class OpenAIBackend:
         if not isinstance(content, str):
             raise ModelError(f"the server at {self.url} answered with content {content!r}, not text")
         return content
-
-    def _as_tool_call(self, text: str) -> str:
-        """The schema-constrained JSON wrapped in Qwen's tool-call tags, so every backend answers alike."""
-        if TOOL_CALL_OPEN.strip() in text:
-            return text
-        return f"{TOOL_CALL_OPEN}{text.strip()}{TOOL_CALL_CLOSE}"
 
     def close(self) -> None:
         pass
@@ -260,7 +245,8 @@ def _hint_for(status: int, model: str) -> str:
     if status == 404:
         return f"; check base_url (it usually ends in /v1) and that the server serves a model named {model!r}"
     if status == 400:
-        return "; the server may not support this request (images, json_schema response_format or its size)"
+        return ("; the server may not support this request (images, its size, or the grammar: choose the field "
+                "your server reads with grammar_field)")
     return ""
 
 

@@ -55,6 +55,11 @@ class ModelSettings(BaseModel):
     api_key: str | None = Field(default=None, description="Sent as a bearer token; None sends none.")
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=20)
+    grammar_field: Literal["structured_outputs", "guided_grammar", "ebnf"] = Field(
+        default="structured_outputs",
+        description='Where the server reads the tool-call grammar: "structured_outputs" (vLLM 0.12 and later), '
+        '"guided_grammar" (vLLM before 0.12), "ebnf" (SGLang).',
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelSettings:

@@ -17,6 +17,7 @@ from loguru import logger
 
 from actions.geometry import CHECKPOINT_MAX_PIXELS, CHECKPOINT_MIN_PIXELS
 from actions.space import SPACES
+from prompts.qwen import cookbook_tool
 
 # Qwen2.5's special tokens, in the order the released vocabulary appends them after the BPE tokens.
 # `special` mirrors the released tokenizer: tool-call and FIM markers are ordinary added tokens, so they
@@ -109,8 +110,7 @@ def _training_corpus() -> list[str]:
         " ".join(str(n) for n in range(0, 2000, 7)),
     ]
     for space in SPACES.values():
-        lines.extend(space.intro)
-        lines.extend(space.advice)
+        lines.append(cookbook_tool(space.tool_name)["description"])
         lines.append(json.dumps(space.call_schema(1092, 2408)))
         for tag in space.tags:
             lines.append(json.dumps({"name": space.tool_name, "arguments": {"action": tag, "coordinate": [540, 1200]}}))

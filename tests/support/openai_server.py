@@ -1,7 +1,7 @@
 """A small real OpenAI-compatible chat-completions server on 127.0.0.1, serving a local checkpoint.
 
 It speaks the parts of the protocol our client uses (text and image_url parts, max_tokens,
-temperature, response_format json_schema, vLLM's structured_outputs / guided_json) through a
+temperature, a grammar in vLLM's structured_outputs / guided_grammar or SGLang's ebnf) through a
 `TransformersBackend`, and can be told to misbehave: the next requests answer with an HTTP status,
 a body that is not JSON, or only after a delay.
 """
@@ -64,13 +64,14 @@ def to_chat_messages(messages: list[dict[str, Any]]) -> list[ChatMessage]:
     return out
 
 
-def _schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
-    response_format = body.get("response_format") or {}
-    if response_format.get("type") == "json_schema":
-        return response_format["json_schema"]["schema"]
-    if isinstance(body.get("structured_outputs"), dict) and "json" in body["structured_outputs"]:
-        return body["structured_outputs"]["json"]
-    return body.get("guided_json")
+def _grammar_of(body: dict[str, Any]) -> str | None:
+    """The EBNF grammar a request constrains its answer with, in vLLM's (both forms) or SGLang's field. A
+    json_schema response format is refused, as our client must never send one (it forbids `<tool_call>`)."""
+    if "response_format" in body or "guided_json" in body:
+        raise ValueError("a JSON-schema constraint forbids the <tool_call> tags; send a grammar")
+    if isinstance(body.get("structured_outputs"), dict):
+        return body["structured_outputs"]["grammar"]
+    return body.get("guided_grammar") or body.get("ebnf")
 
 
 class OpenAIServer:
@@ -115,13 +116,14 @@ class OpenAIServer:
         except (KeyError, TypeError, ValueError) as exc:
             return 400, {"error": {"message": f"bad messages: {exc}", "code": 400}}
         backend = self.backend
+        try:
+            text = _grammar_of(body)
+            grammar = None if text is None or backend.grammars is None else backend.grammars.compiled_ebnf(text)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # xgrammar raises RuntimeError on bad EBNF
+            return 400, {"error": {"message": f"bad structured output: {exc}", "code": 400}}
         # One generation at a time: the model and its grammar matchers are not shared across threads.
         with self._lock:
             prepared = backend.prepare(messages)
-            schema = _schema_of(body)
-            grammar = None
-            if schema is not None and backend.grammars is not None:
-                grammar = backend.grammars.compiled_json(schema)
             new_ids, timings = backend.run(prepared, grammar, max_new_tokens=int(body.get("max_tokens", 256)))
             self.served.append(ServedRequest(body, prepared.image_sizes))
         text = backend.tokenizer.decode(new_ids, skip_special_tokens=True)
