@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from actions.base import Terminate
+from actions.base import Answer, Terminate
 from actions.browser import Navigate
 from agent.models.replay import ReplayBackend
 from evals.agents import tool_call
@@ -119,6 +119,21 @@ def test_an_agent_that_leaves_the_task_page_fails(desktop_browser: Any, tmp_path
     r = run_instance(cls.from_seed(4), desktop_browser, lambda t, e: ReplayBackend(texts), base,
                      tmp_path / "leave__0", tmp_path)
     assert (r.outcome, r.score, r.steps, r.terminated, r.error) == ("failure", 0.0, 2, True, None), r
+
+
+def test_a_task_that_asks_a_question_is_offered_answer(desktop_browser: Any, tmp_path: Path) -> None:
+    cls = DESKTOP_SUITE.tasks["click-button"]
+    question = type("ClickButtonQuestion", (cls,), {"asks_question": True})
+    texts = [tool_call("computer_use", Answer(text="the button"))]
+    outcomes = []
+    for task_cls in (cls, question):
+        base = InstanceResult(instance_id=f"{task_cls.__name__}__0", suite=cls.suite, task=cls.name,
+                              difficulty=cls.difficulty, index=0, seed=4, agent="qwen", outcome="error")
+        r = run_instance(task_cls.from_seed(4), desktop_browser, lambda t, e: ReplayBackend(texts * 2), base,
+                         tmp_path / base.instance_id, tmp_path)
+        outcomes.append(r.stop_reason)
+    # Without the declaration the tool has no `answer`: the same reply is unusable and the episode runs on.
+    assert outcomes[0] != "answer" and outcomes[1] == "answer"
 
 
 def test_scoring_without_a_browser_is_an_error_not_a_failure() -> None:
