@@ -349,7 +349,7 @@ class TransformersBackend:
             forward_passes=decoded.forward_passes,
         )
 
-    def _generation_config(self, max_new_tokens: int, min_new_tokens: int) -> Any:
+    def _generation_config(self, max_new_tokens: int, min_new_tokens: int, **extra: Any) -> Any:
         from transformers import GenerationConfig
 
         sampling = self.settings.temperature > 0
@@ -366,6 +366,7 @@ class TransformersBackend:
             repetition_penalty=1.0,
             eos_token_id=self.stop_token_ids,
             pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_token_ids[0],
+            **extra,
         )
 
     def generate_output(
@@ -373,8 +374,8 @@ class TransformersBackend:
         processors: tuple[Any, ...] = (), **generate_kwargs: Any,
     ) -> Any:
         """transformers' own `generate` on prepared inputs, under this backend's decoding settings and the
-        grammar: the reference our engine is checked against. `generate_kwargs` go to `generate` (the GPU
-        tests ask for `output_scores`)."""
+        grammar: the reference our engine is checked against. `generate_kwargs` are more generation settings
+        (the GPU tests ask for `output_scores`)."""
         import torch
         from transformers import LogitsProcessorList
 
@@ -385,9 +386,8 @@ class TransformersBackend:
         with torch.inference_mode():
             return self.model.generate(
                 **prepared.inputs,
-                generation_config=self._generation_config(max_new_tokens, min_new_tokens),
+                generation_config=self._generation_config(max_new_tokens, min_new_tokens, **generate_kwargs),
                 logits_processor=LogitsProcessorList(processors),
-                **generate_kwargs,
             )
 
     def _run_generate(
