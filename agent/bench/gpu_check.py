@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import shutil
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -57,7 +58,10 @@ def machine() -> dict[str, Any]:
 
     cuda = torch.cuda.is_available()
     found = {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
-             "cuda": torch.version.cuda, "cuda_available": cuda}
+             "cuda": torch.version.cuda, "cuda_available": cuda,
+             # Triton builds its launcher with the system's C compiler on first use, and xgrammar masks CUDA
+             # logits with a Triton kernel: without one, every constrained step fails.
+             "c_compiler": shutil.which("cc") or shutil.which("gcc")}
     for name in ("transformers", "xgrammar", "pydantic", "tokenizers", "huggingface-hub", "triton"):
         try:
             found[name] = version(name)
@@ -73,16 +77,20 @@ def machine() -> dict[str, Any]:
 def env_command(out: Path, require_cuda: bool) -> int:
     found = machine()
     problems = requirement_problems()
+    if problems:
+        problems.append("on the GPU machine, carry the wheels of `bash scripts/fetch_gpu_wheels.sh` (.whl/), which "
+                        "gpu_check.sh installs first on PYTHONPATH")
     if require_cuda and not found["cuda_available"]:
         problems.append("torch sees no CUDA device; run on the GPU machine, or pass --cpu to gpu_check.sh")
+    if found["cuda_available"] and not found["c_compiler"]:
+        print("warning: no C compiler (cc, gcc): Triton cannot build its kernels, so the grammar's masks on the GPU "
+              "will fail", file=sys.stderr)
     found["problems"] = problems
     out.write_text(json.dumps(found, indent=2) + "\n")
     for key, value in found.items():
         print(f"{key}: {value}")
     if problems:
-        print("error: this interpreter cannot run the check: " + "; ".join(problems) + ". On the GPU machine, "
-              "carry the wheels of `bash scripts/fetch_gpu_wheels.sh` (.whl/) and put their folder first on "
-              "PYTHONPATH", file=sys.stderr)
+        print("error: this interpreter cannot run the check: " + "; ".join(problems), file=sys.stderr)
         return 1
     return 0
 
