@@ -64,3 +64,20 @@ cat "$WORK/stages.tsv"
     assert [(name, result) for name, result, *_ in rows] == [
         ("hangs", "timed out after 1 s"), ("fails", "failed (exit 1)"), ("works", "ok")]
     assert int(rows[0][3]) < 10  # the hanging stage cost its bound, not its 30 s
+
+
+def test_the_greedy_comparison_excuses_near_ties_only() -> None:
+    """What the GPU tests hold bf16 tokens to (tests/support/greedy.py), on made-up scores."""
+    import torch
+
+    from tests.support.greedy import assert_greedy_agrees, greedy_agreement
+
+    row = torch.tensor([0.0, 1.0, 5.0, 4.99, -1.0, -float("inf")])  # the reference picks 2; 3 is a near-tie
+    scores = [row] * 3
+    assert greedy_agreement([2, 2, 2], [2, 2, 2], scores).identical
+    near = assert_greedy_agrees([2, 3, 0], [2, 2, 2], scores, "near-tie")
+    assert near.same == 1 and 0 < near.gap < 0.01
+    with pytest.raises(AssertionError, match="part at 1 of 3"):
+        assert_greedy_agrees([2, 0, 2], [2, 2, 2], scores, "decisive")
+    with pytest.raises(AssertionError):
+        assert_greedy_agrees([2, 2], [2, 2, 2], scores, "stopped early")
