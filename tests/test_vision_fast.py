@@ -15,13 +15,12 @@ from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from actions.geometry import smart_resize
 from agent.models.vision_fast import FastVision, build_geometry
+from tests.support.vision import Grids, random_pixels, sharpen_vision, stock_image_features
 
 Model = Qwen2_5_VLForConditionalGeneration
-Grids = list[tuple[int, int, int]]
 
 # fp32 on the CPU: the batched attention differs from the per-window loop only by summation order.
 ATOL, RTOL = 1e-5, 1e-4
-PATCH_DIM = 3 * 2 * 14 * 14  # in_channels * temporal_patch_size * patch_size**2
 
 # A 1000x700 screenshot through the processor's resize: 50x72 patches, i.e. 25x36 merged tokens, so the
 # last window row holds one merged row (edge windows are short) and the columns tile exactly (the stock
@@ -62,33 +61,12 @@ def _config() -> Qwen2_5_VLConfig:
     )
 
 
-def _sharpen(model: Model, seed: int) -> None:
-    """Redraw the vision weights wider than the default init (std 0.02), so attention is far from uniform and a
-    token attending to the wrong window moves the output well past the tolerance."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model.model.visual.parameters():
-            if parameter.dim() >= 2:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
-
-
 @pytest.fixture(scope="module")
 def model() -> Model:
     torch.manual_seed(0)
     built = Qwen2_5_VLForConditionalGeneration(_config()).eval()
-    _sharpen(built, seed=1)
+    sharpen_vision(built, seed=1)
     return built
-
-
-def _pixels(grids: Grids, seed: int = 0) -> torch.Tensor:
-    patches = sum(t * h * w for t, h, w in grids)
-    return torch.randn(patches, PATCH_DIM, generator=torch.Generator().manual_seed(seed))
-
-
-def _stock(model, pixel_values: torch.Tensor, grids: Grids) -> torch.Tensor:
-    with torch.no_grad():
-        pooled = model.model.get_image_features(pixel_values, torch.tensor(grids)).pooler_output
-    return torch.cat(pooled)
 
 
 @pytest.mark.parametrize(
@@ -101,8 +79,8 @@ def _stock(model, pixel_values: torch.Tensor, grids: Grids) -> torch.Tensor:
     ],
 )
 def test_matches_stock_get_image_features(model: Model, grids: Grids) -> None:
-    pixel_values = _pixels(grids)
-    expected = _stock(model, pixel_values, grids)
+    pixel_values = random_pixels(grids)
+    expected = stock_image_features(model.model.visual, pixel_values, grids)
     got = FastVision(model.model.visual)(pixel_values, grids)
     assert got.shape == expected.shape
     assert torch.allclose(got, expected, atol=ATOL, rtol=RTOL), (got - expected).abs().max()
@@ -110,18 +88,19 @@ def test_matches_stock_get_image_features(model: Model, grids: Grids) -> None:
 
 def test_matches_stock_at_1080p(model: Model) -> None:
     grids = [(1, 78, 138)]  # a 1920x1080 screenshot: 10,764 patches, 180 windows
-    pixel_values = _pixels(grids, seed=3)
+    pixel_values = random_pixels(grids, seed=3)
     got = FastVision(model.model.visual)(pixel_values, grids)
-    assert torch.allclose(got, _stock(model, pixel_values, grids), atol=ATOL, rtol=RTOL)
+    assert torch.allclose(got, stock_image_features(model.model.visual, pixel_values, grids), atol=ATOL, rtol=RTOL)
 
 
 def test_window_grouping_is_observable(model: Model) -> None:
     """The equality tests can fail: attending across windows (full attention everywhere) changes the output."""
     grids = [GRID_1000x700]
-    pixel_values = _pixels(grids)
+    pixel_values = random_pixels(grids)
     fast = FastVision(model.model.visual)
     fast.fullatt_blocks = frozenset(range(len(model.model.visual.blocks)))
-    assert not torch.allclose(fast(pixel_values, grids), _stock(model, pixel_values, grids), atol=ATOL, rtol=RTOL)
+    expected = stock_image_features(model.model.visual, pixel_values, grids)
+    assert not torch.allclose(fast(pixel_values, grids), expected, atol=ATOL, rtol=RTOL)
 
 
 def test_geometry_layout_pads_edge_windows(model: Model) -> None:
@@ -140,32 +119,32 @@ def test_matches_the_tiny_checkpoint(tiny_model_dir: Path) -> None:
     """The project's tiny checkpoint (real window geometry, depth 2) loaded the way the backend loads it."""
     loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     assert loaded.model.visual.window_size == 112 and loaded.model.visual.fullatt_block_indexes
-    _sharpen(loaded, seed=2)
+    sharpen_vision(loaded, seed=2)
     grids = [GRID_1000x700, GRID_ONE_WINDOW]
-    pixel_values = _pixels(grids, seed=4)
+    pixel_values = random_pixels(grids, seed=4)
     got = FastVision(loaded.model.visual)(pixel_values, grids)
-    assert torch.allclose(got, _stock(loaded, pixel_values, grids), atol=ATOL, rtol=RTOL)
+    assert torch.allclose(got, stock_image_features(loaded.model.visual, pixel_values, grids), atol=ATOL, rtol=RTOL)
 
 
 def test_geometry_is_built_once_per_grid_tuple(model: Model) -> None:
     fast = FastVision(model.model.visual, cache_size=2)
     one, two = [GRID_ONE_WINDOW], [GRID_ONE_WINDOW, GRID_SMALL]
-    first = fast(_pixels(one), one)
+    first = fast(random_pixels(one), one)
     assert fast.geometry_builds == 1
-    assert torch.equal(fast(_pixels(one), one), first)
+    assert torch.equal(fast(random_pixels(one), one), first)
     assert fast.geometry_builds == 1  # cache hit
     assert fast.geometry(one, "cpu") is fast.geometry(one, "cpu")
-    fast(_pixels(two), two)
+    fast(random_pixels(two), two)
     assert fast.geometry_builds == 2  # a different tuple of grids is a different geometry
-    fast(_pixels([GRID_SMALL]), [GRID_SMALL])
+    fast(random_pixels([GRID_SMALL]), [GRID_SMALL])
     assert fast.geometry_builds == 3
-    fast(_pixels(one), one)  # evicted by the LRU of two entries
+    fast(random_pixels(one), one)  # evicted by the LRU of two entries
     assert fast.geometry_builds == 4
 
 
 def test_rejects_pixels_that_do_not_match_the_grids(model: Model) -> None:
     with pytest.raises(ValueError, match="patches"):
-        FastVision(model.model.visual)(_pixels([GRID_SMALL]), [GRID_ONE_WINDOW])
+        FastVision(model.model.visual)(random_pixels([GRID_SMALL]), [GRID_ONE_WINDOW])
 
 
 def _trap_host_syncs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,7 +160,7 @@ def _trap_host_syncs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cached_call_makes_no_host_sync(model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
     grids = [GRID_1000x700, GRID_SMALL]
-    pixel_values = _pixels(grids)
+    pixel_values = random_pixels(grids)
     fast = FastVision(model.model.visual)
     expected = fast(pixel_values, grids)  # builds (and caches) the geometry, which may sync
     _trap_host_syncs(monkeypatch)
@@ -189,4 +168,4 @@ def test_cached_call_makes_no_host_sync(model: Model, monkeypatch: pytest.Monkey
     assert torch.equal(got, expected)
     # The trap is live: the stock path reads the grids back with .tolist() and trips it.
     with pytest.raises(RuntimeError, match="host-device sync"):
-        _stock(model, pixel_values, grids)
+        stock_image_features(model.model.visual, pixel_values, grids)

@@ -101,46 +101,67 @@ def _fmt(key: str, value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
+COLUMNS = ("arch", "screen → model image (tokens)", "phase", "generate", "ours", "ratio")
+# Numbers read right-aligned.
+NUMERIC = frozenset({"generate", "ours", "ratio"})
+
+
+def table_title(report: dict[str, Any]) -> str:
+    """The title of the table for one bench JSON (`BenchReport.to_json()`)."""
+    env, opts = report["environment"], report["options"]
+    memory = "GPU allocated" if env["device"].startswith("cuda") else "process RSS"
+    return (f"One agent step: {opts['new_tokens']} new tokens, {env['dtype']}, {env['attention']} "
+            f"on {env['device_name']} (median of {opts['repeats']}; peak memory = {memory})")
+
+
+def table_caption(report: dict[str, Any]) -> str:
+    return ("generate = plain model.generate (cookbook); ours = TransformersBackend.prepare/run "
+            "(prompt start reused from the step before, as within an episode); "
+            "ratio = generate / ours (above 1: ours faster)"
+            + ("; ours is constrained, so it stops when its tool call closes: compare decode ms/token"
+               if report["options"]["constrained"] else ""))
+
+
+def table_sections(report: dict[str, Any]) -> list[list[tuple[str, ...]]]:
+    """The table's rows (one tuple of COLUMNS each), one section per arch and screen, from a bench JSON; the
+    terminal's table and gpu_check's markdown are both made of these."""
+    sections = []
+    for result in report["results"]:
+        width, height = result["screen"]
+        model_width, model_height = result["model_image"]
+        screen = (f"{width}x{height} → {model_width}x{model_height} "
+                  f"({result['prompt_tokens']} prompt, {result['image_tokens']} image)")
+        generate, ours = result["variants"]["generate"]["median"], result["variants"]["ours"]["median"]
+        ratio = result["ratio_generate_over_ours"]
+        rows = []
+        for i, (key, label) in enumerate(PHASES):
+            r = ratio.get(key)
+            rows.append((result["arch"] if i == 0 else "", screen if i == 0 else "", label, _fmt(key, generate[key]),
+                         _fmt(key, ours[key]), f"{r:.2f}x" if r is not None else ""))
+        if result["greedy_identical"] is not None:
+            rows.append(("", "", "greedy tokens identical", "", "yes" if result["greedy_identical"] else "NO", ""))
+        sections.append(rows)
+    return sections
+
+
 def render_table(report: BenchReport) -> Any:
     from rich.table import Table
 
-    env = report.environment
-    opts = report.options
-    memory = "GPU allocated" if env["device"].startswith("cuda") else "process RSS"
-    table = Table(
-        title=f"One agent step: {opts.new_tokens} new tokens, {env['dtype']}, {env['attention']} "
-        f"on {env['device_name']} "
-        f"(median of {opts.repeats}; peak memory = {memory})",
-        caption="generate = plain model.generate (cookbook); ours = TransformersBackend.prepare/run "
-        "(prompt start reused from the step before, as within an episode); "
-        "ratio = generate / ours (above 1: ours faster)"
-        + ("; ours is constrained, so it stops when its tool call closes: compare decode ms/token"
-           if opts.constrained else ""),
-    )
-    table.add_column("arch")
-    table.add_column("screen → model image (tokens)")
-    table.add_column("phase")
-    table.add_column("generate", justify="right")
-    table.add_column("ours", justify="right")
-    table.add_column("ratio", justify="right")
-    for result in report.results:
-        screen = (f"{result.screen[0]}x{result.screen[1]} → {result.model_image[0]}x{result.model_image[1]} "
-                  f"({result.prompt_tokens} prompt, {result.image_tokens} image)")
-        ratio = result.ratio
-        for i, (key, label) in enumerate(PHASES):
-            generate, ours = result.summary["generate"][key], result.summary["ours"][key]
-            r = ratio.get(key)
-            table.add_row(
-                result.arch if i == 0 else "",
-                screen if i == 0 else "",
-                label,
-                _fmt(key, generate),
-                _fmt(key, ours),
-                f"{r:.2f}x" if r is not None else "",
-            )
-        if result.greedy_identical is not None:
-            table.add_row("", "", "greedy tokens identical", "", "yes" if result.greedy_identical else "NO", "")
+    data = report.to_json()
+    table = Table(title=table_title(data), caption=table_caption(data))
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column in NUMERIC else "left")
+    for rows in table_sections(data):
+        for row in rows:
+            table.add_row(*row)
         table.add_section()
     return table
 
 
+def markdown_table(report: dict[str, Any]) -> str:
+    """The same table as `render_table`, in markdown, from a bench JSON."""
+    lines = [f"**{table_title(report)}**", "", "| " + " | ".join(COLUMNS) + " |",
+             "| " + " | ".join("---:" if c in NUMERIC else "---" for c in COLUMNS) + " |"]
+    for rows in table_sections(report):
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join([*lines, "", table_caption(report), ""])

@@ -221,12 +221,8 @@ def run_ours(
 def reference_tokens(bench: BenchModel, messages: list[Any], options: BenchOptions) -> list[int]:
     """Plain `generate`'s greedy tokens on exactly our prepared inputs (a GPU may resize images a hair
     differently from the CPU, so the timed cookbook run's inputs are not the same inputs)."""
-    import torch
-
     prepared = bench.backend.prepare(messages)
-    with torch.inference_mode():
-        output = bench.model.generate(**prepared.inputs, max_new_tokens=options.new_tokens,
-                                      min_new_tokens=options.new_tokens, do_sample=False)
+    output = bench.backend.generate_output(prepared, None, options.new_tokens, options.new_tokens)
     return output[0, prepared.prompt_tokens:].tolist()
 
 

@@ -349,7 +349,7 @@ class TransformersBackend:
             forward_passes=decoded.forward_passes,
         )
 
-    def _generation_config(self, max_new_tokens: int, min_new_tokens: int) -> Any:
+    def _generation_config(self, max_new_tokens: int, min_new_tokens: int, **extra: Any) -> Any:
         from transformers import GenerationConfig
 
         sampling = self.settings.temperature > 0
@@ -366,31 +366,40 @@ class TransformersBackend:
             repetition_penalty=1.0,
             eos_token_id=self.stop_token_ids,
             pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_token_ids[0],
+            **extra,
         )
+
+    def generate_output(
+        self, prepared: PreparedInputs, grammar: Any | None, max_new_tokens: int, min_new_tokens: int,
+        processors: tuple[Any, ...] = (), **generate_kwargs: Any,
+    ) -> Any:
+        """transformers' own `generate` on prepared inputs, under this backend's decoding settings and the
+        grammar: the reference our engine is checked against. `generate_kwargs` are more generation settings
+        (the GPU tests ask for `output_scores`)."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        if grammar is not None:
+            from xgrammar.contrib.hf import LogitsProcessor
+
+            processors += (LogitsProcessor(grammar),)
+        with torch.inference_mode():
+            return self.model.generate(
+                **prepared.inputs,
+                generation_config=self._generation_config(max_new_tokens, min_new_tokens, **generate_kwargs),
+                logits_processor=LogitsProcessorList(processors),
+            )
 
     def _run_generate(
         self, prepared: PreparedInputs, grammar: Any | None, max_new_tokens: int, min_new_tokens: int
     ) -> tuple[list[int], StepTimings]:
-        import torch
-        from transformers import LogitsProcessorList
-
         clock = StageClock(self._synchronize)
-        processors: list[Any] = [clock]
-        if grammar is not None:
-            from xgrammar.contrib.hf import LogitsProcessor
-
-            processors.append(LogitsProcessor(grammar))
         visual = self.visual
         hook = visual.register_forward_hook(clock.vision_done) if visual is not None else None
         try:
             self._synchronize()
             clock.start = time.perf_counter()
-            with torch.inference_mode():
-                output = self.model.generate(
-                    **prepared.inputs,
-                    generation_config=self._generation_config(max_new_tokens, min_new_tokens),
-                    logits_processor=LogitsProcessorList(processors),
-                )
+            output = self.generate_output(prepared, grammar, max_new_tokens, min_new_tokens, (clock,))
             self._synchronize()
             finished = time.perf_counter()
         finally:
