@@ -127,7 +127,7 @@ def _explain(error: ValidationError) -> str:
     for err in error.errors()[:4]:
         # The first location element is the union tag; the rest names the argument.
         loc = ".".join(str(x) for x in err["loc"][1:]) or "arguments"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")  # our validators' own messages
         if err["type"] == "extra_forbidden":
             msg = "not an argument of this action"
         parts.append(f"{loc}: {msg}")

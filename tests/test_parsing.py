@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -79,6 +80,28 @@ def test_several_calls_take_the_first_and_say_so() -> None:
 def test_unusable_output_gives_a_message_for_the_model(text: str, message: str) -> None:
     with pytest.raises(ParseError, match=message):
         parse_action(text, MOBILE)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "space", "message"),
+    [
+        ({"action": "click", "coordinate": [True, 5]}, MOBILE, "coordinate: expected a number, got true"),
+        ({"action": "swipe", "coordinate": [1, 2], "coordinate2": [3, False]}, MOBILE, "coordinate2: expected a number"),
+        ({"action": "long_press", "coordinate": [1, 2], "time": True}, MOBILE, "time: expected a number, got true"),
+        ({"action": "wait", "time": False}, COMPUTER, "time: expected a number, got false"),
+        ({"action": "scroll", "pixels": True}, COMPUTER, "pixels: expected a number, got true"),
+        ({"action": "left_click_drag", "coordinate": [1, 2], "start_coordinate": [True, 1]}, COMPUTER,
+         "start_coordinate: expected a number"),
+        # A number as a string is one whole number, not whatever float() takes.
+        ({"action": "scroll", "pixels": "1_000"}, COMPUTER, "pixels: expected a number, got the string '1_000'"),
+        ({"action": "wait", "time": "nan"}, COMPUTER, "time: expected a number, got the string 'nan'"),
+        ({"action": "left_click", "coordinate": ["1_0", "2"]}, COMPUTER, "coordinate: expected a number"),
+        ({"action": "left_click", "coordinate": "[1e999, 2]"}, COMPUTER, "coordinate: expected a pixel position"),
+    ],
+)
+def test_booleans_and_odd_strings_are_not_numbers(arguments: dict, space, message: str) -> None:
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse_action(call(arguments, space.tool_name), space)
 
 
 # Fragments of real answers, recombined and mutated.
