@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from actions.geometry import ImageBudget
+from actions.parsing import ParseError, parse_action
 from actions.space import SPACES
 from agent.models import openai_backend
 from agent.models.base import GenerationRequest, ModelBackend, ModelError
@@ -95,6 +96,18 @@ def test_round_trip_gives_a_valid_call_at_the_stated_size(server: OpenAIServer, 
         action = SPACES[space_name].validate(call["arguments"])
         assert all(0 <= x < size[0] and 0 <= y < size[1] for x, y in action.points())
         assert generation.new_tokens and generation.prompt_tokens and generation.generate_s > 0
+        assert generation.finish == "end_of_turn"
+
+
+def test_an_answer_cut_at_max_tokens_is_reported_and_left_unclosed(server: OpenAIServer) -> None:
+    # The server stops at max_tokens with finish_reason "length": the JSON it sent is cut, and is not wrapped as
+    # a closed call.
+    backend = client(server, max_new_tokens=6)
+    generation = backend.generate(request_for(backend, "mobile", (200, 120)))
+    assert generation.finish == "length" and generation.new_tokens == 6
+    assert generation.text.startswith("<tool_call>\n") and "</tool_call>" not in generation.text
+    with pytest.raises(ParseError, match="cut off"):
+        parse_action(generation.text, SPACES["mobile"])
 
 
 def test_server_errors_are_retried_then_succeed(server: OpenAIServer) -> None:
@@ -159,8 +172,8 @@ def test_budget_defaults_to_the_checkpoints_and_follows_settings(server: OpenAIS
 WAIT_CALL = '{"name": "mobile_use", "arguments": {"action": "wait", "time": 1}}'
 
 
-def completion(usage: Any = None) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": WAIT_CALL}}],
+def completion(usage: Any = None, content: str = WAIT_CALL, **choice: Any) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, **choice}],
             "usage": {"prompt_tokens": usage, "completion_tokens": usage}}
 
 
@@ -216,3 +229,28 @@ def test_token_counts_are_ints_or_none(canned: tuple, usage: Any, count: int | N
     assert generation.prompt_tokens == count and generation.new_tokens == count
     assert Attempt(raw_text=generation.text, prompt_tokens=generation.prompt_tokens,
                    new_tokens=generation.new_tokens).prompt_tokens == count  # what the loop records
+
+
+TAGGED_WAIT = f"<tool_call>\n{WAIT_CALL}\n</tool_call>"
+
+
+@pytest.mark.parametrize(
+    ("content", "choice", "finish", "text"),
+    [
+        (WAIT_CALL, {}, None, TAGGED_WAIT),
+        (WAIT_CALL, {"finish_reason": "stop", "stop_reason": None}, "end_of_turn", TAGGED_WAIT),
+        # vLLM and SGLang name the stop string matched; the server leaves it out of the text, the backend puts it back.
+        (f"<tool_call>\n{WAIT_CALL}\n", {"finish_reason": "stop", "stop_reason": "</tool_call>"}, "tool_call_end",
+         TAGGED_WAIT),
+        (f"<tool_call>\n{WAIT_CALL}", {"finish_reason": "stop", "matched_stop": "</tool_call>"}, "tool_call_end",
+         TAGGED_WAIT),
+        # Cut JSON is not wrapped as a closed call.
+        (WAIT_CALL[:30], {"finish_reason": "length"}, "length", f"<tool_call>\n{WAIT_CALL[:30]}"),
+    ],
+)
+def test_the_finish_reason_is_read(canned: tuple, content: str, choice: dict, finish: str | None, text: str) -> None:
+    base_url, replies = canned
+    replies.append((200, {}, completion(3, content, **choice)))
+    backend = OpenAIBackend(ModelSettings(model=SERVED, base_url=base_url))
+    generation = backend.generate(request_for(backend, "mobile", (200, 120)))
+    assert (generation.finish, generation.text) == (finish, text)
