@@ -37,6 +37,8 @@ _CALL_ENDS = (_CLOSE_TAG, "```")
 # models and grammars do emit them.
 _DECODER = json.JSONDecoder(strict=False)
 
+_RESCUED = ("the tool call around the arguments was unfinished (cut off or malformed); its complete arguments "
+            "object was used")
 # JSON's tokens, as Python's decoder reads them (it also reads NaN and Infinity).
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -83,7 +85,7 @@ class _Unfinished:
     ended_by: str | None  # the call's end it stops at, where the model ended the call itself (_CALL_ENDS)
     # With `ended_by`, right after a whole value and inside objects only: the braces the model dropped.
     missing_braces: int | None
-    nested: list[int]  # where the objects nested in it start (never inside a string)
+    arguments_at: int | None  # where its `arguments` object starts, if it has one
 
 
 @dataclass
@@ -170,9 +172,9 @@ def _read_json(text: str) -> _Reading:
             reading.found.append(repaired)
             pos = repaired.end
             continue
-        nested = unfinished.nested[: MAX_JSON_STARTS - starts]
-        reading.found.extend(_nested_objects(text, nested))
-        starts += len(nested)
+        if unfinished.arguments_at is not None and (arguments := _decode(text, unfinished.arguments_at, _RESCUED)):
+            # A complete `arguments` object holds all of the call's arguments, whatever follows it.
+            reading.found.append(arguments)
         if unfinished.cut:
             reading.cut_at = start
             break
@@ -209,39 +211,29 @@ def _repair(text: str, start: int, unfinished: _Unfinished) -> _Found | None:
     return _Found(obj, start, unfinished.end, unfinished.ended_by == _CLOSE_TAG, note)
 
 
-def _nested_objects(text: str, starts: list[int]) -> list[_Found]:
-    """The complete objects nested in an unfinished one (an `arguments` object holds a whole call's arguments)."""
-    found: list[_Found] = []
-    for start in starts:
-        if found and start < found[-1].end:
-            continue  # inside one already taken
-        note = ("the JSON around the arguments was unfinished (cut off or malformed); the complete arguments "
-                "object inside it was used")
-        if (whole := _decode(text, start, note)) is not None:
-            found.append(whole)
-    return found
-
-
 def _scan(text: str, start: int) -> _Unfinished:
     """Follow JSON's grammar from the `{` at `start` to where the text stops being JSON or runs out."""
     stack: list[str] = []
-    nested: list[int] = []
+    arguments_at: int | None = None
+    key = ""  # the last key read in the outermost object
     expect = "value"  # what may come next: value, value or ] ("value]"), key, key or } ("key}"), ":", "next"
     i, n = start, len(text)
     while True:
         i = _WHITESPACE.match(text, i).end()
         if i >= n:
-            return _Unfinished(n, True, None, None, nested)
+            return _Unfinished(n, True, None, None, arguments_at)
         c = text[i]
         if c == '"' and expect in ("value", "value]", "key", "key}"):
             string = _STRING.match(text, i)
             if string is None:  # the string runs to the end
-                return _Unfinished(n, True, None, None, nested)
+                return _Unfinished(n, True, None, None, arguments_at)
+            if expect.startswith("key") and len(stack) == 1:
+                key = string.group()
             i = string.end()
             expect = ":" if expect.startswith("key") else "next"
         elif c in "{[" and expect in ("value", "value]"):
-            if c == "{" and stack:
-                nested.append(i)
+            if c == "{" and len(stack) == 1 and expect == "value" and key == '"arguments"':
+                arguments_at = i
             stack.append(c)
             i += 1
             expect = "key}" if c == "{" else "value]"
@@ -250,7 +242,7 @@ def _scan(text: str, start: int) -> _Unfinished:
             i += 1
             expect = "next"
             if not stack:  # whole, yet the decoder refused it (a bad escape in a string)
-                return _Unfinished(i, False, None, None, nested)
+                return _Unfinished(i, False, None, None, arguments_at)
         elif c == ":" and expect == ":":
             i += 1
             expect = "value"
@@ -259,13 +251,13 @@ def _scan(text: str, start: int) -> _Unfinished:
             expect = "key" if stack[-1] == "{" else "value"
         elif expect in ("value", "value]") and (end := _scalar_end(text, i)) is not None:
             if end == n:
-                return _Unfinished(n, True, None, None, nested)
+                return _Unfinished(n, True, None, None, arguments_at)
             i = end
             expect = "next"
         else:
             ended_by = next((e for e in _CALL_ENDS if text.startswith(e, i)), None)
             closable = ended_by is not None and expect == "next" and all(s == "{" for s in stack)
-            return _Unfinished(i, False, ended_by, len(stack) if closable else None, nested)
+            return _Unfinished(i, False, ended_by, len(stack) if closable else None, arguments_at)
 
 
 def _scalar_end(text: str, i: int) -> int | None:
