@@ -341,6 +341,10 @@ def test_replay_answers_in_order_then_fails_clearly() -> None:
     assert generation.image_sizes == [budget.resized_size(420, 260)] == [(smart_resize(260, 420, max_pixels=MAX_PIXELS)[::-1])]
     with pytest.raises(ModelError, match="all 2 of its texts"):
         replay.generate(request)
+    # A recording's finishes are replayed with its texts, one each.
+    assert ReplayBackend(["cut"], budget, finishes=["length"]).generate(request).finish == "length"
+    with pytest.raises(ValueError, match="one per text"):
+        ReplayBackend(["a", "b"], budget, finishes=["length"])
 
 
 def test_settings_refuse_impossible_combinations() -> None:

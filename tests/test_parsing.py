@@ -87,6 +87,8 @@ def test_several_calls_take_the_first_and_say_so() -> None:
         ('<tool_call>\n{"name": "mobile_use", "arguments": {"action": "click", "coordinate": [7, 8]', "cut off"),
         ('<tool_call>\n{"name": "mobile_use", "arguments": {"action": "click", "coordinate": [7, 8', "cut off"),
         ('{"name": "mobile_use", "arguments": {"action": "type", "text": "hello wor', "cut off"),
+        # only a whole `arguments` object stands for the call, not the first of a list of actions
+        ('{"name": "mobile_use", "arguments": [{"action": "click", "coordinate": [1, 2]}, {"action": "ty', "cut off"),
         # ended by the model, but inside an array: the array is never closed for it
         ('<tool_call>\n{"name": "mobile_use", "arguments": {"action": "click", "coordinate": [7, 8\n</tool_call>',
          "unfinished where </tool_call> ends it"),
