@@ -244,6 +244,7 @@ TAGGED_WAIT = f"<tool_call>\n{WAIT_CALL}\n</tool_call>"
          TAGGED_WAIT),
         (f"<tool_call>\n{WAIT_CALL}", {"finish_reason": "stop", "matched_stop": "</tool_call>"}, "tool_call_end",
          TAGGED_WAIT),
+        (WAIT_CALL, {"finish_reason": "stop", "stop_reason": "</tool_call>"}, "tool_call_end", TAGGED_WAIT),
         # Cut JSON is not wrapped as a closed call.
         (WAIT_CALL[:30], {"finish_reason": "length"}, "length", f"<tool_call>\n{WAIT_CALL[:30]}"),
     ],

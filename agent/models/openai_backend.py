@@ -176,11 +176,11 @@ class OpenAIBackend:
         finished = time.perf_counter()
         text = self._text_of(answer)
         finish = _finish_of(answer)
+        if self.settings.constrained:
+            text = self._as_tool_call(text, finish)
         if finish == "tool_call_end" and not text.rstrip().endswith(TOOL_CALL_CLOSE.strip()):
             # Servers leave the stop string out of the text; put back the tag the model did write.
             text = text.rstrip() + TOOL_CALL_CLOSE
-        if self.settings.constrained:
-            text = self._as_tool_call(text, finish)
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
         return Generation(
             text=text,
