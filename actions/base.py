@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -10,45 +12,47 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 Point = tuple[int, int]
 
 
+# A number given as a string must be one whole number, as JSON writes it ("12", "-3.5", "1e2"); float() alone
+# would also take "1_000", "nan" and "inf".
+_NUMBER_TEXT = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
+def coerce_number(value: Any) -> Any:
+    """A number, or a string holding one, as a float; true and false are refused (pydantic's lax mode would read
+    them as 1 and 0, and `[true, 5]` would become a click at (1, 5))."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}; write the number itself")
+    if isinstance(value, str):
+        if not _NUMBER_TEXT.fullmatch(value.strip()):
+            raise ValueError(f"expected a number, got the string {value!r}; write the number itself")
+        return float(value)
+    return value
+
+
+def _coerce_pixel(value: Any) -> Any:
+    value = coerce_number(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a pixel position, got {value}")
+        return round(value)
+    return value
+
+
 def _coerce_point(value: Any) -> Any:
     """Accept [x, y] as numbers or numeric strings ("[12, 40]", ["12", "40"], [12.6, 40.2]); round to pixels."""
     if isinstance(value, str):
-        parts = value.strip().strip("[]()").split(",")
-        value = [p.strip() for p in parts]
+        value = [p.strip() for p in value.strip().strip("[]()").split(",")]
     if isinstance(value, (list, tuple)) and len(value) == 2:
-        out = []
-        for v in value:
-            if isinstance(v, bool):
-                return value  # let validation reject it
-            if isinstance(v, str):
-                try:
-                    v = float(v)
-                except ValueError:
-                    return value
-            if isinstance(v, float):
-                if v != v or v in (float("inf"), float("-inf")):
-                    return value
-                v = round(v)
-            out.append(v)
-        return tuple(out)
+        return tuple(_coerce_pixel(v) for v in value)
     return value
 
 
 PointField = Annotated[Point, BeforeValidator(_coerce_point)]
 
 
-def _coerce_number(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return value
-    return value
-
-
 # The bounds come before the validator so pydantic writes them as JSON-schema minimum/maximum, which
 # constrained decoding needs to keep a number from running on.
-Seconds = Annotated[float, Field(ge=0, le=60), BeforeValidator(_coerce_number)]
+Seconds = Annotated[float, Field(ge=0, le=60), BeforeValidator(coerce_number)]
 
 
 class Action(BaseModel):

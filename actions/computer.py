@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field
 
-from actions.base import Action, PointField, Terminate, Type, Wait
+from actions.base import Action, PointField, Terminate, Type, Wait, coerce_number
 
 
 def _split_combo(value: Any) -> Any:
@@ -77,7 +77,9 @@ class Scroll(Action):
     """Turn the scroll wheel: positive pixels scroll up, negative scroll down."""
 
     action: Literal["scroll"] = "scroll"
-    pixels: int = Field(ge=-10000, le=10000, description="Amount to scroll; positive is up, negative is down.")
+    pixels: Annotated[int, Field(ge=-10000, le=10000), BeforeValidator(coerce_number)] = Field(
+        description="Amount to scroll; positive is up, negative is down."
+    )
     coordinate: PointField | None = Field(
         default=None, description="(x, y): where to scroll; the cursor's current place when left out."
     )

@@ -1,8 +1,15 @@
 """Model text to a typed action, accepting what Qwen2.5-VL really writes, or a ParseError to show the model.
 
-Accepted: `<tool_call>{...}</tool_call>` (also unclosed), fenced ```json blocks, bare JSON, prose before
-or after, `arguments` given as a JSON string, numbers given as strings, a bare arguments object
-(`{"action": ...}`). Model text is only ever read as JSON; nothing in it is evaluated.
+Accepted: `<tool_call>{...}</tool_call>` (also unclosed when the JSON itself is complete), fenced ```json blocks,
+bare JSON, prose before or after, `arguments` given as a JSON string, numbers given as strings, a bare arguments
+object (`{"action": ...}`), extra data after the JSON. Model text is only ever read as JSON; nothing in it is
+evaluated.
+
+A cut-off answer is never an action. Text that ends inside an unfinished JSON object is an error, whatever the
+object would have become. The one repair is for braces the model dropped where it ended the call itself (the
+JSON is followed by `</tool_call>` or a closing fence, right after a whole value): those braces are added, and
+nothing else; an open string, array or number is never closed. A complete `arguments` object inside an
+unfinished call is still the whole of the arguments, and is used.
 """
 
 from __future__ import annotations
@@ -22,11 +29,24 @@ from actions.text import clip
 MAX_SCAN_CHARS = 20_000
 MAX_JSON_STARTS = 200
 
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|<tool_call>|$)", re.DOTALL)
-_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|$)", re.DOTALL)
+_OPEN_TAG = "<tool_call>"
+_CLOSE_TAG = "</tool_call>"
+# Where a model ends a call itself: braces missing just before these were dropped, not cut off.
+_CALL_ENDS = (_CLOSE_TAG, "```")
 # strict=False: raw control characters inside strings (a tab, a newline in typed text) are accepted, as
 # models and grammars do emit them.
 _DECODER = json.JSONDecoder(strict=False)
+
+_RESCUED = ("the tool call around the arguments was unfinished (cut off or malformed); its complete arguments "
+            "object was used")
+# JSON's tokens, as Python's decoder reads them (it also reads NaN and Infinity).
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# A number the text may have cut short ("-", "12.", "1e+"); loose, as it only tells a cut from a mistake.
+_NUMBER_START = re.compile(r"-?\d*(?:\.\d*)?(?:[eE][-+]?\d*)?")
+_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
+_CLOSER = {"{": "}", "[": "]"}
 
 
 class ParseError(ValueError):
@@ -40,6 +60,42 @@ class ParsedAction:
     call: dict[str, Any]
     # Things worth recording: repairs made, extra tool calls ignored.
     notes: list[str] = field(default_factory=list)
+    # The call's JSON is followed by </tool_call>: the model itself ended it, so it was not cut off.
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A JSON object read from the answer, and where it lies."""
+
+    obj: dict[str, Any]
+    start: int
+    end: int
+    closed: bool
+    # Set when the object was not read as written (braces added, or taken from inside an unfinished call).
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class _Unfinished:
+    """Where a JSON object that does not decode stops being JSON, and why."""
+
+    end: int  # the first character that is not part of it; the text's length when the text ran out
+    cut: bool  # the text ended inside it
+    ended_by: str | None  # the call's end it stops at, where the model ended the call itself (_CALL_ENDS)
+    # With `ended_by`, right after a whole value and inside objects only: the braces the model dropped.
+    missing_braces: int | None
+    arguments_at: int | None  # where its `arguments` object starts, if it has one
+
+
+@dataclass
+class _Reading:
+    """Everything read as JSON in an answer."""
+
+    found: list[_Found] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)  # of the found objects and of the unusable ones
+    cut_at: int | None = None  # where an object starts that the text ends inside
+    unfinished_at: str | None = None  # the call end that an unfinished object runs into
 
 
 def parse_action(text: str, space: ActionSpace) -> ParsedAction:
@@ -47,56 +103,180 @@ def parse_action(text: str, space: ActionSpace) -> ParsedAction:
     if not isinstance(text, str) or not text.strip():
         raise ParseError(f"the answer was empty; reply with one <tool_call> calling {space.tool_name}")
     text = text[:MAX_SCAN_CHARS]
-    notes: list[str] = []
-    blocks = [m.group(1) for m in _TOOL_CALL.finditer(text)]
-    if blocks and "</tool_call>" not in text:
-        notes.append("the <tool_call> block was not closed")
-    if not blocks:
-        blocks = [m.group(1) for m in _FENCE.finditer(text)] or [text]
-    objects = [obj for block in blocks for obj in _json_objects(block)]
-    calls = [obj for obj in objects if "name" in obj or "action" in obj or "arguments" in obj]
+    reading = _read_json(text)
+    # Prose before the first <tool_call> is the model thinking aloud: objects in it are not calls.
+    tag = _first_outside(text, _OPEN_TAG, reading.spans)
+    calls = [f for f in reading.found if (tag is None or f.start > tag) and _is_call(f.obj)]
     if not calls:
-        raise ParseError(
-            "no tool call was found in the answer; reply with "
-            f'<tool_call>\n{{"name": "{space.tool_name}", "arguments": {{"action": ...}}}}\n</tool_call>'
-        )
+        raise ParseError(_nothing_usable(reading, space))
+    first = calls[0]
+    notes = [first.note] if first.note else []
+    if tag is not None and not first.closed:
+        notes.append("the <tool_call> block was not closed")
     if len(calls) > 1:
         notes.append(f"{len(calls)} tool calls in the answer; the first was used")
-    return _to_action(calls[0], space, notes)
+    if reading.cut_at is not None and reading.cut_at >= first.end:
+        notes.append("the answer ends inside a further, unfinished JSON object, which was ignored")
+    parsed = _to_action(first.obj, space, notes, bare_note=first.note is None)
+    return ParsedAction(parsed.action, parsed.call, parsed.notes, closed=first.closed)
 
 
-def _json_objects(block: str) -> list[dict[str, Any]]:
-    """Every top-level JSON object in `block`, in order; text around and between them is ignored."""
-    found: list[dict[str, Any]] = []
+def _example(space: ActionSpace) -> str:
+    return f'<tool_call>\n{{"name": "{space.tool_name}", "arguments": {{"action": ...}}}}\n</tool_call>'
+
+
+def _nothing_usable(reading: _Reading, space: ActionSpace) -> str:
+    if reading.cut_at is not None:
+        return (
+            "the answer ends in the middle of its tool call (it was cut off or left unfinished), so it was not "
+            f"carried out; answer again with one short, complete tool call: {_example(space)}"
+        )
+    if reading.unfinished_at is not None:
+        return (
+            f"the tool call's JSON is unfinished where {reading.unfinished_at} ends it (an array is left open, "
+            f"or a key or value is missing), so it was not carried out; answer with every bracket closed: "
+            f"{_example(space)}"
+        )
+    return f"no tool call was found in the answer; reply with {_example(space)}"
+
+
+def _is_call(obj: dict[str, Any]) -> bool:
+    return "name" in obj or "action" in obj or "arguments" in obj
+
+
+def _first_outside(text: str, needle: str, spans: list[tuple[int, int]]) -> int | None:
+    """Where `needle` first occurs outside every span (a tag written inside a JSON string is text, not a tag)."""
+    pos = 0
+    while (at := text.find(needle, pos)) != -1:
+        if not any(start <= at < end for start, end in spans):
+            return at
+        pos = at + 1
+    return None
+
+
+def _read_json(text: str) -> _Reading:
+    """Every top-level JSON object in `text`, in order; text around and between them is ignored."""
+    reading = _Reading()
     pos, starts = 0, 0
-    while (start := block.find("{", pos)) != -1 and starts < MAX_JSON_STARTS:
+    while (start := text.find("{", pos)) != -1 and starts < MAX_JSON_STARTS:
         starts += 1
-        obj, end = _decode_at(block, start)
-        if isinstance(obj, dict):
-            found.append(obj)
-            pos = end
-        else:
-            pos = start + 1
-    return found
-
-
-def _decode_at(block: str, start: int) -> tuple[Any, int]:
-    try:
-        return _DECODER.raw_decode(block, start)
-    except (ValueError, RecursionError):
-        pass
-    # A truncated answer often lacks only its closing braces (a missing </tool_call> cut it short).
-    tail = block[start:].rstrip()
-    for closing in ("}", "}}", "]}}", '"}}'):
-        try:
-            obj = json.loads(tail + closing, strict=False)
-        except (ValueError, RecursionError):
+        whole = _decode(text, start)
+        if whole is not None:
+            reading.found.append(whole)
+            reading.spans.append((start, whole.end))
+            pos = whole.end
             continue
-        return obj, len(block)
-    return None, start + 1
+        unfinished = _scan(text, start)
+        reading.spans.append((start, unfinished.end))
+        if (repaired := _repair(text, start, unfinished)) is not None:
+            reading.found.append(repaired)
+            pos = repaired.end
+            continue
+        if unfinished.arguments_at is not None and (arguments := _decode(text, unfinished.arguments_at, _RESCUED)):
+            # A complete `arguments` object holds all of the call's arguments, whatever follows it.
+            reading.found.append(arguments)
+        if unfinished.cut:
+            reading.cut_at = start
+            break
+        reading.unfinished_at = reading.unfinished_at or unfinished.ended_by
+        # Go on where it stopped being JSON: what came before was JSON, and `{` inside its strings is text.
+        pos = max(unfinished.end, start + 1)
+    return reading
 
 
-def _to_action(obj: dict[str, Any], space: ActionSpace, notes: list[str]) -> ParsedAction:
+def _decode(text: str, start: int, note: str | None = None) -> _Found | None:
+    try:
+        obj, end = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return None
+    return _Found(obj, start, end, _closed_at(text, end), note) if isinstance(obj, dict) else None
+
+
+def _closed_at(text: str, end: int) -> bool:
+    return text.startswith(_CLOSE_TAG, _WHITESPACE.match(text, end).end())
+
+
+def _repair(text: str, start: int, unfinished: _Unfinished) -> _Found | None:
+    """The object with the closing braces the model dropped before ending the call itself, if that is all it lacks."""
+    braces = unfinished.missing_braces
+    if braces is None:
+        return None
+    try:
+        obj = json.loads(text[start : unfinished.end] + "}" * braces, strict=False)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    note = f"{braces} closing brace(s) were missing before {unfinished.ended_by} and were added"
+    return _Found(obj, start, unfinished.end, unfinished.ended_by == _CLOSE_TAG, note)
+
+
+def _scan(text: str, start: int) -> _Unfinished:
+    """Follow JSON's grammar from the `{` at `start` to where the text stops being JSON or runs out."""
+    stack: list[str] = []
+    arguments_at: int | None = None
+    key = ""  # the last key read in the outermost object
+    expect = "value"  # what may come next: value, value or ] ("value]"), key, key or } ("key}"), ":", "next"
+    i, n = start, len(text)
+    while True:
+        i = _WHITESPACE.match(text, i).end()
+        if i >= n:
+            return _Unfinished(n, True, None, None, arguments_at)
+        c = text[i]
+        if c == '"' and expect in ("value", "value]", "key", "key}"):
+            string = _STRING.match(text, i)
+            if string is None:  # the string runs to the end
+                return _Unfinished(n, True, None, None, arguments_at)
+            if expect.startswith("key") and len(stack) == 1:
+                key = string.group()
+            i = string.end()
+            expect = ":" if expect.startswith("key") else "next"
+        elif c in "{[" and expect in ("value", "value]"):
+            if c == "{" and len(stack) == 1 and expect == "value" and key == '"arguments"':
+                arguments_at = i
+            stack.append(c)
+            i += 1
+            expect = "key}" if c == "{" else "value]"
+        elif stack and c == _CLOSER[stack[-1]] and expect in ("next", "key}" if c == "}" else "value]"):
+            stack.pop()
+            i += 1
+            expect = "next"
+            if not stack:  # whole, yet the decoder refused it (a bad escape in a string)
+                return _Unfinished(i, False, None, None, arguments_at)
+        elif c == ":" and expect == ":":
+            i += 1
+            expect = "value"
+        elif c == "," and expect == "next":
+            i += 1
+            expect = "key" if stack[-1] == "{" else "value"
+        elif expect in ("value", "value]") and (end := _scalar_end(text, i)) is not None:
+            if end == n:
+                return _Unfinished(n, True, None, None, arguments_at)
+            i = end
+            expect = "next"
+        else:
+            ended_by = next((e for e in _CALL_ENDS if text.startswith(e, i)), None)
+            closable = ended_by is not None and expect == "next" and all(s == "{" for s in stack)
+            return _Unfinished(i, False, ended_by, len(stack) if closable else None, arguments_at)
+
+
+def _scalar_end(text: str, i: int) -> int | None:
+    """Where the number or literal at `i` ends: the text's length when it runs out inside one (a number at the
+    very end may go on), None when there is none."""
+    n = len(text)
+    if _NUMBER_START.match(text, i).end() == n:
+        return n
+    if number := _NUMBER.match(text, i):
+        return number.end()
+    for word in _LITERALS:
+        if text.startswith(word, i):
+            return i + len(word)
+        if n - i < len(word) and word.startswith(text[i:]):
+            return n
+    return None
+
+
+def _to_action(obj: dict[str, Any], space: ActionSpace, notes: list[str], bare_note: bool = True) -> ParsedAction:
     if "arguments" in obj or "name" in obj:
         name, arguments = obj.get("name"), obj.get("arguments")
         if isinstance(arguments, str):
@@ -109,7 +289,8 @@ def _to_action(obj: dict[str, Any], space: ActionSpace, notes: list[str]) -> Par
             notes.append(f"tool name {name!r} is not {space.tool_name!r}; the arguments were used")
     else:
         arguments = obj
-        notes.append("the arguments were given without the tool call around them")
+        if bare_note:
+            notes.append("the arguments were given without the tool call around them")
     if not isinstance(arguments, dict):
         raise ParseError(f'`arguments` must be a JSON object like {{"action": ...}}, got {_short(arguments)}')
     tag = arguments.get("action")
@@ -128,7 +309,7 @@ def _explain(error: ValidationError) -> str:
     for err in error.errors()[:4]:
         # The first location element is the union tag; the rest names the argument.
         loc = ".".join(str(x) for x in err["loc"][1:]) or "arguments"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")  # our validators' own messages
         if err["type"] == "extra_forbidden":
             msg = "not an argument of this action"
         parts.append(f"{loc}: {msg}")

@@ -214,6 +214,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     header, steps = load_episode(args.episode)
     texts = [a.raw_text for s in steps for a in s.attempts]
+    finishes = [a.finish for s in steps for a in s.attempts]
     if not texts:
         raise UsageError(f"{args.episode} holds no model outputs to replay")
     if args.env is None:
@@ -228,7 +229,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # The recording ended there (an error, Ctrl-C, or a replay that took another path): a stop, not a fault.
         return EpisodeStop("interrupted", f"replay finished: all {len(texts)} recorded answers were replayed")
 
-    return _run_episode(args, header["task"], lambda: ReplayBackend(texts, budget, exhausted=finished),
+    return _run_episode(args, header["task"],
+                        lambda: ReplayBackend(texts, budget, exhausted=finished, finishes=finishes),
                         {"replay_of": str(args.episode)}, recorded)
 
 

@@ -15,8 +15,9 @@ from PIL import Image
 from actions.base import Action
 from actions.geometry import CoordinateMapper, GeometryError
 from actions.parsing import ParsedAction, ParseError, parse_action
+from actions.space import ActionSpace
 from agent.config import AgentConfig
-from agent.models.base import GenerationRequest, ModelBackend, ModelError
+from agent.models.base import Generation, GenerationRequest, ModelBackend, ModelError
 from agent.recording import EpisodeRecorder
 from agent.report import write_report
 from agent.safety import Safety
@@ -225,7 +226,7 @@ class Agent:
             d.parsed, d.mapped, d.error = None, None, None
             notes: list[str] = []
             try:
-                d.parsed = parse_action(gen.text, space)
+                d.parsed = _parse_answer(gen, space)
                 notes = d.parsed.notes
                 d.mapped = d.parsed.action.map_points(mapper.to_driver)
             except (ParseError, GeometryError) as e:
@@ -233,7 +234,7 @@ class Agent:
             d.timings.parse += time.perf_counter() - t
             d.attempts.append(
                 Attempt(raw_text=gen.text, error=d.error, notes=notes, model_seconds=elapsed,
-                        prompt_tokens=gen.prompt_tokens, new_tokens=gen.new_tokens)
+                        prompt_tokens=gen.prompt_tokens, new_tokens=gen.new_tokens, finish=gen.finish)
             )
             if d.error is None:
                 break
@@ -358,6 +359,25 @@ class Agent:
             error=stop.message if stop.reason in ("error", "interrupted", "stuck", "max_steps") else None,
             out_dir=str(recorder.dir) if recorder else None,
         )
+
+
+def _parse_answer(gen: Generation, space: ActionSpace) -> ParsedAction:
+    """The answer's action. One cut off at the token limit is used only when its first tool call was closed by
+    </tool_call> before the cut: then the cut fell after that call, not in it."""
+    if gen.finish != "length":
+        return parse_action(gen.text, space)
+    limit = f"the limit of {gen.new_tokens} new tokens" if gen.new_tokens else "the limit of new tokens"
+    try:
+        parsed = parse_action(gen.text, space)
+    except ParseError:
+        parsed = None
+    if parsed is None or not parsed.closed:
+        raise ParseError(
+            f"the answer was cut off at {limit} before its tool call was complete, so it was not carried out; "
+            "answer with one short tool call and nothing else"
+        )
+    note = f"the answer was cut off at {limit} after its first tool call, which was complete and was used"
+    return dataclasses.replace(parsed, notes=[*parsed.notes, note])
 
 
 def _ending(action: Action) -> EpisodeStop:

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agent.models.base import Finish
+
 StopReason = Literal["terminate", "answer", "max_steps", "stuck", "error", "interrupted"]
 
 
@@ -62,6 +64,8 @@ class Attempt(BaseModel):
     model_seconds: float = 0.0
     prompt_tokens: int | None = None
     new_tokens: int | None = None
+    # Why the model stopped (None when unknown, and in recordings made before it was kept); replays pass it on.
+    finish: Finish | None = None
 
 
 class StepRecord(BaseModel):

@@ -139,6 +139,36 @@ def test_the_next_prompt_quotes_the_models_own_call(env: BrowserEnvironment, tmp
                      'current device): Step 1: {"name": "computer_use", "arguments": {"action": "wait"}}; ')
 
 
+def test_an_answer_cut_at_the_token_limit_is_never_acted_on(env: BrowserEnvironment, tmp_path: Path) -> None:
+    env.reset()
+    go = model_point(env, "#go")
+    click = tool_call({"action": "left_click", "coordinate": go})
+    texts = [
+        # Its JSON happens to be whole, but the model was stopped before it could close the call.
+        click.removesuffix("\n</tool_call>"),
+        # The first call was closed before the cut: the cut fell after it.
+        click + '\n<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_cl',
+        tool_call({"action": "terminate", "status": "success"}),
+    ]
+    backend = ReplayBackend(texts, BUDGET, finishes=["length", "length", "end_of_turn"])
+    result = Agent(env, backend, AgentConfig(retries_on_bad_answer=1)).run("press Go", tmp_path / "ep")
+    assert result.stop_reason == "terminate"
+    _, (one, _) = load_episode(tmp_path / "ep")
+    cut, closed = one.attempts
+    assert cut.finish == "length" and cut.error.startswith(
+        "the answer was cut off at the limit of new tokens before its tool call was complete")
+    assert closed.error is None and any("after its first tool call" in n for n in closed.notes)
+    assert one.executed and env.page.eval_on_selector("#go", "e => e.dataset.n") == "1"
+
+    # A replay of the recording meets the same cut: the finish was recorded with the text.
+    done = cli("replay", str(tmp_path / "ep"), "--env", "browser", "--start-url", START_URL, "--viewport", "640x400",
+               "--out", str(tmp_path / "replays"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (replayed,) = (tmp_path / "replays").iterdir()
+    _, steps = load_episode(replayed)
+    assert [a.error for a in steps[0].attempts] == [cut.error, None]
+
+
 def test_stuck_and_step_limit(env: BrowserEnvironment, tmp_path: Path) -> None:
     env.reset()
     blank = model_point(env, "#blank")

@@ -265,7 +265,7 @@ def test_graph_replays_are_checked_once_against_an_eager_pass(
 
 
 def test_sampling_is_seeded_and_stays_inside_the_grammar(tiny_model_dir: Path) -> None:
-    from actions.parsing import parse_action
+    from actions.parsing import ParseError, parse_action
 
     settings = ModelSettings(model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=160,
                              temperature=1.5, seed=3)
@@ -277,8 +277,13 @@ def test_sampling_is_seeded_and_stays_inside_the_grammar(tiny_model_dir: Path) -
             reseed_weights(backend.model, 2)
             backend.engine.reset()
             request = request_for(backend, SPACES["computer"], screenshot(160, 100, 2), "Go.")
-            texts.append(backend.generate(request).text)
-            parse_action(texts[-1], SPACES["computer"])  # a valid call, however it was drawn
+            generation = backend.generate(request)
+            texts.append(generation.text)
+            if generation.finish == "end_of_turn":
+                parse_action(texts[-1], SPACES["computer"])  # a valid call, however it was drawn
+            else:  # drawn too long for max_new_tokens, so cut inside the call: never an action
+                with pytest.raises(ParseError, match="cut off"):
+                    parse_action(texts[-1], SPACES["computer"])
         assert texts[0] == texts[1], "the same seed draws the same answer"
         assert texts[0] != texts[2], "sampling at temperature 1.5 is not argmax"
     finally:

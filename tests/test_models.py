@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from actions.geometry import CHECKPOINT_MIN_PIXELS, ImageBudget, smart_resize
-from actions.parsing import parse_action
+from actions.parsing import ParseError, parse_action
 from actions.space import SPACES, ActionSpace
 from agent.models.base import GenerationRequest, ModelBackend, ModelError
 from agent.models.factory import create_backend
@@ -88,6 +88,7 @@ def test_constrained_output_is_a_valid_action_over_seeds_and_screens(tiny_model_
             request = request_for(backend, space, screenshot(width, height, seed), f"Task number {seed}.")
             generation = backend.generate(request)
             assert generation.new_tokens is not None and generation.new_tokens < MAX_NEW_TOKENS
+            assert generation.finish == "end_of_turn"
             assert_valid_call(generation.text, space, request.image_size)
             seen.add(parse_action(generation.text, space).action.action)
     finally:
@@ -216,6 +217,23 @@ def test_unconstrained_generation_stops_at_the_token_limit(tiny_model_dir: Path)
         backend.close()
 
 
+@pytest.mark.parametrize("engine", ["fast", "generate"])
+def test_an_answer_cut_at_the_token_limit_says_so(tiny_model_dir: Path, engine: str) -> None:
+    # Constrained decoding opens a call it has no room to finish: the backend reports the cut, and the cut text
+    # is no action.
+    settings = ModelSettings(model=str(tiny_model_dir), max_pixels=MAX_PIXELS, max_new_tokens=12, engine=engine)
+    backend = TransformersBackend(settings)
+    try:
+        space = SPACES["mobile"]
+        generation = backend.generate(request_for(backend, space, screenshot(80, 60, 0), "Go."))
+        assert generation.finish == "length" and generation.new_tokens == 12, generation
+        assert generation.text.startswith(TOOL_CALL_OPEN) and TOOL_CALL_CLOSE not in generation.text
+        with pytest.raises(ParseError, match="cut off"):
+            parse_action(generation.text, space)
+    finally:
+        backend.close()
+
+
 # Decoding, images and timings.
 
 
@@ -323,6 +341,10 @@ def test_replay_answers_in_order_then_fails_clearly() -> None:
     assert generation.image_sizes == [budget.resized_size(420, 260)] == [(smart_resize(260, 420, max_pixels=MAX_PIXELS)[::-1])]
     with pytest.raises(ModelError, match="all 2 of its texts"):
         replay.generate(request)
+    # A recording's finishes are replayed with its texts, one each.
+    assert ReplayBackend(["cut"], budget, finishes=["length"]).generate(request).finish == "length"
+    with pytest.raises(ValueError, match="one per text"):
+        ReplayBackend(["a", "b"], budget, finishes=["length"])
 
 
 def test_settings_refuse_impossible_combinations() -> None:

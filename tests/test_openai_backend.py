@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from actions.geometry import ImageBudget
+from actions.parsing import ParseError, parse_action
 from actions.space import SPACES
 from agent.models import openai_backend
 from agent.models.base import GenerationRequest, ModelBackend, ModelError
@@ -99,6 +100,18 @@ def test_round_trip_gives_a_valid_call_at_the_stated_size(server: OpenAIServer, 
         action = SPACES[space_name].validate(call["arguments"])
         assert all(0 <= x < size[0] and 0 <= y < size[1] for x, y in action.points())
         assert generation.new_tokens and generation.prompt_tokens and generation.generate_s > 0
+        assert generation.finish == "end_of_turn"
+
+
+def test_an_answer_cut_at_max_tokens_is_reported_and_left_unclosed(server: OpenAIServer) -> None:
+    # The server stops at max_tokens with finish_reason "length", inside the call its grammar began: the text is
+    # passed on as it came, unclosed, and the parser refuses it.
+    backend = client(server, max_new_tokens=16)
+    generation = backend.generate(request_for(backend, "mobile", (200, 120)))
+    assert generation.finish == "length" and generation.new_tokens == 16
+    assert generation.text.startswith("<tool_call>\n") and "</tool_call>" not in generation.text
+    with pytest.raises(ParseError, match="cut off"):
+        parse_action(generation.text, SPACES["mobile"])
 
 
 def test_server_errors_are_retried_then_succeed(server: OpenAIServer) -> None:
@@ -160,11 +173,12 @@ def test_budget_defaults_to_the_checkpoints_and_follows_settings(server: OpenAIS
 
 
 # Answers the fake model server has no mode for: odd headers and usage fields, sent as canned replies.
-WAIT_CALL = '<tool_call>\n{"name": "mobile_use", "arguments": {"action": "wait", "time": 1}}\n</tool_call>'
+WAIT_JSON = '{"name": "mobile_use", "arguments": {"action": "wait", "time": 1}}'
+WAIT_CALL = f"<tool_call>\n{WAIT_JSON}\n</tool_call>"
 
 
-def completion(usage: Any = None) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": WAIT_CALL}}],
+def completion(usage: Any = None, content: str = WAIT_CALL, **choice: Any) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, **choice}],
             "usage": {"prompt_tokens": usage, "completion_tokens": usage}}
 
 
@@ -220,3 +234,25 @@ def test_token_counts_are_ints_or_none(canned: tuple, usage: Any, count: int | N
     assert generation.prompt_tokens == count and generation.new_tokens == count
     assert Attempt(raw_text=generation.text, prompt_tokens=generation.prompt_tokens,
                    new_tokens=generation.new_tokens).prompt_tokens == count  # what the loop records
+
+
+@pytest.mark.parametrize(
+    ("content", "choice", "finish", "text"),
+    [
+        (WAIT_CALL, {}, None, WAIT_CALL),
+        (WAIT_CALL, {"finish_reason": "stop", "stop_reason": None}, "end_of_turn", WAIT_CALL),
+        # vLLM and SGLang name the stop string matched; the server leaves it out of the text, the backend puts it back.
+        (f"<tool_call>\n{WAIT_JSON}\n", {"finish_reason": "stop", "stop_reason": "</tool_call>"}, "tool_call_end",
+         WAIT_CALL),
+        (f"<tool_call>\n{WAIT_JSON}", {"finish_reason": "stop", "matched_stop": "</tool_call>"}, "tool_call_end",
+         WAIT_CALL),
+        # A cut answer is passed on as it came, for the parser to refuse.
+        (WAIT_CALL[:40], {"finish_reason": "length"}, "length", WAIT_CALL[:40]),
+    ],
+)
+def test_the_finish_reason_is_read(canned: tuple, content: str, choice: dict, finish: str | None, text: str) -> None:
+    base_url, replies = canned
+    replies.append((200, {}, completion(3, content, **choice)))
+    backend = OpenAIBackend(ModelSettings(model=SERVED, base_url=base_url))
+    generation = backend.generate(request_for(backend, "mobile", (200, 120)))
+    assert (generation.finish, generation.text) == (finish, text)

@@ -64,3 +64,19 @@ def test_cli_run_with_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> No
     assert "recording:" in done.stderr  # where the steps' time went, below:
     assert re.search(r"per step(?: after the first)?: \d+ ms; model", done.stderr), done.stderr[-2000:]
     assert "static KV cache" not in done.stderr  # --engine generate reached the backend
+
+
+def test_an_answer_cut_by_max_new_tokens_is_not_acted_on(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # The real backend runs out of tokens inside the call: the loop quotes the cut back and acts on nothing.
+    backend = TransformersBackend(ModelSettings(model=str(tiny_model_dir), max_pixels=40_000, max_new_tokens=12))
+    env = BrowserEnvironment(BrowserSettings(viewport_width=320, viewport_height=200, start_url=START_URL,
+                                             navigation_timeout=3))
+    try:
+        Agent(env, backend, AgentConfig(max_steps=1, retries_on_bad_answer=1)).run("press it", tmp_path / "ep")
+    finally:
+        env.close()
+        backend.close()
+    _, (step,) = load_episode(tmp_path / "ep")
+    assert [a.finish for a in step.attempts] == ["length", "length"]
+    assert all(a.error.startswith("the answer was cut off at the limit of 12 new tokens") for a in step.attempts)
+    assert step.action is None and not step.executed

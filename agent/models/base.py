@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from actions.geometry import ImageBudget
 from actions.space import ActionSpace
 from prompts.messages import ChatMessage
+
+
+# Why generation stopped: the model ended its turn, it closed its tool call (a server stopping on </tool_call>),
+# or it reached the limit of new tokens, which cuts the answer off wherever it was.
+Finish = Literal["end_of_turn", "tool_call_end", "length"]
 
 
 class ModelError(Exception):
@@ -32,6 +37,8 @@ class Generation:
     generate_s: float = 0.0
     prompt_tokens: int | None = None
     new_tokens: int | None = None
+    # None where it is not known (a replayed answer recorded without it, a server that does not say).
+    finish: Finish | None = None
 
 
 @runtime_checkable

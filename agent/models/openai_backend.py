@@ -26,8 +26,8 @@ from loguru import logger
 from PIL import Image
 
 from actions.geometry import ImageBudget
-from agent.models.base import Generation, GenerationRequest, ModelError
-from agent.models.grammar import tool_call_ebnf
+from agent.models.base import Finish, Generation, GenerationRequest, ModelError
+from agent.models.grammar import TOOL_CALL_CLOSE, tool_call_ebnf
 from agent.models.settings import ModelSettings
 from prompts.messages import ChatMessage, ImagePart, TextPart
 
@@ -168,6 +168,10 @@ class OpenAIBackend:
         answer = self._post_with_retries(encoded)
         finished = time.perf_counter()
         text = self._text_of(answer)
+        finish = _finish_of(answer)
+        if finish == "tool_call_end" and not text.rstrip().endswith(TOOL_CALL_CLOSE.strip()):
+            # Servers leave the stop string out of the text; put back the tag the model did write.
+            text = text.rstrip() + TOOL_CALL_CLOSE
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
         return Generation(
             text=text,
@@ -176,6 +180,7 @@ class OpenAIBackend:
             generate_s=finished - prepared,
             prompt_tokens=_token_count(usage.get("prompt_tokens")),
             new_tokens=_token_count(usage.get("completion_tokens")),
+            finish=finish,
         )
 
     def _text_of(self, answer: dict[str, Any]) -> str:
@@ -191,6 +196,19 @@ class OpenAIBackend:
 
     def close(self) -> None:
         pass
+
+
+def _finish_of(answer: dict[str, Any]) -> Finish | None:
+    """Why the server stopped: its finish_reason ("length", "stop"), and for "stop" the stop string it matched
+    (vLLM's stop_reason, SGLang's matched_stop) when that was </tool_call>; None for anything else."""
+    choice = answer["choices"][0]
+    reason = choice.get("finish_reason")
+    if reason == "length":
+        return "length"
+    if reason != "stop":
+        return None
+    matched = choice.get("stop_reason", choice.get("matched_stop"))
+    return "tool_call_end" if isinstance(matched, str) and TOOL_CALL_CLOSE.strip() in matched else "end_of_turn"
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from loguru import logger
 
 from actions.geometry import GeometryError, ImageBudget
-from agent.models.base import Generation, GenerationRequest, ModelError
+from agent.models.base import Finish, Generation, GenerationRequest, ModelError
 from agent.models.engine import PromptTensors, StepEngine, TokenChooser, rope_positions, use_engine_attention
 from agent.models.grammar import ToolCallGrammars
 from agent.models.grammar_cache import grammar_cache_dir
@@ -430,7 +430,9 @@ class TransformersBackend:
             )
         new_ids, timings = self.run(prepared, self.grammar(request))
         self.last_timings = timings
-        if not new_ids or new_ids[-1] not in self.stop_token_ids:
+        # Both engines stop on an end-of-turn token or at max_new_tokens, nothing else.
+        finish: Finish = "end_of_turn" if new_ids and new_ids[-1] in self.stop_token_ids else "length"
+        if finish == "length":
             logger.warning(
                 "the answer used all {} new tokens without closing; raise max_new_tokens", self.settings.max_new_tokens
             )
@@ -453,6 +455,7 @@ class TransformersBackend:
             generate_s=timings.prefill_s + timings.decode_s,
             prompt_tokens=timings.prompt_tokens,
             new_tokens=timings.new_tokens,
+            finish=finish,
         )
 
     def close(self) -> None:
