@@ -330,8 +330,9 @@ class Agent:
             call=d.parsed.call if d.parsed else None,
             mapped_action=d.mapped.arguments() if d.mapped else None,
             error=d.error,
-            extras=self.safety.secrets.redact_data({**obs.extras, **({"warnings": list(obs.warnings)} if obs.warnings
-                                                                    else {})}),
+            extras=self.safety.secrets.redact_data(
+                {**obs.extras, "warnings": list(obs.warnings)} if obs.warnings else dict(obs.extras)
+            ),
             timings=d.timings,
         )
 
