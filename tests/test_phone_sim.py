@@ -136,6 +136,16 @@ def test_notes_and_expenses_keep_state_adb_can_read(device) -> None:
         "Row: 0 _id=1, name=Lunch, amount=12.50"
 
 
+def test_input_text_types_its_first_argument_only(device) -> None:
+    # As Android's InputShellCommand does (getNextArgRequired): an unescaped space splits the text, and only the
+    # first word arrives. A driver that forgets to escape spaces as %s is caught here.
+    device.shell("am start -n org.simphone.notes/.EditorActivity")
+    tap(device, **{"resource-id": "org.simphone.notes:id/note_body"})
+    device.shell("input text call mum%sat 6")
+    assert 'text="call"' in device.shell("uiautomator dump /dev/tty")
+    assert 'Argument expected after "text"' in device.shell("input text")
+
+
 def test_adb_keyboard_only_types_while_it_is_the_ime(device) -> None:
     device.shell("am start -n org.simphone.notes/.EditorActivity")
     tap(device, **{"resource-id": "org.simphone.notes:id/note_body"})

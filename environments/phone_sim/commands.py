@@ -105,7 +105,12 @@ def cmd_input(state: PhoneState, args: list[str]) -> Result:
                 apps.swipe(state, x1, y1, x2, y2)
         return ok()
     if sub == "text":
-        text = input_text_unescape(" ".join(rest))
+        # Android's InputShellCommand types its next argument only (getNextArgRequired): the rest is ignored, so a
+        # space the caller did not escape as %s cuts the text short there.
+        if not rest:
+            return fail("Exception occurred while executing 'text':\njava.lang.IllegalArgumentException: "
+                        'Argument expected after "text"', 255)
+        text = input_text_unescape(rest[0])
         bad = [c for c in text if not (32 <= ord(c) < 127 or c == "\t")]
         if bad:
             # Android's `input text` cannot map these to key events and throws; mimic its complaint.
