@@ -16,9 +16,10 @@ from typing import Any
 
 from loguru import logger
 
-from agent.cli_flags import build_parser, flag_problems
+from agent.cli_flags import UsageError, build_parser, flag_problems
 
-EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# 3: a bug in this program, not in what the user gave; it shows its traceback.
+EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 # Settings a replay takes from the recording unless a flag (or its variable) gives them: those that decide
 # what the model was shown and how many answers the loop asks for, so the recorded answers fit again.
 REPLAYED_ENVIRONMENT = ("start_url", "viewport", "device_scale_factor", "monitor", "settle_delay")
@@ -30,14 +31,11 @@ ENVIRONMENT_OF_SPACE = {"computer": "desktop", "browser": "browser", "mobile": "
 EPISODE_COMMANDS = ("run", "replay", "eval")
 
 
-class UsageError(Exception):
-    """Bad flags or a missing setup step; printed as one line, exit code 2."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(__doc__.split("\n")[0]).parse_args(argv)
     logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if args.debug else "INFO",
+    # No variable values in tracebacks: they can hold a secret or a screenshot's text.
+    logger.add(sys.stderr, level="DEBUG" if args.debug else "INFO", diagnose=False,
                format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
     handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
     try:
@@ -47,7 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("stopped (Ctrl-C or SIGTERM)", file=sys.stderr)
         return EXIT_FAILED
     except Exception as e:  # noqa: BLE001 - one line for the user; the traceback with --debug
-        if args.debug or not _is_user_error(e):
+        if not _is_user_error(e):
+            # Our bug, not the user's input: never dressed up as a usage error.
+            logger.opt(exception=e).error("internal error")
+            print(f"error: internal error ({type(e).__name__}: {e}); this is a bug in qwen-gui-agent, please "
+                  "report it with the traceback above", file=sys.stderr)
+            return EXIT_BUG
+        if args.debug:
             logger.opt(exception=e).error("failed")
         from pydantic import ValidationError  # loaded by then: every settings object is a pydantic model
 
@@ -76,15 +80,19 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _is_user_error(e: Exception) -> bool:
+    """What the user gave or set up is wrong (flags, files, the model, the device), as opposed to a bug here."""
     from pydantic import ValidationError
 
     from actions.geometry import GeometryError
+    from actions.space import UnknownSpaceError
     from agent.models.base import ModelError
     from agent.recording import RecordingError
+    from agent.safety.secrets import SecretError
     from environments.base import DriverError
+    from environments.factory import UnknownEnvironmentError
 
     return isinstance(e, (UsageError, ModelError, DriverError, GeometryError, RecordingError, ValidationError,
-                          ValueError, KeyError, FileNotFoundError))
+                          SecretError, UnknownSpaceError, UnknownEnvironmentError, FileNotFoundError))
 
 
 def _environment(args: argparse.Namespace) -> Any:

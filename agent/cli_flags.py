@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 DEFAULT_OUT = "runs"
+
+
+class UsageError(Exception):
+    """Bad flags, input files or a missing setup step: printed as one line, exit code 2."""
 # Settings fields whose flag is not simply the field's name with dashes.
 FLAG_OF_FIELD = {"viewport_width": "viewport", "viewport_height": "viewport", "executable_path": "browser_path",
                  "headless": "headed", "allow_thought": "think"}

@@ -102,6 +102,9 @@ def load_episode(directory: Path) -> tuple[dict[str, Any], list[StepRecord]]:
         header = json.loads(header_path.read_text(encoding="utf-8"))
     except ValueError as e:
         raise RecordingError(f"{header_path} is not valid JSON ({e}); the folder is damaged") from None
+    if not isinstance(header, dict) or not isinstance(header.get("task"), str):
+        raise RecordingError(f"{header_path} is not an episode header (a JSON object with the task's text as "
+                             '"task"); the folder is damaged or not one the agent wrote')
     steps: list[StepRecord] = []
     steps_path = directory / STEPS_FILE
     # Bytes, split at "\n" only: splitlines() would also cut at U+2028 or U+0085, which JSON keeps raw inside a

@@ -3,7 +3,7 @@
     python -m agent eval --suite miniwob --tasks click-button,book-flight --n-combinations 3 \
         --agent qwen --model Qwen/Qwen2.5-VL-7B-Instruct --workers 2 --out runs/eval-miniwob
 
-Exit codes: 0 every instance was recorded and none ended in error, 1 some did not, 2 bad usage.
+Exit codes: 0 every instance was recorded and none ended in error, 1 some did not, 2 bad usage, 3 a bug here.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from agent.cli_flags import UsageError
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
@@ -85,10 +86,10 @@ def eval_command(args: argparse.Namespace) -> int:
             print(f"{t.name}\t{t.difficulty}\tmax {t.max_steps} steps\toracle: {'yes' if t.has_oracle() else 'no'}")
         return 0
     if not args.suite or not args.out:
-        raise ValueError("give --suite NAME and --out DIR (add --list to see the suites)")
+        raise UsageError("give --suite NAME and --out DIR (add --list to see the suites)")
     get_suite(args.suite)  # an unknown name fails here, listing the known ones
     if args.agent == "qwen" and not (args.model or args.base_url):
-        raise ValueError("agent qwen needs --model PATH_OR_ID or --base-url; or try --agent oracle / noop")
+        raise UsageError("agent qwen needs --model PATH_OR_ID or --base-url; or try --agent oracle / noop")
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
     settings = EvalSettings(suite=args.suite, out=args.out, tasks=tasks, n_combinations=args.n_combinations,
                             seed=args.seed, agent=args.agent, workers=args.workers,

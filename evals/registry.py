@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.cli_flags import UsageError
 from evals.task import Task
 
 # Suite name -> "module:attribute" of a `Suite` object. Importing this file imports no suite.
@@ -17,7 +18,7 @@ SUITES: dict[str, str] = {
 }
 
 
-class UnknownSuiteError(ValueError):
+class UnknownSuiteError(UsageError):
     """A suite or task name that is not registered; the message lists the known ones."""
 
 

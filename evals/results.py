@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agent.cli_flags import UsageError
 from agent.recording import write_json_atomic
 
 Outcome = Literal["success", "failure", "error"]
@@ -18,7 +19,7 @@ MANIFEST_FILE = "eval.json"
 INSTANCES_DIR = "instances"
 
 
-class ResultsFolderError(RuntimeError):
+class ResultsFolderError(UsageError):
     """The output folder cannot be used as it is; nothing in it was changed."""
 
 

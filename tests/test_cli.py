@@ -66,6 +66,35 @@ def test_eval_bad_input_is_one_line() -> None:
     assert not Path("/tmp/never-written").exists()
 
 
+@pytest.mark.parametrize("header", [{"result": None}, ["task"], {"task": 3}])
+def test_a_damaged_recording_is_one_line_naming_it(tmp_path: Path, header: object) -> None:
+    folder = answers_only(tmp_path / "ep", [wait_call(0)])
+    (folder / EPISODE_FILE).write_text(json.dumps(header))
+    for command in ("replay", "report"):
+        done = agent(command, str(folder), "--out", str(tmp_path / "runs")) if command == "replay" else \
+            agent(command, str(folder))
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip().endswith("is not an episode header (a JSON object with the task's text as "
+                                            '"task"); the folder is damaged or not one the agent wrote')
+
+
+def test_a_bug_is_not_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from agent import cli
+
+    def broken(_: object) -> int:
+        local_value = "hunter22"
+        return {}[local_value[:0] + "task"]  # a bug of ours: a KeyError
+
+    monkeypatch.setitem(cli.COMMANDS, "report", broken)
+    assert cli.main(["report", str(tmp_path)]) == cli.EXIT_BUG == 3
+    err = capsys.readouterr().err
+    # Its traceback, without the values of local variables (they can hold a secret), and a line saying what it is.
+    assert "Traceback" in err and "KeyError: 'task'" in err and "hunter22" not in err
+    assert err.strip().splitlines()[-1] == ("error: internal error (KeyError: 'task'); this is a bug in "
+                                            "qwen-gui-agent, please report it with the traceback above")
+
+
 def test_calibration_command_on_the_browser() -> None:
     done = agent("doctor", "--calibrate", "--env", "browser", "--viewport", "800x600", "--device-scale-factor", "2")
     assert done.returncode == 0, done.stderr

@@ -38,6 +38,7 @@ from agent.bench.steps import (
     run_ours,
     step_messages,
 )
+from agent.cli_flags import UsageError
 from agent.models.base import ModelError
 
 
@@ -85,13 +86,13 @@ def parse_screens(text: str) -> tuple[tuple[int, int], ...]:
         try:
             width, height = (int(v) for v in item.strip().lower().split("x"))
         except ValueError:
-            raise ValueError(
+            raise UsageError(
                 f"--screens: expected WIDTHxHEIGHT[,WIDTHxHEIGHT...] like 1920x1080, got {item!r}"
             ) from None
         if width < 28 or height < 28:
-            raise ValueError(f"--screens: {item} is smaller than one 28-pixel patch; use at least 28x28")
+            raise UsageError(f"--screens: {item} is smaller than one 28-pixel patch; use at least 28x28")
         if width > MAX_SIDE or height > MAX_SIDE:
-            raise ValueError(f"--screens: {item.strip()} is larger than any screen; use at most {MAX_SIDE} per side")
+            raise UsageError(f"--screens: {item.strip()} is larger than any screen; use at most {MAX_SIDE} per side")
         screens.append((width, height))
     return tuple(screens)
 
@@ -104,7 +105,7 @@ def parse_archs(text: str, device: str) -> tuple[str, ...]:
     archs = tuple(a.strip().lower() for a in text.split(",") if a.strip())
     unknown = [a for a in archs if a not in ARCHS]
     if unknown or not archs:
-        raise ValueError(f"--arch: unknown {', '.join(unknown) or 'empty'}; choose from {', '.join(ARCHS)}, "
+        raise UsageError(f"--arch: unknown {', '.join(unknown) or 'empty'}; choose from {', '.join(ARCHS)}, "
                          "comma-separated")
     return archs
 
@@ -135,13 +136,13 @@ def bench_command(args: Any) -> int:
         return 0
     for name in ("new_tokens", "repeats", "history_images"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     if args.warmup < 0:
-        raise ValueError(f"--warmup must be 0 or more, got {args.warmup}")
+        raise UsageError(f"--warmup must be 0 or more, got {args.warmup}")
     if args.max_pixels is not None and args.max_pixels < 28 * 28:
-        raise ValueError(f"--max-pixels {args.max_pixels} is below one 28x28 patch; use at least 784")
+        raise UsageError(f"--max-pixels {args.max_pixels} is below one 28x28 patch; use at least 784")
     options = BenchOptions(
         archs=parse_archs(args.arch, args.device),
         screens=parse_screens(args.screens),

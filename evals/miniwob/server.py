@@ -10,11 +10,13 @@ from pathlib import Path
 
 from loguru import logger
 
+from agent.cli_flags import UsageError
+
 _lock = threading.Lock()
 _server: ThreadingHTTPServer | None = None
 
 
-class MiniWoBMissing(RuntimeError):
+class MiniWoBMissing(UsageError):
     pass
 
 
