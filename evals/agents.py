@@ -14,7 +14,7 @@ from loguru import logger
 
 from actions.base import Action, Terminate
 from actions.geometry import CoordinateMapper, ImageBudget
-from agent.models.base import Generation, GenerationRequest
+from agent.models.base import Generation, GenerationRequest, ModelError
 from evals.episode import PreparedEnvironment
 from evals.task import Task
 
@@ -49,7 +49,8 @@ class NoopBackend:
 class OracleBackend:
     """Plays `task.oracle(env)`: each generate() takes the script's next action (driver coordinates),
     maps it to the model image with `CoordinateMapper.to_model` and writes it as a tool call. When the
-    script ends it terminates with success; when it cannot go on, with failure."""
+    script ends it terminates with success. A script that raises is the reference's fault, not an agent's: the
+    episode ends in error, so the instance is an error (retried on resume), never a scored failure."""
 
     name = "oracle"
 
@@ -72,10 +73,10 @@ class OracleBackend:
             return next(self._script)
         except StopIteration:
             return Terminate(status="success")
-        except Exception as e:  # noqa: BLE001 - a script that cannot go on is a failed episode, not a crash
-            logger.warning("oracle script of {} failed: {}", self.task.name, e)
+        except Exception as e:  # noqa: BLE001 - whatever the script hit, the instance cannot be judged
             self._script = None
-            return Terminate(status="failure")
+            raise ModelError(f"the oracle script of {self.task.name} crashed ({type(e).__name__}: {e}); the "
+                             "instance is an error, not a failure of an agent") from e
 
     def generate(self, request: GenerationRequest) -> Generation:
         t = time.perf_counter()

@@ -17,7 +17,7 @@ from evals import registry
 from evals.registry import UnknownSuiteError
 from evals.results import RESULT_FILE, InstanceResult, ResultsFolderError
 from evals.runner import EvalSettings, run_eval
-from tests.support.evals import FAST_BROWSER, FlakyClickTask
+from tests.support.evals import FAST_BROWSER, CrashingOracleTask, FlakyClickTask, run_one
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -129,6 +129,18 @@ def test_a_crashing_worker_instance_is_recorded_and_the_others_go_on(tmp_path: P
     for k, r in results.items():
         if k.startswith("broken-environment"):
             assert r.outcome == "error" and "broken on purpose" in (r.error or "")
+
+
+def test_a_crashing_oracle_script_is_an_error_not_a_failure(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FlakyClickTask, "marker_dir", tmp_path)
+    env = CrashingOracleTask.create_environment({})
+    try:
+        r = run_one(CrashingOracleTask, 0, env, "oracle", tmp_path / "out")
+    finally:
+        env.close()
+    assert r.outcome == "error" and r.score is None and r.steps == 2, r
+    assert "the oracle script of crashing-oracle crashed (LookupError: no #submit on the page)" in r.error
 
 
 def test_noop_through_the_runner_scores_zero(tmp_path: Path) -> None:

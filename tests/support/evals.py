@@ -95,5 +95,20 @@ class BrokenEnvironmentTask(FlakyClickTask):
         raise RuntimeError("this environment is broken on purpose")
 
 
+class CrashingOracleTask(FlakyClickTask):
+    """Its oracle script raises after one action, as a script meeting a page it did not expect does."""
+
+    name = "crashing-oracle"
+
+    def setup(self, env: Environment) -> None:
+        if self.marker_dir is not None:
+            (self.marker_dir / "failed-once").touch()
+        super().setup(env)
+
+    def oracle(self, env: Environment) -> Iterator[Action]:
+        yield LeftClick(coordinate=(10, 10))
+        raise LookupError("no #submit on the page")
+
+
 FLAKY_SUITE = Suite("test-flaky", "tasks that fail outside the agent",
                     {t.name: t for t in (FlakyClickTask, BrokenEnvironmentTask)})
