@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 DEFAULT_OUT = "runs"
+# Where a server reads the tool-call grammar (ModelSettings.grammar_field): vLLM >= 0.12, older vLLM, SGLang.
+GRAMMAR_FIELDS = ("structured_outputs", "guided_grammar", "ebnf")
 
 
 class UsageError(Exception):
@@ -62,7 +64,7 @@ def _model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     _add(g, "--base-url", "use an OpenAI-compatible server (vLLM, SGLang) at this URL instead of loading locally")
     _add(g, "--api-key", "API key for --base-url")
     _add(g, "--grammar-field", "--base-url: where the server reads the tool-call grammar: structured_outputs (vLLM "
-         ">= 0.12), guided_grammar (older vLLM), ebnf (SGLang)", choices=["structured_outputs", "guided_grammar", "ebnf"])
+         ">= 0.12), guided_grammar (older vLLM), ebnf (SGLang)", choices=GRAMMAR_FIELDS)
     _add(g, "--device", "torch device for the local model (auto, cpu, cuda, cuda:1)")
     _add(g, "--min-pixels", "smallest screenshot area the model sees", type=int)
     _add(g, "--max-pixels", "largest screenshot area the model sees (fewer is faster, less precise)", type=int)

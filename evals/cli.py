@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.cli_flags import UsageError
+from agent.cli_flags import GRAMMAR_FIELDS, UsageError
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", help="local checkpoint folder or Hugging Face id (from the local cache)")
     g.add_argument("--base-url", help="an OpenAI-compatible server (vLLM, SGLang) instead of a local model")
     g.add_argument("--api-key")
-    g.add_argument("--grammar-field", choices=("structured_outputs", "guided_grammar", "ebnf"),
+    g.add_argument("--grammar-field", choices=GRAMMAR_FIELDS,
                    help="--base-url: where the server reads the tool-call grammar (vLLM >= 0.12, older vLLM, SGLang)")
     g.add_argument("--device", help="torch device (auto, cpu, cuda)")
     g.add_argument("--min-pixels", type=int)

@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+import typing
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +19,7 @@ from PIL import Image
 from actions.geometry import ImageBudget
 from actions.parsing import ParseError, parse_action
 from actions.space import SPACES
+from agent.cli_flags import GRAMMAR_FIELDS
 from agent.models import openai_backend
 from agent.models.base import GenerationRequest, ModelBackend, ModelError
 from agent.models.factory import create_backend
@@ -78,7 +80,11 @@ def request_for(backend: ModelBackend, space_name: str, size: tuple[int, int], s
     return GenerationRequest(messages, SPACES[space_name], backend.image_budget.resized_size(*image.size))
 
 
-@pytest.mark.parametrize("mode", ["structured_outputs", "guided_grammar", "ebnf"])
+def test_the_flags_offer_every_grammar_field_the_settings_take() -> None:
+    assert typing.get_args(ModelSettings.model_fields["grammar_field"].annotation) == GRAMMAR_FIELDS
+
+
+@pytest.mark.parametrize("mode", GRAMMAR_FIELDS)
 def test_round_trip_gives_a_valid_call_at_the_stated_size(server: OpenAIServer, mode: str) -> None:
     backend = client(server, grammar_field=mode)
     assert isinstance(backend, ModelBackend)
