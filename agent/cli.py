@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +15,7 @@ from typing import Any
 
 from loguru import logger
 
-from agent.cli_flags import UsageError, build_parser, flag_problems
+from agent.cli_flags import UsageError, browser_display, build_parser, flag_problems
 
 # 3: a bug in this program, not in what the user gave; it shows its traceback.
 EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
@@ -100,24 +99,15 @@ def _environment(args: argparse.Namespace) -> Any:
 
     options: dict[str, Any] = {"settle_delay": args.settle_delay}
     if args.env == "browser":
-        if args.headed:
-            _require_display()
         if args.viewport:
             options["viewport_width"], options["viewport_height"] = args.viewport
         options.update(start_url=args.start_url, device_scale_factor=args.device_scale_factor,
-                       executable_path=args.browser_path, headless=not args.headed)
+                       executable_path=args.browser_path, display=browser_display(args), upload_dir=args.upload_dir)
     elif args.env == "desktop":
         options.update(monitor=args.monitor)
     elif args.env == "android":
         options.update(serial=args.serial)
     return create_environment(args.env, **options)
-
-
-def _require_display() -> None:
-    """A headed browser on Linux needs an X display; without one it dies with an unrelated message, later."""
-    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        raise UsageError("--headed needs a display, but DISPLAY is not set; run the command under xvfb-run "
-                         "(xvfb-run -a python -m agent ...), set DISPLAY, or leave out --headed")
 
 
 def _model(args: argparse.Namespace) -> Any:
@@ -268,8 +258,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # The CLI is the one place above both agent/ and evals/; evals itself builds on agent's loop.
     from evals.cli import eval_command
 
-    if args.headed and not args.list:
-        _require_display()
+    if not args.list:
+        browser_display(args)  # refuse a bad combination before any task starts
     return eval_command(args)
 
 

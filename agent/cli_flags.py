@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from environments.browser_settings import DISPLAY_MODES
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -21,7 +24,7 @@ class UsageError(Exception):
     """Bad flags, input files or a missing setup step: printed as one line, exit code 2."""
 # Settings fields whose flag is not simply the field's name with dashes.
 FLAG_OF_FIELD = {"viewport_width": "viewport", "viewport_height": "viewport", "executable_path": "browser_path",
-                 "headless": "headed", "allow_thought": "think"}
+                 "display": "browser_display", "allow_thought": "think"}
 
 
 def _env(flag: str, default: Any = None) -> Any:
@@ -50,12 +53,17 @@ def _env_flags(p: argparse.ArgumentParser, env_default: str | None = "browser") 
     _add(g, "--start-url", "browser: the page to open first")
     _add(g, "--viewport", "browser: viewport size in CSS pixels, WIDTHxHEIGHT", type=_size)
     _add(g, "--device-scale-factor", "browser: device pixels per CSS pixel (2 for HiDPI)", type=float)
-    _add(g, "--headed", "browser: show the window instead of running headless", action="store_true")
+    _add(g, "--browser-display", "browser: virtual (headed Chromium on its own Xvfb: native widgets and dialogs "
+         "work), headless, window (a visible window on your DISPLAY, to watch), or auto (virtual where it can run)",
+         choices=DISPLAY_MODES)
+    _add(g, "--headed", "browser: the same as --browser-display window", action="store_true")
+    _add(g, "--upload-dir", "browser: files under this folder may be uploaded when a page asks for one (default: "
+         "uploads are off)", type=Path)
     _add(g, "--browser-path", "browser: the Chromium executable to drive")
     _add(g, "--monitor", "desktop: which monitor to capture and act on (1 = the first)", type=int)
     _add(g, "--serial", "android: the device serial, when several are attached")
-    _add(g, "--settle-delay", "seconds to wait after each action for the screen to follow (default: browser 0.1, "
-         "desktop 0.3, android 0.5)", type=float)
+    _add(g, "--settle-delay", "seconds to wait after each action for the screen to follow (default: browser 0, "
+         "as it waits for the page to be drawn; desktop 0.3, android 0.5)", type=float)
 
 
 def _model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -182,3 +190,16 @@ def flag_problems(e: ValidationError, args: argparse.Namespace, argv: Sequence[s
         part = f" ({field})" if dest != field else ""
         lines.append(f"{source}{part}: {message}, got {problem['input']!r}")
     return list(dict.fromkeys(lines))
+
+
+def browser_display(args: argparse.Namespace) -> str | None:
+    """The browser's display mode from --browser-display and its shorthand --headed; a window on the user's
+    screen on Linux needs an X display, and without one Chromium dies later with an unrelated message."""
+    mode = "window" if args.headed else args.browser_display
+    if args.headed and args.browser_display not in (None, "window"):
+        raise UsageError(f"--headed means --browser-display window, but --browser-display {args.browser_display} "
+                         "was also given; keep one of them")
+    if mode == "window" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        raise UsageError("a browser window (--headed) needs a display, but DISPLAY is not set; leave it out to "
+                         "use the virtual display, which the browser starts itself, or set DISPLAY")
+    return mode

@@ -1,32 +1,63 @@
-"""The browser driver: Playwright driving a local Chromium, kept off the network, one active tab at a time.
+"""The browser driver: Chromium driven through Playwright, kept off the network, one active tab at a time.
 
 Driver space is the viewport in CSS pixels; screenshots are in device pixels (CSS px x device scale factor),
-so `ScreenGeometry.scale` is the device scale factor. The Playwright sync API is used, so one environment
-belongs to the thread that created it and must not be used inside a running asyncio loop.
+so `ScreenGeometry.scale` is the device scale factor. By default Chromium runs headed, in kiosk mode, on a
+virtual X display the driver starts, with real X input and the X screen as the screenshot (see
+`BrowserSettings.display`); Playwright still reads page state (URL, title, what lies under a point). The
+Playwright sync API is used, so one environment belongs to the thread that created it and must not be used
+inside a running asyncio loop.
 """
 
 from __future__ import annotations
 
+import base64
 import io
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from loguru import logger
 from PIL import Image
 
-from actions.base import Action, Answer, Terminate
+from actions.base import Action, Answer, Terminate, Type
 from actions.browser import with_scheme
+from actions.computer import Key
 from actions.geometry import ScreenGeometry
 from actions.space import BROWSER, ActionSpace
 from actions.text import clip
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
-from environments.browser_actions import PageActions
+from environments.browser_actions import BrowserInput, PageActions, PlaywrightInput
 from environments.browser_errors import raise_for
 from environments.browser_settings import BrowserSettings
+from environments.browser_tab import TabWatch
 from environments.chromium import SharedPlaywright, launch_chromium
+from environments.keys import normalize_keys
+from environments.xvfb import VirtualDisplay, find_xvfb
 
 T = TypeVar("T")
+
+# Chromium keeps a window at least this wide; a narrower viewport cannot fill the virtual screen exactly.
+MIN_WINDOW_WIDTH = 500
+# Chromium's own flags for the virtual display: no browser UI, and scrolling that ends when the wheel does.
+VIRTUAL_ARGS = ("--kiosk", "--disable-smooth-scrolling")
+
+
+def virtual_display_problem(settings: BrowserSettings) -> str | None:
+    """Why `settings` cannot use the virtual display, or None when they can."""
+    s = settings
+    if not sys.platform.startswith("linux"):
+        return "the virtual display needs Linux (X11)"
+    if find_xvfb() is None:
+        return "Xvfb is not installed (run `bash scripts/install.sh`, or `apt install xvfb`)"
+    if s.viewport_width < MIN_WINDOW_WIDTH:
+        return f"Chromium's windows are at least {MIN_WINDOW_WIDTH} CSS px wide, the viewport {s.viewport_width}"
+    for side in (s.viewport_width, s.viewport_height):
+        if abs(side * s.device_scale_factor - round(side * s.device_scale_factor)) > 1e-6:
+            return (f"{side} CSS px x {s.device_scale_factor} is not a whole number of screen pixels; choose a "
+                    "viewport and scale factor whose product is whole")
+    return None
 
 
 class BrowserEnvironment:
@@ -35,12 +66,17 @@ class BrowserEnvironment:
     The browser starts on the first reset/observe/act; each reset opens a fresh context (no cookies, no
     history) on `start_url`. A click that opens a tab makes that tab the active one; closing the active tab
     falls back to the most recent remaining one.
+
+    JS dialogs stay open until answered as a person would: on the virtual display they are drawn and take
+    clicks and keys; elsewhere Enter accepts, Escape dismisses and `type` answers a prompt. A file chooser is
+    answered by typing a path under `upload_dir`, or refused when uploads are off.
     """
 
     action_space: ActionSpace = BROWSER
 
     def __init__(self, settings: BrowserSettings | None = None) -> None:
         self.settings = settings or BrowserSettings()
+        self.mode = self._resolve_mode()
         self._pw: Any = None
         self._browser: Any = None
         self._context: Any = None
@@ -48,18 +84,50 @@ class BrowserEnvironment:
         self._crashed: str | None = None
         self._closing = False
         self._cdp: Any = None
+        self._screen: VirtualDisplay | None = None
+        self._xinput: Any = None
+        self._tabs: dict[Any, TabWatch] = {}
+        self._notes: list[str] = []  # what the model must be told at the next observation
         self._tabs_given_up: set[str] = set()  # CDP target ids of tabs _settle no longer waits for
-        self._actions = PageActions(self.settings, lambda: self._page, self._guard)
+        self._actions = PageActions(self.settings, lambda: self._page, self._guard,
+                                    PlaywrightInput(lambda: self._page, self._guard))
+
+    def _resolve_mode(self) -> str:
+        s = self.settings
+        if s.display != "auto":
+            if s.display == "virtual" and (why := virtual_display_problem(s)):
+                raise EnvironmentUnavailable(f"the browser cannot use a virtual display: {why}; or choose "
+                                             "display 'headless' (--browser-display headless)")
+            return s.display
+        why = virtual_display_problem(s)
+        if why is None:
+            return "virtual"
+        logger.info("the browser runs headless ({}): the pointer cannot reach native popups such as a <select> "
+                    "list or a date picker, and JS dialogs are not drawn", why)
+        return "headless"
 
     # ---- lifecycle
 
     def _start(self) -> None:
         from playwright.sync_api import Error as PlaywrightError
 
+        s = self.settings
         self._pw = SharedPlaywright.acquire()
         self._closing = False
         try:
-            self._browser = launch_chromium(self._pw, self.settings)
+            if self.mode == "virtual":
+                w, h = self._screen_size()
+                # Two spare pixels: Chromium will not make a window exactly as large as the screen.
+                self._screen = VirtualDisplay(w + 2, h + 2, start_timeout=s.launch_timeout)
+                self._browser = launch_chromium(
+                    self._pw, s, headless=False, display=self._screen.name,
+                    args=(*VIRTUAL_ARGS, f"--force-device-scale-factor={s.device_scale_factor}"))
+                from environments.xinput import XInput
+
+                self._xinput = XInput(self._screen.name, s.device_scale_factor)
+                self._actions.input = self._xinput
+            else:
+                self._browser = launch_chromium(self._pw, s, headless=self.mode == "headless")
         except BaseException:
             self.close()
             raise
@@ -72,6 +140,14 @@ class BrowserEnvironment:
             logger.debug("no browser CDP session ({}); new tabs are only waited for settle_delay", exc)
             self._cdp = None
 
+    def _screen_size(self) -> tuple[int, int]:
+        s = self.settings
+        return round(s.viewport_width * s.device_scale_factor), round(s.viewport_height * s.device_scale_factor)
+
+    @property
+    def input(self) -> BrowserInput:
+        return self._actions.input
+
     def _new_context(self) -> None:
         s = self.settings
         if self._context is not None:
@@ -79,33 +155,63 @@ class BrowserEnvironment:
                 self._context.close()
             except Exception as exc:  # a context of a dead browser: nothing left to release
                 logger.debug("closing the old browser context failed: {}", exc)
-        self._context = self._browser.new_context(
-            viewport={"width": s.viewport_width, "height": s.viewport_height},
-            device_scale_factor=s.device_scale_factor,
-            locale=s.locale,
-        )
+        options: dict[str, Any] = {"locale": s.locale}
+        if self.mode == "virtual":
+            options["no_viewport"] = True  # the window, sized to the screen, is the viewport
+        else:
+            options.update(viewport={"width": s.viewport_width, "height": s.viewport_height},
+                           device_scale_factor=s.device_scale_factor)
+        self._context = self._browser.new_context(**options)
         self._context.set_default_timeout(s.action_timeout * 1000)
         self._context.set_default_navigation_timeout(s.navigation_timeout * 1000)
         self._context.on("page", self._adopt_page)
         self._tabs_given_up.clear()
+        self._tabs.clear()
+        self._notes.clear()
         self._page = None
         self._adopt_page(self._context.new_page())
-        self._actions.mouse = (0.0, 0.0)
+        self.input.position = (0.0, 0.0)
 
     def _adopt_page(self, page: Any) -> None:
         if page is self._page:
             return
         logger.debug("active tab is now {}", clip(page.url))
-        page.on("crash", lambda _: self._mark_crashed("the tab's renderer crashed"))
-        page.on("close", self._on_page_close)
+        if page not in self._tabs:
+            page.on("crash", lambda _: self._mark_crashed("the tab's renderer crashed"))
+            page.on("close", self._on_page_close)
+            self._tabs[page] = TabWatch(page)
         self._page = page
-        self._actions.mouse = (0.0, 0.0)
+        if self.mode == "virtual":
+            self._fit_window(page)
+
+    def _fit_window(self, page: Any) -> None:
+        """Make the tab's window fill the screen at (0, 0) with no browser UI, and bring it to the front.
+
+        Without a window manager a window keeps the size it was made with; setting the bounds, then the
+        fullscreen state (which in kiosk mode hides all UI), gives exactly the viewport's size."""
+        s = self.settings
+        try:
+            cdp = page.context.new_cdp_session(page)
+            try:
+                window = cdp.send("Browser.getWindowForTarget")["windowId"]
+                bounds = {"left": 0, "top": 0, "width": s.viewport_width, "height": s.viewport_height}
+                cdp.send("Browser.setWindowBounds", {"windowId": window, "bounds": {"windowState": "normal"}})
+                cdp.send("Browser.setWindowBounds", {"windowId": window, "bounds": bounds})
+                cdp.send("Browser.setWindowBounds", {"windowId": window, "bounds": {"windowState": "fullscreen"}})
+            finally:
+                cdp.detach()
+            page.bring_to_front()
+        except Exception as exc:  # a tab that closed at once
+            logger.debug("fitting the tab's window to the screen failed: {}", exc)
 
     def _on_page_close(self, page: Any) -> None:
+        self._tabs.pop(page, None)
         if page is not self._page or self._context is None:
             return
         remaining = [p for p in self._context.pages if p is not page and not p.is_closed()]
-        self._page = remaining[-1] if remaining else None
+        self._page = None
+        if remaining:
+            self._adopt_page(remaining[-1])
 
     def _mark_crashed(self, why: str) -> None:
         if self._crashed is None and not self._closing:
@@ -129,6 +235,7 @@ class BrowserEnvironment:
             self._guard(lambda: self._page.goto(with_scheme(self.settings.start_url)), "opening the start page")
         except ActionFailed as exc:
             raise EnvironmentUnavailable(f"the start page {self.settings.start_url!r} failed: {exc}") from exc
+        self._settle()
 
     def reset(self) -> Observation:
         if self._crashed is not None:
@@ -144,6 +251,7 @@ class BrowserEnvironment:
     def close(self) -> None:
         self._closing = True
         self._cdp = None
+        self._tabs.clear()
         for name in ("_context", "_browser"):
             obj = getattr(self, name)
             setattr(self, name, None)
@@ -155,6 +263,13 @@ class BrowserEnvironment:
         if self._pw is not None:
             self._pw = None
             SharedPlaywright.release()
+        if self._xinput is not None:
+            self._xinput.close()
+            self._xinput = None
+            self._actions.input = PlaywrightInput(lambda: self._page, self._guard)
+        if self._screen is not None:
+            self._screen.close()
+            self._screen = None
         self._page = None
 
     def __enter__(self) -> BrowserEnvironment:
@@ -169,18 +284,61 @@ class BrowserEnvironment:
         self._ensure_started()
         return self._page
 
+    @property
+    def tab(self) -> TabWatch:
+        """What the active tab is doing: its open dialog, file chooser, requests in flight."""
+        self._ensure_started()
+        return self._tabs[self._page]
+
     # ---- observe
 
     def observe(self) -> Observation:
         self._ensure_started()
-        page = self._page
+        self._settle_if_navigated()
+        page, tab = self._page, self.tab
+        extras: dict[str, Any] = {"url": page.url, "tabs": len(self._context.pages)}
+        warnings = [*self._notes]
+        if tab.dialog is not None:
+            # The page's scripts are stopped while a dialog is open: nothing may be evaluated in it now.
+            extras["dialog"] = {"type": tab.dialog.kind, "message": tab.dialog.message}
+            warnings.append(tab.dialog.describe() + self._dialog_hint(tab.dialog.kind))
+        else:
+            # A round trip to the page, before the capture: Playwright delivers a crash it has seen meanwhile,
+            # which an X screen capture alone would not notice.
+            extras["title"] = self._title(page)
+        if tab.chooser is not None:
+            warnings.append(self._chooser_prompt(tab.chooser))
+        if self._crashed is not None:
+            raise EnvironmentUnavailable(f"the browser is gone ({self._crashed}); start a new episode with reset()")
+        image = self._capture(page)
+        self._notes.clear()
+        geometry = ScreenGeometry(width=image.width, height=image.height, scale=self.settings.device_scale_factor)
+        return Observation(screenshot=image, geometry=geometry, extras=extras, warnings=tuple(warnings))
+
+    def _dialog_hint(self, kind: str) -> str:
+        if self.mode == "virtual":
+            return "; answer it on the screen."
+        typed = "type the answer, then " if kind == "prompt" else ""
+        return f" (not drawn on the screenshot); {typed}press Enter to accept or Escape to dismiss it."
+
+    def _capture(self, page: Any) -> Image.Image:
+        if self._screen is not None:
+            return self._screen.grab(*self._screen_size())
 
         def shoot() -> bytes:
-            return self._guard(
-                lambda: page.screenshot(type="png", caret="initial", timeout=self.settings.action_timeout * 1000),
-                "taking a screenshot",
-                timeout_is_fatal=True,
-            )
+            # CDP's own capture, optimised for speed: the same pixels as Playwright's screenshot in half the time.
+            cdp = self.tab._cdp
+            if cdp is None:
+                return self._guard(lambda: page.screenshot(type="png", caret="initial"), "taking a screenshot",
+                                   timeout_is_fatal=True)
+            # This session has none of Playwright's emulation: the clip's scale gives the device pixels.
+            s = self.settings
+            clip_box = {"x": 0, "y": 0, "width": s.viewport_width, "height": s.viewport_height,
+                        "scale": s.device_scale_factor}
+            shot = self._guard(lambda: cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True,
+                                                                            "clip": clip_box}),
+                               "taking a screenshot", timeout_is_fatal=True)
+            return base64.b64decode(shot["data"])
 
         try:
             png = shoot()
@@ -190,10 +348,7 @@ class BrowserEnvironment:
             logger.debug("screenshot failed ({}); trying once more", exc)
             time.sleep(0.2)
             png = shoot()
-        image = Image.open(io.BytesIO(png)).convert("RGB")
-        geometry = ScreenGeometry(width=image.width, height=image.height, scale=self.settings.device_scale_factor)
-        extras: dict[str, Any] = {"url": page.url, "title": self._title(page), "tabs": len(self._context.pages)}
-        return Observation(screenshot=image, geometry=geometry, extras=extras)
+        return Image.open(io.BytesIO(png)).convert("RGB")
 
     def _title(self, page: Any) -> str:
         try:
@@ -206,9 +361,13 @@ class BrowserEnvironment:
         """The visible text of what lies at (x, y) in CSS pixels, or None.
 
         An optional capability (agent.safety's TargetInspector) so a policy can judge a click by what it
-        touches. It reads the nearest interactive ancestor of the element there, and never a password.
+        touches. It reads the nearest interactive ancestor of the element there, and never a password. While
+        a JS dialog is open, every click answers it: the dialog's text is what it touches.
         """
         self._ensure_started()
+        dialog = self.tab.dialog
+        if dialog is not None:
+            return clip(dialog.message, 300)
         try:
             return self._page.evaluate(_TEXT_AT_JS, [x, y])
         except Exception as exc:  # informative only: a page mid-navigation has no answer
@@ -230,16 +389,83 @@ class BrowserEnvironment:
         self._ensure_started()
         for point in action.points():
             self._check_point(point)
+        self._settle_if_navigated()
         page = self._page
-        try:
-            handler(action)
-        except ActionFailed:
-            # The action closed its own tab (a button calling window.close()): Playwright then reports the
-            # page as closed mid-click. That is the action's effect, not a failure; carry on in the tab left.
-            if not (page.is_closed() and self._browser is not None and self._browser.is_connected()):
-                raise
-            logger.debug("the {} action closed its tab", action.action)
+        if not self._answered_here(action):
+            try:
+                handler(action)
+            except ActionFailed:
+                # The action closed its own tab (a button calling window.close()): Playwright then reports the
+                # page as closed mid-click. That is the action's effect, not a failure; carry on in the tab left.
+                if not (page.is_closed() and self._browser is not None and self._browser.is_connected()):
+                    raise
+                logger.debug("the {} action closed its tab", action.action)
         self._settle()
+        self._refuse_chooser_if_uploads_off()
+
+    def _answered_here(self, action: Action) -> bool:
+        """Answer a file chooser, or (off the virtual display) a JS dialog, with the model's action; True if
+        the action went there rather than to the page."""
+        tab = self._tabs.get(self._page)
+        if tab is None:
+            return False
+        keys = normalize_keys(action.keys) if isinstance(action, Key) else ()
+        if tab.chooser is not None and isinstance(action, Type):
+            self._choose_file(tab, action.text)
+            return True
+        if tab.chooser is not None and keys == ("escape",):
+            tab.chooser = None
+            self._notes.append("The file chooser was cancelled.")
+            return True
+        if tab.dialog is None or self.mode == "virtual":
+            return False
+        if isinstance(action, Type) and tab.dialog.kind == "prompt":
+            self._guard(lambda: tab.answer_dialog(True, action.text.rstrip("\n")), "answering the dialog")
+            return True
+        if keys in (("enter",), ("escape",)):
+            self._guard(lambda: tab.answer_dialog(keys == ("enter",)), "answering the dialog")
+            return True
+        raise ActionFailed(f"{tab.dialog.describe()}, not drawn on the screenshot; answer it first: press Enter "
+                           "to accept or Escape to dismiss" + (", or type the answer" if tab.dialog.kind == "prompt"
+                                                                  else ""))
+
+    # ---- file uploads
+
+    def _refuse_chooser_if_uploads_off(self) -> None:
+        tab = self._tabs.get(self._page)
+        if tab is None or tab.chooser is None or self.settings.upload_dir is not None:
+            return
+        tab.chooser = None  # left unanswered, Chromium treats the chooser as cancelled
+        self._notes.append("The page asked for a file to upload, but uploads are off (the agent was started "
+                           "without --upload-dir), so no file can be chosen.")
+
+    def _chooser_prompt(self, chooser: Any) -> str:
+        root = self.settings.upload_dir
+        assert root is not None  # a chooser with uploads off is refused as soon as it opens
+        files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())[:10]
+        listed = f" (for example: {', '.join(files)})" if files else " (the folder is empty)"
+        many = "paths, one per line" if chooser.is_multiple() else "path"
+        return (f"The page opened a file chooser: type the {many} of a file under {root}{listed} to upload it, "
+                "or press Escape to cancel.")
+
+    def _choose_file(self, tab: TabWatch, text: str) -> None:
+        root = self.settings.upload_dir
+        assert root is not None
+        chosen: list[Path] = []
+        for line in filter(None, (line.strip() for line in text.splitlines())):
+            path = Path(line).expanduser()
+            path = (path if path.is_absolute() else root / path).resolve()
+            if not path.is_relative_to(root.resolve()) or not path.is_file():
+                raise ActionFailed(f"{clip(line)!r} is not a file under the upload folder {root}; type the path of "
+                                   "one of the files there, or press Escape to cancel")
+            chosen.append(path)
+        if not chosen:
+            raise ActionFailed("no path was typed; type the path of a file under the upload folder, or press Escape")
+        if len(chosen) > 1 and not tab.chooser.is_multiple():
+            raise ActionFailed("this file chooser takes one file; type one path")
+        chooser, tab.chooser = tab.chooser, None
+        self._guard(lambda: chooser.set_files([str(p) for p in chosen]), "choosing the file")
+        logger.info("uploaded {} file(s) from {}", len(chosen), root)
 
     def _check_point(self, point: tuple[int, int]) -> None:
         s = self.settings
@@ -250,16 +476,18 @@ class BrowserEnvironment:
                 "point at something shown on the screenshot"
             )
 
+    # ---- settle
+
     def _settle(self) -> None:
-        """Bounded wait so the next screenshot shows the action's effect: a tab to open, a page to load."""
+        """Bounded wait so the next screenshot shows the action's effect, as a person would see it: tabs it
+        opened adopted, the page loaded, no request in flight, and two animation frames drawn since."""
         s = self.settings
         if self._crashed is not None:
             raise EnvironmentUnavailable(f"the browser is gone ({self._crashed}); start a new episode with reset()")
         from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
         try:
-            # wait_for_timeout lets Playwright deliver events, so a tab this action opened (or closed) is
+            # Waiting through Playwright lets it deliver events, so a tab this action opened (or closed) is
             # adopted now. A page the action closed cannot wait: any other open one can.
             self._pump(s.settle_delay)
             deadline = time.monotonic() + s.settle_timeout
@@ -267,23 +495,47 @@ class BrowserEnvironment:
                 if time.monotonic() > deadline:
                     self._give_up_on_unloaded_tabs()
                     break
-                self._pump(0.05)  # a tab exists in Chromium that Playwright has not delivered yet
+                self._pump(0.02)  # a tab exists in Chromium that Playwright has not delivered yet
             self._ensure_started()
-            for state in ("load", "networkidle"):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    self._page.wait_for_load_state(state, timeout=left * 1000)  # type: ignore[arg-type]
-                except PlaywrightTimeout:
-                    logger.debug("page not at {} within {:.1f} s; observing it as it is", state, s.settle_timeout)
-                    break
-                except PlaywrightError:
-                    if self._page is not None and not self._page.is_closed() or not self._browser.is_connected():
-                        raise
-                    break  # the tab closed itself meanwhile; the next observe adopts another
+            self._wait_until_drawn(deadline)
         except PlaywrightError as exc:
             self._raise_for(exc, "waiting for the page to settle", timeout_is_fatal=False)
+
+    def _settle_if_navigated(self) -> None:
+        if self.tab.navigated:
+            self._settle()
+
+    def _wait_until_drawn(self, deadline: float) -> None:
+        """Until the deadline: loaded, no request in flight, then two animation frames; again if a request
+        started meanwhile. A dialog stops the page's scripts: what is on screen then is final."""
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        tab = self.tab
+        tab.navigated = False
+        while True:
+            if tab.dialog is not None or tab.page.is_closed():
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                logger.debug("the page did not settle within {:.1f} s; observing it as it is",
+                             self.settings.settle_timeout)
+                return
+            seen = tab.requests_seen
+            try:
+                tab.page.wait_for_load_state("load", timeout=min(left, 0.25) * 1000)
+                if tab.requests_pending():
+                    self._pump(0.01)
+                    continue
+                tab.page.wait_for_function(_TWO_FRAMES_JS, timeout=min(left, 0.25) * 1000)
+            except PlaywrightTimeout:
+                continue  # a slice ran out (a slow page, or a dialog opened meanwhile): look again
+            except PlaywrightError:
+                if not tab.page.is_closed() and self._browser.is_connected():
+                    raise
+                return  # the tab closed itself meanwhile; the next observe adopts another
+            if tab.requests_seen == seen and not tab.requests_pending() and tab.dialog is None:
+                return
 
     def _tab_targets(self) -> list[dict[str, Any]]:
         """Chromium's tabs (Playwright launches it without a startup window, so all are ours) that may still
@@ -351,3 +603,6 @@ _TEXT_AT_JS = """([x, y]) => {
   const text = parts.filter((p) => typeof p === "string" && p.trim()).join(" ").replace(/\\s+/g, " ").trim();
   return text ? text.slice(0, 300) : null;
 }"""
+
+# Resolves once two frames have been drawn: the first frame after an action may still be in flight.
+_TWO_FRAMES_JS = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"

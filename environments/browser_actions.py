@@ -1,9 +1,14 @@
-"""How the browser driver carries out each BROWSER action on its active tab, in CSS pixels of the viewport."""
+"""How the browser driver carries out each BROWSER action on its active tab, in CSS pixels of the viewport.
+
+Pointer and keyboard go through a `BrowserInput`: real X events on the driver's virtual display
+(environments.xinput), or Playwright's page-level input when Chromium runs headless or in a window of the
+user's own desktop, where X events would move the user's pointer.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -27,6 +32,75 @@ from environments.keys import normalize_keys, to_playwright
 Guard = Callable[[Callable[[], Any], str], Any]
 
 
+class BrowserInput(Protocol):
+    """A pointer and a keyboard; points in CSS pixels of the viewport, keys as canonical names."""
+
+    position: tuple[float, float]
+
+    def move(self, x: float, y: float, steps: int = 1) -> None: ...
+    def press(self, button: str) -> None: ...
+    def release(self, button: str) -> None: ...
+    def click(self, x: float, y: float, button: str, count: int) -> None: ...
+    def wheel(self, pixels: int) -> None: ...
+    def key_down(self, key: str) -> None: ...
+    def key_up(self, key: str) -> None: ...
+    def type(self, text: str) -> None: ...
+
+
+class PlaywrightInput:
+    """Page-level input through Playwright (CDP): what headless Chromium allows.
+
+    It reaches the page but not Chromium's native popups, so a `<select>` list or a date picker cannot be
+    used with the pointer this way (the keyboard still works on them)."""
+
+    def __init__(self, page: Callable[[], Any], guard: Guard) -> None:
+        self._page = page
+        self._guard = guard
+        self._shift = False
+        # Playwright's mouse has no getter; actions without a coordinate act where the last one left it.
+        self.position: tuple[float, float] = (0.0, 0.0)
+
+    def move(self, x: float, y: float, steps: int = 1) -> None:
+        self._guard(lambda: self._page().mouse.move(x, y, steps=steps), "moving the mouse")
+        self.position = (x, y)
+
+    def press(self, button: str) -> None:
+        self._guard(lambda: self._page().mouse.down(button=button), "pressing the mouse button")
+
+    def release(self, button: str) -> None:
+        self._guard(lambda: self._page().mouse.up(button=button), "releasing the mouse button")
+
+    def click(self, x: float, y: float, button: str, count: int) -> None:
+        self.move(x, y)
+        mouse = self._page().mouse
+        if count == 2:
+            self._guard(lambda: mouse.dblclick(x, y, button=button), "double-clicking")
+        else:
+            self._guard(lambda: mouse.click(x, y, button=button), f"{button}-clicking")
+
+    def wheel(self, pixels: int) -> None:
+        # The page scrolls by the delta in CSS pixels at every device scale factor (tests check scrollY),
+        # although the DOM event's deltaY then reads delta / scale factor.
+        self._guard(lambda: self._page().mouse.wheel(0, pixels), "scrolling")
+
+    def key_down(self, key: str) -> None:
+        # Playwright does not apply a held Shift to the next key, so a character pressed with shift held is
+        # sent in its shifted form, as a real keyboard would send it.
+        name = to_playwright(key, shift=self._shift)
+        self._guard(lambda: self._page().keyboard.down(name), f"pressing {name!r}")
+        self._shift = self._shift or key == "shift"
+
+    def key_up(self, key: str) -> None:
+        name = to_playwright(key, shift=self._shift)
+        self._guard(lambda: self._page().keyboard.up(name), f"releasing {name!r}")
+        if key == "shift":
+            self._shift = False
+
+    def type(self, text: str) -> None:
+        # Playwright sends characters missing from the keyboard layout (CJK, emoji) as text input.
+        self._guard(lambda: self._page().keyboard.type(text), "typing")
+
+
 class PageActions:
     """The handler of each action the browser can do, by action type.
 
@@ -34,16 +108,16 @@ class PageActions:
     becomes the active one before the action's next Playwright call.
     """
 
-    def __init__(self, settings: BrowserSettings, page: Callable[[], Any], guard: Guard) -> None:
+    def __init__(self, settings: BrowserSettings, page: Callable[[], Any], guard: Guard,
+                 pointer: BrowserInput) -> None:
         self.settings = settings
         self._page = page
         self._guard = guard
-        # Playwright's mouse has no getter; actions without a coordinate act where the last one left it.
-        self.mouse: tuple[float, float] = (0.0, 0.0)
+        self.input = pointer
         self.handlers: dict[type[Action], Callable[[Any], None]] = {
             Key: self._key,
-            Type: self._type,
-            MouseMove: self._mouse_move,
+            Type: lambda a: self.input.type(a.text),
+            MouseMove: lambda a: self.input.move(*a.coordinate),
             LeftClick: lambda a: self._click(a, "left", 1),
             RightClick: lambda a: self._click(a, "right", 1),
             MiddleClick: lambda a: self._click(a, "middle", 1),
@@ -57,56 +131,34 @@ class PageActions:
         }
 
     def _key(self, action: Key) -> None:
-        keys = normalize_keys(action.keys)
-        names = [to_playwright(k, shift="shift" in keys[:i]) for i, k in enumerate(keys)]
-        kb = self._page().keyboard
         pressed: list[str] = []
         try:
-            for name in names:
-                self._guard(lambda n=name: kb.down(n), f"pressing {name!r}")
-                pressed.append(name)
+            for key in normalize_keys(action.keys):
+                self.input.key_down(key)
+                pressed.append(key)
         finally:
             # Release in reverse even after a failure, so no modifier stays held for the next action.
-            for name in reversed(pressed):
-                self._guard(lambda n=name: kb.up(n), f"releasing {name!r}")
-
-    def _type(self, action: Type) -> None:
-        # Playwright sends characters missing from the keyboard layout (CJK, emoji) as text input.
-        self._guard(lambda: self._page().keyboard.type(action.text), "typing")
-
-    def _move(self, x: float, y: float, steps: int = 1) -> None:
-        self._guard(lambda: self._page().mouse.move(x, y, steps=steps), "moving the mouse")
-        self.mouse = (x, y)
-
-    def _mouse_move(self, action: MouseMove) -> None:
-        self._move(*action.coordinate)
+            for key in reversed(pressed):
+                self.input.key_up(key)
 
     def _click(self, action: Any, button: str, count: int) -> None:
-        x, y = action.coordinate if action.coordinate is not None else self.mouse
-        self._move(x, y)
-        mouse = self._page().mouse
-        if count == 2:
-            self._guard(lambda: mouse.dblclick(x, y, button=button), "double-clicking")
-        else:
-            self._guard(lambda: mouse.click(x, y, button=button), f"{button}-clicking")
+        x, y = action.coordinate if action.coordinate is not None else self.input.position
+        self.input.click(x, y, button, count)
 
     def _drag(self, action: LeftClickDrag) -> None:
-        start = action.start_coordinate if action.start_coordinate is not None else self.mouse
-        mouse = self._page().mouse
-        self._move(*start)
-        self._guard(mouse.down, "pressing the mouse button")
+        start = action.start_coordinate if action.start_coordinate is not None else self.input.position
+        self.input.move(*start)
+        self.input.press("left")
         try:
-            self._move(*action.coordinate, steps=self.settings.drag_steps)
+            self.input.move(*action.coordinate, steps=self.settings.drag_steps)
         finally:
-            self._guard(mouse.up, "releasing the mouse button")
+            self.input.release("left")
 
     def _scroll(self, action: Scroll) -> None:
         if action.coordinate is not None:
-            self._move(*action.coordinate)
-        # Positive pixels scroll up; a wheel's positive delta scrolls down. The page scrolls by the delta in
-        # CSS pixels at every device scale factor (tests check scrollY), although the DOM event's deltaY
-        # then reads delta / scale factor.
-        self._guard(lambda: self._page().mouse.wheel(0, -action.pixels), "scrolling")
+            self.input.move(*action.coordinate)
+        # Positive pixels scroll up; a wheel's positive delta scrolls down.
+        self.input.wheel(-action.pixels)
 
     def _wait(self, action: Wait) -> None:
         self._guard(lambda: self._page().wait_for_timeout(action.time * 1000), "waiting")

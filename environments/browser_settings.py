@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Where Chromium draws and how input reaches it:
+#   virtual   a headed Chromium in kiosk mode on an X display the driver starts (Xvfb); input is real X
+#             events and the screenshot is the X screen, so native widgets and JS dialogs are seen and used
+#             as on a person's desktop;
+#   headless  Chromium's headless mode, page-level input: native popups (a <select> list, a date picker)
+#             are neither drawn nor reachable by the pointer, and JS dialogs are not drawn;
+#   window    a visible window on the user's own display (to watch), with page-level input like headless,
+#             so the agent never moves the user's pointer;
+#   auto      virtual where it can run (Linux with Xvfb, a viewport at least 500 CSS px wide), else headless.
+DisplayMode = Literal["auto", "virtual", "headless", "window"]
+DISPLAY_MODES: tuple[str, ...] = ("auto", "virtual", "headless", "window")
 
 
 class BrowserSettings(BaseModel):
@@ -15,18 +28,25 @@ class BrowserSettings(BaseModel):
     executable_path: Path | None = Field(
         default=None, description="Chromium binary; None finds one (Playwright's own, then chromium on PATH)."
     )
-    headless: bool = True
+    display: DisplayMode = "auto"
     viewport_width: int = Field(default=1280, ge=64, le=7680)
     viewport_height: int = Field(default=800, ge=64, le=4320)
     device_scale_factor: float = Field(default=1.0, gt=0, le=4)
     start_url: str = "about:blank"
     navigation_timeout: float = Field(default=15.0, gt=0, description="Bound on goto/back/forward and reset.")
+    launch_timeout: float = Field(
+        default=60.0, gt=0, description="Bound on starting Chromium (and its virtual display): slow under load."
+    )
     action_timeout: float = Field(default=10.0, gt=0, description="Bound on a screenshot and on other page calls.")
     settle_timeout: float = Field(
-        default=3.0, ge=0, description="After each action, wait at most this long for load and network idle."
+        default=3.0, ge=0, description="After each action, wait at most this long for the page to settle: loaded, "
+        "no request in flight, two animation frames drawn."
     )
     settle_delay: float = Field(
-        default=0.1, ge=0, description="Pause after each action so new tabs, navigations and paints can start."
+        default=0.0, ge=0, description="An extra pause after each action, before waiting for the page to settle."
+    )
+    upload_dir: Path | None = Field(
+        default=None, description="Files the page may be given when it opens a file chooser; None: uploads are off."
     )
     drag_steps: int = Field(default=8, ge=1, description="Mouse moves between press and release of a drag.")
     extra_args: tuple[str, ...] = ()

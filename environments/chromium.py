@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +64,12 @@ def find_chromium(explicit: Path | None = None, playwright_path: str | None = No
     )
 
 
-def launch_chromium(pw: Any, settings: BrowserSettings) -> Any:
-    """Launch the Chromium that `settings` name through Playwright `pw` and return Playwright's Browser."""
+def launch_chromium(pw: Any, settings: BrowserSettings, *, headless: bool, display: str | None = None,
+                    args: tuple[str, ...] = ()) -> Any:
+    """Launch the Chromium that `settings` name through Playwright `pw` and return Playwright's Browser.
+
+    `display` is the X display a headed Chromium draws on (None: the user's $DISPLAY); `args` come after
+    ours and before the user's `extra_args`."""
     from playwright.sync_api import Error as PlaywrightError
 
     s = settings
@@ -72,12 +79,16 @@ def launch_chromium(pw: Any, settings: BrowserSettings) -> Any:
         except PlaywrightError:
             own = None
         exe = find_chromium(s.executable_path, own)
-        logger.info("starting Chromium {} (headless={})", exe, s.headless)
+        logger.info("starting Chromium {} ({})", exe, "headless" if headless else f"on display {display or '$DISPLAY'}")
         return pw.chromium.launch(
             executable_path=str(exe),
-            headless=s.headless,
-            args=[*CHROMIUM_ARGS, *s.extra_args],
-            timeout=s.navigation_timeout * 1000,
+            headless=headless,
+            args=[*CHROMIUM_ARGS, *args, *s.extra_args],
+            env={**os.environ, "DISPLAY": display} if display else None,
+            timeout=s.launch_timeout * 1000,
+            # Chromium runs in its own process group; a Ctrl-C meant for the agent must not close it: the agent
+            # ends the episode and closes the browser itself.
+            handle_sigint=False,
         )
     except PlaywrightError as exc:
         raise EnvironmentUnavailable(
@@ -85,6 +96,28 @@ def launch_chromium(pw: Any, settings: BrowserSettings) -> Any:
             f"(`{s.executable_path or 'chromium'} --headless --no-sandbox --dump-dom about:blank`) "
             f"or {INSTALL_HINT}"
         ) from exc
+
+
+@contextlib.contextmanager
+def _in_own_session() -> Iterator[None]:
+    """Start Playwright's driver process in a session of its own.
+
+    A terminal's Ctrl-C goes to its whole foreground process group. Playwright's node driver would be in
+    ours and die of it, and Chromium, whose only link is the driver, with it, before the agent could end the
+    episode as documented. Playwright has no option for this, so its one subprocess call is given
+    start_new_session for the moment it starts; the driver still exits when our end of its pipe closes.
+    """
+    original = asyncio.create_subprocess_exec
+
+    def own_session(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("start_new_session", True)
+        return original(*args, **kwargs)
+
+    asyncio.create_subprocess_exec = own_session  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        asyncio.create_subprocess_exec = original  # type: ignore[assignment]
 
 
 class SharedPlaywright:
@@ -104,7 +137,8 @@ class SharedPlaywright:
 
         if getattr(cls._local, "count", 0) == 0:
             try:
-                cls._local.pw = sync_playwright().start()
+                with _in_own_session():
+                    cls._local.pw = sync_playwright().start()
             except PlaywrightError as exc:
                 raise EnvironmentUnavailable(
                     f"Playwright could not start: {first_line(exc)}; the browser driver uses Playwright's sync API, "

@@ -1,5 +1,5 @@
 """Key names: what the model writes ("ctrl+c", "Return", "super", "pgdn") to one canonical name, and from
-there to Playwright's and pyautogui's names.
+there to Playwright's and pyautogui's names and X keysyms.
 
 Qwen2.5-VL writes keys in many spellings (pyautogui's, X keysyms, macOS words, browser `key` values), so
 every spelling is normalised once here and each driver only maps canonical names. An unknown key is an
@@ -15,37 +15,37 @@ from environments.base import ActionFailed
 
 MODIFIERS = ("ctrl", "shift", "alt", "meta")
 
-# Canonical name -> (Playwright key, pyautogui key).
-_NAMED: dict[str, tuple[str, str]] = {
-    "ctrl": ("Control", "ctrl"),
-    "shift": ("Shift", "shift"),
-    "alt": ("Alt", "alt"),
-    "meta": ("Meta", "win"),
-    "enter": ("Enter", "enter"),
-    "escape": ("Escape", "esc"),
-    "tab": ("Tab", "tab"),
-    "backspace": ("Backspace", "backspace"),
-    "delete": ("Delete", "delete"),
-    "insert": ("Insert", "insert"),
-    "home": ("Home", "home"),
-    "end": ("End", "end"),
-    "pageup": ("PageUp", "pageup"),
-    "pagedown": ("PageDown", "pagedown"),
-    "up": ("ArrowUp", "up"),
-    "down": ("ArrowDown", "down"),
-    "left": ("ArrowLeft", "left"),
-    "right": ("ArrowRight", "right"),
-    "space": (" ", "space"),
-    "capslock": ("CapsLock", "capslock"),
-    "numlock": ("NumLock", "numlock"),
-    "scrolllock": ("ScrollLock", "scrolllock"),
-    "printscreen": ("PrintScreen", "printscreen"),
-    "pause": ("Pause", "pause"),
-    "contextmenu": ("ContextMenu", "apps"),
-    "volumeup": ("AudioVolumeUp", "volumeup"),
-    "volumedown": ("AudioVolumeDown", "volumedown"),
-    "volumemute": ("AudioVolumeMute", "volumemute"),
-    **{f"f{i}": (f"F{i}", f"f{i}") for i in range(1, 25)},
+# Canonical name -> (Playwright key, pyautogui key, X keysym name).
+_NAMED: dict[str, tuple[str, str, str]] = {
+    "ctrl": ("Control", "ctrl", "Control_L"),
+    "shift": ("Shift", "shift", "Shift_L"),
+    "alt": ("Alt", "alt", "Alt_L"),
+    "meta": ("Meta", "win", "Super_L"),
+    "enter": ("Enter", "enter", "Return"),
+    "escape": ("Escape", "esc", "Escape"),
+    "tab": ("Tab", "tab", "Tab"),
+    "backspace": ("Backspace", "backspace", "BackSpace"),
+    "delete": ("Delete", "delete", "Delete"),
+    "insert": ("Insert", "insert", "Insert"),
+    "home": ("Home", "home", "Home"),
+    "end": ("End", "end", "End"),
+    "pageup": ("PageUp", "pageup", "Prior"),
+    "pagedown": ("PageDown", "pagedown", "Next"),
+    "up": ("ArrowUp", "up", "Up"),
+    "down": ("ArrowDown", "down", "Down"),
+    "left": ("ArrowLeft", "left", "Left"),
+    "right": ("ArrowRight", "right", "Right"),
+    "space": (" ", "space", "space"),
+    "capslock": ("CapsLock", "capslock", "Caps_Lock"),
+    "numlock": ("NumLock", "numlock", "Num_Lock"),
+    "scrolllock": ("ScrollLock", "scrolllock", "Scroll_Lock"),
+    "printscreen": ("PrintScreen", "printscreen", "Print"),
+    "pause": ("Pause", "pause", "Pause"),
+    "contextmenu": ("ContextMenu", "apps", "Menu"),
+    "volumeup": ("AudioVolumeUp", "volumeup", "XF86_AudioRaiseVolume"),
+    "volumedown": ("AudioVolumeDown", "volumedown", "XF86_AudioLowerVolume"),
+    "volumemute": ("AudioVolumeMute", "volumemute", "XF86_AudioMute"),
+    **{f"f{i}": (f"F{i}", f"f{i}", f"F{i}") for i in range(1, 25)},
 }
 
 # Spellings seen from models and toolkits, already lower-cased with "_", "-" and spaces removed.
@@ -229,6 +229,18 @@ def to_pyautogui(key: str) -> str:
     if key in _NAMED:
         return _NAMED[key][1]
     return key
+
+
+def to_x_keysym(key: str) -> int:
+    """A canonical key -> its X keysym: a named key's, or a character's own (Latin-1 as is, the rest as
+    Unicode keysyms, 0x01000000 + code point, which X servers accept for any character)."""
+    if key in _NAMED:
+        from Xlib import XK
+
+        XK.load_keysym_group("xf86")  # the media keys' names; loading twice is a no-op
+        return int(XK.string_to_keysym(_NAMED[key][2]))
+    code = ord(key)
+    return code if 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF else 0x01000000 + code
 
 
 def is_modifier(key: str) -> bool:

@@ -12,7 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.cli_flags import GRAMMAR_FIELDS, UsageError
+from agent.cli_flags import GRAMMAR_FIELDS, UsageError, browser_display
+from environments.browser_settings import DISPLAY_MODES
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,7 +27,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="results folder; rerun into it to resume")
     p.add_argument("--list", action="store_true", help="list suites, or the tasks of --suite, and exit")
     g = p.add_argument_group("environment")
-    g.add_argument("--headed", action="store_true", help="browser: show the window")
+    g.add_argument("--browser-display", choices=DISPLAY_MODES,
+                   help="browser: virtual (own Xvfb, the default where it runs), headless, window, auto")
+    g.add_argument("--headed", action="store_true", help="browser: the same as --browser-display window")
     g.add_argument("--browser-path", help="browser: the Chromium executable")
     g.add_argument("--serial", help="android suite: the device serial")
     g.add_argument("--adb-port", type=int, help="phone/android suites: the adb server's port (default 5037)")
@@ -52,7 +55,8 @@ def environment_overrides(args: argparse.Namespace) -> dict[str, Any]:
     kinds = {t.environment for t in get_suite(args.suite).tasks.values()}
     out: dict[str, Any] = {} if args.settle_delay is None else {"settle_delay": args.settle_delay}
     if "browser" in kinds:
-        out["headless"] = not args.headed
+        if mode := browser_display(args):
+            out["display"] = mode
         if args.browser_path:
             out["executable_path"] = args.browser_path
     if "android" in kinds:
