@@ -92,6 +92,13 @@ class EpisodeRecorder:
         write_json_atomic(self.dir / EPISODE_FILE, self._header)
 
 
+def amend_header(directory: Path, **fields: Any) -> None:
+    """Add to a finished episode's episode.json what was learnt after it ended (an eval's scored outcome)."""
+    path = Path(directory) / EPISODE_FILE
+    header, _ = load_episode(directory)
+    write_json_atomic(path, {**header, **fields})
+
+
 def load_episode(directory: Path) -> tuple[dict[str, Any], list[StepRecord]]:
     """Read an episode folder back. A last line cut short by a crash is skipped with a warning."""
     directory = Path(directory)

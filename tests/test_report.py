@@ -1,7 +1,7 @@
 """The HTML report as a person sees it: episodes recorded by the real loop in a real Chromium (landscape,
 portrait, device scale factor 2), their reports opened in another Chromium, each mark measured against the
-point the action hit in the displayed screenshot. Also: the safety verdict, long text that wraps, and the
-keyboard."""
+point the action hit in the displayed screenshot. Also: the safety verdict, an eval's scored outcome, long text
+that wraps, and the keyboard."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from actions.geometry import CoordinateMapper, ImageBudget
 from agent.config import AgentConfig
 from agent.loop import Agent
 from agent.models.replay import ReplayBackend
+from agent.recording import load_episode
 from agent.report import REPORT_FILE
 from agent.safety import Safety, SafetyPolicy
 from environments.browser import BrowserEnvironment, BrowserSettings
 from environments.chromium import SharedPlaywright
+from tests.support.evals import run_one
 
 # Targets as fractions of the viewport, so each layout puts them near its corners and centre.
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>body{margin:0;font:14px sans-serif}
@@ -171,3 +173,19 @@ def test_keys_move_between_steps(viewer: Any, episodes: dict) -> None:
     finally:
         page.close()
 
+
+def test_an_eval_episode_shows_the_scored_outcome(viewer: Any, desktop_browser: Any, tmp_path: Path) -> None:
+    from evals.miniwob.tasks import DESKTOP_SUITE
+
+    # noop claims success at once; the page's own reward says it did nothing.
+    result = run_one(DESKTOP_SUITE.tasks["click-button"], 0, desktop_browser, "noop", tmp_path)
+    assert result.outcome == "failure" and result.agent_status == "success"
+    folder = tmp_path / result.episode_dir
+    assert load_episode(folder)[0]["eval"]["scored"] == {"outcome": "failure", "score": 0.0, "error": None}
+    page = open_report(viewer, folder, VIEWS[0])
+    try:
+        meta = page.inner_text(".meta")
+        assert "scored failure (score 0)" in meta and "the agent's claim: terminate (success)" in meta
+        assert "eval outcome: failure (score 0)" in page.inner_text("#step-1")
+    finally:
+        page.close()
