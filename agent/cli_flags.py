@@ -4,6 +4,7 @@ error traced back to the flag (or variable) that gave the value."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from collections.abc import Sequence
@@ -83,9 +84,58 @@ def _model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     _add(g, "--think", "let the model write its reasoning before the tool call", action="store_true")
 
 
+PACKAGE = "qwen-gui-agent"
+DEBUG_HELP = "show tracebacks and debug logs"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that says what was meant: a mistyped command, flag or choice gets "did you mean ...?", and an
+    unknown flag is reported with the usage of the command it was given to, not the top level's."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        # argparse's one check of a value against `choices` (the commands included); it gives no suggestion.
+        if action.choices is not None and value not in action.choices:
+            choices = [str(c) for c in action.choices]
+            close = difflib.get_close_matches(str(value), choices, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint} (choose from {', '.join(choices)})")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._command_parser(getattr(parsed, "command", None))
+            command.error(f"unrecognized arguments: {' '.join(extras)}{command._suggestions(extras)}")
+        return parsed
+
+    def _command_parser(self, name: str | None) -> Parser:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+                return action.choices[name]
+        return self
+
+    def _suggestions(self, extras: Sequence[str]) -> str:
+        """"; did you mean --max-steps?" for each unknown flag that is close to one of this command's."""
+        flags = list(self._option_string_actions)
+        close = {arg: difflib.get_close_matches(arg.split("=", 1)[0], flags, n=1) for arg in extras if arg.startswith("-")}
+        hints = [(arg, found[0]) for arg, found in close.items() if found]
+        if len(hints) == 1:
+            return f"; did you mean {hints[0][1]}?"
+        return "".join(f"; did you mean {flag} for {arg}?" for arg, flag in hints)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{PACKAGE} {version(PACKAGE)}"
+    except PackageNotFoundError:
+        return f"{PACKAGE} (version unknown: not installed; run `bash scripts/install.sh` from the project folder)"
+
+
 def build_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m agent", description=description)
-    parser.add_argument("--debug", action="store_true", default=bool(_env("debug")), help="show tracebacks and debug logs")
+    parser = Parser(prog="python -m agent", description=description)
+    parser.add_argument("--version", action="version", version=_version(), help="print the version and exit")
+    _add(parser, "--debug", DEBUG_HELP, action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a task")
@@ -143,6 +193,10 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     sim = sub.add_parser("phone-sim", help="start the simulated Android phone that adb can connect to")
     _add(sim, "--port", "TCP port to listen on (then: adb connect 127.0.0.1:PORT)", default=5555, type=int)
     _add(sim, "--size", "screen size in pixels, WIDTHxHEIGHT", default="1080x2400", type=_size)
+    for command in sub.choices.values():
+        # Also after the command (`run ... --debug`). SUPPRESS: a command that was not given it leaves the top
+        # level's value (the flag before the command, or AGENT_DEBUG) alone.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,23 @@ class RecordingError(Exception):
     """A recording folder that cannot be written or read; the message names the folder and the problem."""
 
 
+# Longest task slug in a folder name, in characters: 40 of the widest UTF-8 letters (4 bytes) and the time stamp
+# stay far below the 255 bytes a file name may take.
+SLUG_LENGTH = 40
+
+
+def task_slug(task: str) -> str:
+    """The task as part of a folder name. Letters, marks and digits of every script are kept, so a task in
+    Chinese or with accents stays readable; everything else (spaces, punctuation, path separators, control
+    characters, emoji) becomes one dash. NFC first, so the same text typed two ways names one folder."""
+    text = unicodedata.normalize("NFC", task).lower()
+    kept = "".join(c if unicodedata.category(c)[0] in "LMN" else "-" for c in text)
+    return re.sub("-+", "-", kept).strip("-")[:SLUG_LENGTH].rstrip("-") or "task"
+
+
 def episode_dir_for(root: Path, task: str) -> Path:
     """A fresh folder under `root` named by time and task, never one that already exists."""
-    slug = re.sub(r"[^a-z0-9]+", "-", task.lower()).strip("-")[:40] or "task"
-    base = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    base = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{task_slug(task)}"
     path, n = base, 1
     while path.exists():
         n += 1
@@ -90,6 +104,13 @@ class EpisodeRecorder:
         self._steps.close()
         self._header.update(result=self._redact(result.model_dump(mode="json")), finished_at=time.time())
         write_json_atomic(self.dir / EPISODE_FILE, self._header)
+
+
+def amend_header(directory: Path, **fields: Any) -> None:
+    """Add to a finished episode's episode.json what was learnt after it ended (an eval's scored outcome)."""
+    path = Path(directory) / EPISODE_FILE
+    header, _ = load_episode(directory)
+    write_json_atomic(path, {**header, **fields})
 
 
 def load_episode(directory: Path) -> tuple[dict[str, Any], list[StepRecord]]:

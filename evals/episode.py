@@ -20,7 +20,9 @@ from actions.space import ActionSpace
 from agent.config import AgentConfig
 from agent.loop import Agent
 from agent.models.base import ModelBackend
-from agent.trajectory import StepRecord
+from agent.recording import RecordingError, amend_header
+from agent.report import SCORED_KEY, write_report
+from agent.trajectory import EpisodeResult, StepRecord
 from environments.base import Environment, Observation
 from evals.results import InstanceResult, StepLatency
 from evals.task import SUCCESS_THRESHOLD, Task, TaskSetupError
@@ -93,6 +95,13 @@ def run_instance(
     result.latency = _latency(steps)
     result.steps, result.stop_reason, result.terminated = episode.steps, episode.stop_reason, episode.terminated
     result.agent_status = episode.status
+    result = _judge(task, env, episode, result)
+    _record_verdict(instance_dir / EPISODE_DIR, header, result)
+    return result
+
+
+def _judge(task: Task, env: Environment, episode: EpisodeResult, result: InstanceResult) -> InstanceResult:
+    """The instance's outcome once the agent has stopped: scored from the environment's real state."""
     if episode.stop_reason in ("error", "interrupted"):
         # Not the agent's failure: the environment or the model broke, or the user stopped the run.
         _teardown(task, env)
@@ -109,6 +118,17 @@ def run_instance(
     success = episode.terminated and episode.steps <= task.max_steps and score >= SUCCESS_THRESHOLD
     return _finish(result, outcome="success" if success else "failure", score=score,
                    error=None if episode.terminated else episode.error)
+
+
+def _record_verdict(episode_dir: Path, header: dict[str, Any], result: InstanceResult) -> None:
+    """Put the scored outcome into the episode's own record and rebuild its report, so a person reading the
+    episode sees what counted and not only the agent's claim. result.json stays the record the runner reads."""
+    scored = {"outcome": result.outcome, "score": result.score, "error": result.error}
+    try:
+        amend_header(episode_dir, eval={**header["eval"], SCORED_KEY: scored})
+        write_report(episode_dir)
+    except (RecordingError, OSError, ValueError) as e:
+        logger.warning("could not add the scored outcome to {} ({}); result.json holds it", episode_dir, e)
 
 
 def _teardown(task: Task, env: Environment) -> None:
