@@ -41,11 +41,22 @@ body{margin:0;font:18px sans-serif} button{position:absolute;width:140px;height:
 START_URL = "data:text/html," + urllib.parse.quote(PAGE)
 BUDGET = ImageBudget(max_pixels=200_000)
 SECRET = "s3cr3t-Hunter2!"
+# Risky buttons in every disguise found to get past a reader of one element's own text, a Next button and a
+# harmless one whose words run together ("Display settings" holds "pay").
+DISGUISED_URL = "data:text/html," + urllib.parse.quote(
+    (Path(__file__).parent / "data" / "disguised_buttons.html").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[BrowserEnvironment]:
     env = BrowserEnvironment(BrowserSettings(viewport_width=640, viewport_height=300, start_url=START_URL))
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def disguised() -> Iterator[BrowserEnvironment]:
+    env = BrowserEnvironment(BrowserSettings(viewport_width=700, viewport_height=380, start_url=DISGUISED_URL))
     yield env
     env.close()
 
@@ -84,6 +95,38 @@ def test_risky_clicks_are_refused_without_a_terminal_and_recorded(browser, tmp_p
     assert steps[2].executed and steps[2].safety is None
     # The model is told the action was refused.
     assert "not carried out" in json.dumps(steps[1].messages)
+
+
+def click_every_case(env: BrowserEnvironment, out: Path, mode: str) -> tuple[list[list], list[str], list]:
+    """Click the middle of every button of the disguised page, in one episode: (cases, fired, steps)."""
+    env.reset()
+    cases = env.page.eval_on_selector_all("[data-case]", "els => els.map(e => [e.id, e.dataset.reads || null])")
+    texts = [call({"action": "left_click", "coordinate": centre(env, f"#{case}")}) for case, _ in cases]
+    _, steps = run(env, [*texts, call({"action": "terminate", "status": "success"})], out,
+                   Safety(SafetyPolicy(mode=mode)))
+    return cases, env.page.evaluate("window.fired"), steps
+
+
+def test_disguised_buttons_fire_when_clicked(disguised, tmp_path: Path) -> None:
+    """The page is what it claims: a click in the middle of each button fires it, through the overlay that
+    forwards it and the label laid over it too, so the refusals below are the policy's doing."""
+    cases, fired, steps = click_every_case(disguised, tmp_path / "ep", "allow")
+    assert len(cases) == 20 and fired == [case for case, _ in cases]
+    assert all(step.executed for step in steps[:-1])
+
+
+def test_disguised_risky_buttons_are_refused_and_next_passes(disguised, tmp_path: Path) -> None:
+    # pytest gives the test no terminal on stdin, so "ask" must mean "refuse".
+    cases, fired, steps = click_every_case(disguised, tmp_path / "ep", "ask")
+    assert fired == ["next", "display"], "only the harmless buttons fired"
+    for step, (case, reads) in zip(steps[:-1], cases, strict=True):
+        if reads is None:
+            assert step.executed and step.safety is None, case
+            continue
+        assert not step.executed and step.safety["verdict"] == "ask", case
+        assert "no terminal" in step.safety["decision"], case
+        matched = re.search(r"matches '([^']*)'", step.safety["reasons"][0]).group(1)
+        assert matched.casefold() == reads, (case, step.safety)
 
 
 def test_allow_mode_and_deny_lists(browser, tmp_path: Path) -> None:
