@@ -247,15 +247,16 @@ class AndroidEnvironment:
         return out[start:] if start >= 0 else ""
 
     def text_at(self, x: int, y: int) -> str | None:
-        """The visible text of the smallest element at (x, y) and its children, from the accessibility tree:
-        what the safety policy reads to decide whether a tap is risky. None when the tree is unavailable."""
-        xml = self._dump_ui()
+        """What a person reads on what a tap at (x, y) activates, from the accessibility tree: the text, content
+        description and hint of the smallest node there, or of the whole clickable node around it (a tap on a
+        row's label activates the row, icon and all). What the safety policy reads to decide whether a tap is
+        risky; None when the tree is unavailable."""
         try:
-            nodes = list(ET.fromstring(xml).iter("node")) if xml else []
-        except ET.ParseError:
+            root = ET.fromstring(self._dump_ui())
+        except ET.ParseError:  # no tree (an empty dump included)
             return None
         best, best_area = None, None
-        for node in nodes:
+        for node in root.iter("node"):
             m = _BOUNDS.match(node.get("bounds", ""))
             if not m:
                 continue
@@ -264,8 +265,13 @@ class AndroidEnvironment:
                 best, best_area = node, (x2 - x1) * (y2 - y1)
         if best is None:
             return None
-        texts = [t for n in best.iter("node") for t in (n.get("text"), n.get("content-desc")) if t]
-        return " ".join(texts) or None
+        parents = {child: parent for parent in root.iter() for child in parent}
+        control: ET.Element | None = best
+        while control is not None and control.get("clickable") != "true":
+            control = parents.get(control)
+        texts = [t for n in (control if control is not None else best).iter("node")
+                 for t in (n.get("text"), n.get("content-desc"), n.get("hint")) if t]
+        return " ".join(dict.fromkeys(texts)) or None
 
     def _verify_typed(self, text: str) -> None:
         xml = self._dump_ui()

@@ -391,8 +391,10 @@ def test_no_change_feedback_and_stop_file(browser, tmp_path: Path) -> None:
     assert result.stop_reason == "interrupted" and "stop file" in result.error and steps == []
 
 
-def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) -> None:
-    note = phone.state.add_note("删除 all my files")
+# The note's title as the tap reads it: plain, and disguised by a Cyrillic "е" and a zero-width space.
+@pytest.mark.parametrize(("title", "word"), [("删除 all my files", "删除"), ("D\u0435\u200blete all my files", "Delete")])
+def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path, title: str, word: str) -> None:
+    note = phone.state.add_note(title)
     # No Home press on reset: the episode starts in the Notes app, where a tap on a note deletes it.
     env = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, settle_delay=0.05,
                                              press_home_on_reset=False))
@@ -403,7 +405,7 @@ def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) 
         assert notes.assess(Open(text="notes!"), env, {}).verdict == "deny"
         env.act(Open(text="Notes"))
         xml = env._dump_ui()
-        m = re.search(r'text="删除 all my files"[^>]*bounds="\[(\d+),(\d+)\]\[(\d+),(\d+)\]"', xml)
+        m = re.search(rf'text="{title}"[^>]*bounds="\[(\d+),(\d+)\]\[(\d+),(\d+)\]"', xml)
         assert m, xml[:500]
         x1, y1, x2, y2 = map(int, m.groups())
         geometry = env.observe().geometry
@@ -418,4 +420,5 @@ def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) 
     assert result.stop_reason == "terminate"
     out = adb_server.run("-s", phone.serial, "shell", "ls", "/sdcard/Notes/").stdout
     assert note.rsplit("/", 1)[-1] in out, "the note is still there: the tap was refused"
-    assert steps[0].safety and "删除" in steps[0].safety["target"] and not steps[0].executed
+    assert steps[0].safety and title in steps[0].safety["target"] and not steps[0].executed
+    assert f"matches {word!r}" in steps[0].safety["reasons"][0]
