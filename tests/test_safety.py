@@ -3,10 +3,12 @@ that never reach a file, no-change feedback, the stop file."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
 import sys
+import unicodedata
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,9 @@ from agent.recording import load_episode
 from agent.safety import Safety, SafetyPolicy, Secrets
 from agent.safety.hosts import address_host
 from agent.safety.policy import RISKY_KEYS, AppCatalog, RiskClassifier, key_combo
+from agent.safety.redaction import canonical
 from agent.safety.secrets import SecretError
+from environments.adb_text import adb_keyboard_command, input_text_commands, is_input_text_typable
 from environments.android import AndroidEnvironment, AndroidSettings
 from environments.base import ActionFailed
 from environments.browser import BrowserEnvironment, BrowserSettings
@@ -422,3 +426,64 @@ def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path, 
     assert note.rsplit("/", 1)[-1] in out, "the note is still there: the tap was refused"
     assert steps[0].safety and title in steps[0].safety["target"] and not steps[0].executed
     assert f"matches {word!r}" in steps[0].safety["reasons"][0]
+
+
+def full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def spellings(value: str) -> list[str]:
+    """The value as drivers, pages and recordings write it back (the drivers' own encoders among them)."""
+    out = [value, value.upper(), unicodedata.normalize("NFD", value), full_width(value), repr(value),
+           json.dumps(value), json.dumps(value, ensure_ascii=False), urllib.parse.quote(value),
+           urllib.parse.quote_plus(value), urllib.parse.quote(unicodedata.normalize("NFD", value)),
+           value.replace(" ", "\u00a0"), value.replace(" ", " \u00a0\u3000 "), value[:2] + "\u200b" + value[2:],
+           value[:-1], value[1:], base64.b64encode(value.encode()).decode().rstrip("="),
+           # ADBKeyboard's broadcast carries the whole typed text: the value at each of the three alignments.
+           *(adb_keyboard_command(lead + value + "!") for lead in ("", "a", "ab"))]
+    if is_input_text_typable(value):
+        out += input_text_commands(value)
+    return out
+
+
+@pytest.mark.parametrize("value", ["correct horse 42", "it's \"x\\y\" ok", "Crème brûlée 9", "密码是 hunter2"])
+def test_secrets_are_redacted_in_every_form_a_driver_or_page_writes(value: str) -> None:
+    secrets = Secrets({"PW": value})
+    words = [w for w in canonical(value).split() if len(w) >= 3]
+    for leak in spellings(value):
+        redacted = secrets.redact(f"at [{leak}] end")
+        assert "{{PW}}" in redacted and leak not in redacted, (leak, redacted)
+        assert redacted.startswith("at [") and redacted.endswith("] end"), "nothing around it is blanked"
+        leftover = canonical(redacted.replace("{{PW}}", ""))
+        assert not any(w in leftover for w in words), (leak, redacted)
+
+
+def test_only_long_parts_of_a_secret_are_redacted() -> None:
+    """Any part at least max(6, length - 1) characters long: all but one character of a long value, only the
+    whole of a short one, whose parts are ordinary words."""
+    assert Secrets({"PW": "hunter22"}).redact("hunter2 hunter unter22") == "{{PW}} hunter {{PW}}"
+    assert Secrets({"PW": "summer"}).redact("summe ummer") == "summe ummer"
+
+
+def test_a_page_that_alters_a_typed_secret_does_not_leak_it(page_server: str, tmp_path: Path) -> None:
+    value = "Crème brûlée 42"
+    env = BrowserEnvironment(BrowserSettings(viewport_width=640, viewport_height=300,
+                                             start_url=f"{page_server}/alters"))
+    try:
+        env.reset()
+        texts = [call({"action": "left_click", "coordinate": centre(env, "#f")}),
+                 call({"action": "type", "text": "{{PW}}"}), call({"action": "wait", "time": 0}),
+                 call({"action": "terminate", "status": "success"})]
+        _, steps = run(env, texts, tmp_path / "ep", Safety(secrets=Secrets({"PW": value})))
+        assert env.page.eval_on_selector("#f", "e => e.value") == value
+        shown = env.page.title()
+    finally:
+        env.close()
+    assert unicodedata.normalize("NFD", value) in shown and value[:-1] in shown, "the page showed it altered"
+    assert "{{PW}}" in steps[2].extras["title"] and "{{PW}}" in steps[2].extras["url"]
+    files = [p for p in (tmp_path / "ep").rglob("*") if p.suffix in (".json", ".jsonl", ".html")]
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert not [leak for leak in spellings(value) if leak in text], path
+
