@@ -204,17 +204,21 @@ class AndroidEnvironment:
     # -- typing -----------------------------------------------------------------------------------------
 
     def _type(self, text: str) -> None:
+        # Typed text can be a secret: logs and messages name the command by the length of the text only, and
+        # leave out what the device answers to it, which can quote it.
+        shown = f"input text ({len(text)} characters)"
         if is_input_text_typable(text):
             for cmd in input_text_commands(text):
-                out = self.dev.shell(cmd)
+                out = self.dev.shell(cmd, shown=shown)
                 if "xception" in out or "rror" in out:
-                    raise ActionFailed(f"`input text` failed on the device: {out.strip()[:300]}")
+                    raise ActionFailed(f"{shown} failed on the device; its answer is left out since it can quote "
+                                       "the text (run `adb shell input text` by hand to see it)")
         else:
-            self._type_with_adb_keyboard(text)
+            self._type_with_adb_keyboard(text, shown)
         if self.settings.verify_typing:
             self._verify_typed(text)
 
-    def _type_with_adb_keyboard(self, text: str) -> None:
+    def _type_with_adb_keyboard(self, text: str, shown: str) -> None:
         how = ("install ADBKeyboard (https://github.com/senzhk/ADBKeyBoard: `adb install ADBKeyboard.apk`, "
                f"then `adb shell ime enable {ADB_KEYBOARD_IME}`)")
         if not self.settings.use_adb_keyboard:
@@ -234,7 +238,7 @@ class AndroidEnvironment:
                                    f"the keyboard ({out.strip()[:200]}); {how}")
             time.sleep(self.settings.ime_switch_wait_s)
         try:
-            out = self.dev.shell(adb_keyboard_command(text))
+            out = self.dev.shell(adb_keyboard_command(text), shown=f"ADBKeyboard {shown}")
             if "Broadcast completed" not in out:
                 raise ActionFailed(f"ADBKeyboard's broadcast failed: {out.strip()[:200]}")
         finally:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
 from actions.base import Type
 from actions.browser import Navigate
@@ -32,6 +33,7 @@ from agent.safety.secrets import SecretError
 from environments.adb_text import adb_keyboard_command, input_text_commands, is_input_text_typable
 from environments.android import AndroidEnvironment, AndroidSettings
 from environments.base import ActionFailed
+from environments.phone_sim import PhoneServer
 from environments.browser import BrowserEnvironment, BrowserSettings
 from actions.browser import with_scheme
 
@@ -487,3 +489,41 @@ def test_a_page_that_alters_a_typed_secret_does_not_leak_it(page_server: str, tm
         text = path.read_text(encoding="utf-8")
         assert not [leak for leak in spellings(value) if leak in text], path
 
+
+class PlugPulledWhileTyping(PhoneServer):
+    """A phone whose cable comes out as a command carrying typed text arrives (`input text`, or ADBKeyboard's
+    broadcast): the driver's adb call fails mid-typing, and so does its reconnect."""
+
+    def _service(self, stream, name: str) -> None:
+        if "input text" in name or "ADB_INPUT_B64" in name:
+            self.stop()
+            return
+        super()._service(stream, name)
+
+
+@pytest.mark.parametrize("value", ["it's my pass word", "pässwörd 密码"])
+def test_a_secret_typed_as_adb_fails_is_in_no_log_line_or_file(adb_server, tmp_path: Path, value: str) -> None:
+    """`input text` (with %s and shell quoting) and ADBKeyboard's base64 broadcast: when adb fails under them,
+    the driver's log lines and errors name the text by its length only."""
+    phone = PlugPulledWhileTyping().start()
+    adb_server.connect(phone.serial)
+    lines: list[str] = []
+    # The simulated phone's own log is the device's side, not the driver's.
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="DEBUG",
+                      filter=lambda r: not r["name"].startswith("environments.phone_sim"))
+    try:
+        env = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, settle_delay=0,
+                                                 ime_switch_wait_s=0, reconnect_timeout_s=1.0))
+        texts = [call({"action": "type", "text": "{{PW}}"}, "mobile_use")]
+        agent = Agent(env, ReplayBackend(texts, BUDGET), AgentConfig(), safety=Safety(secrets=Secrets({"PW": value})))
+        result = agent.run("log in", tmp_path / "ep")
+    finally:
+        logger.remove(sink)
+        adb_server.run("disconnect", phone.serial)
+        phone.stop()
+    assert result.stop_reason == "error" and f"input text ({len(value)} characters)" in "\n".join(lines), lines
+    written = [*lines, result.error or ""]
+    written += [p.read_text(encoding="utf-8") for p in (tmp_path / "ep").rglob("*")
+                if p.suffix in (".json", ".jsonl", ".html")]
+    for text in written:
+        assert not [leak for leak in spellings(value) if leak in text], text
