@@ -204,17 +204,21 @@ class AndroidEnvironment:
     # -- typing -----------------------------------------------------------------------------------------
 
     def _type(self, text: str) -> None:
+        # Typed text can be a secret: logs and messages name the command by the length of the text only, and
+        # leave out what the device answers to it, which can quote it.
+        shown = f"input text ({len(text)} characters)"
         if is_input_text_typable(text):
             for cmd in input_text_commands(text):
-                out = self.dev.shell(cmd)
+                out = self.dev.shell(cmd, shown=shown)
                 if "xception" in out or "rror" in out:
-                    raise ActionFailed(f"`input text` failed on the device: {out.strip()[:300]}")
+                    raise ActionFailed(f"{shown} failed on the device; its answer is left out since it can quote "
+                                       "the text (run `adb shell input text` by hand to see it)")
         else:
-            self._type_with_adb_keyboard(text)
+            self._type_with_adb_keyboard(text, shown)
         if self.settings.verify_typing:
             self._verify_typed(text)
 
-    def _type_with_adb_keyboard(self, text: str) -> None:
+    def _type_with_adb_keyboard(self, text: str, shown: str) -> None:
         how = ("install ADBKeyboard (https://github.com/senzhk/ADBKeyBoard: `adb install ADBKeyboard.apk`, "
                f"then `adb shell ime enable {ADB_KEYBOARD_IME}`)")
         if not self.settings.use_adb_keyboard:
@@ -234,7 +238,7 @@ class AndroidEnvironment:
                                    f"the keyboard ({out.strip()[:200]}); {how}")
             time.sleep(self.settings.ime_switch_wait_s)
         try:
-            out = self.dev.shell(adb_keyboard_command(text))
+            out = self.dev.shell(adb_keyboard_command(text), shown=f"ADBKeyboard {shown}")
             if "Broadcast completed" not in out:
                 raise ActionFailed(f"ADBKeyboard's broadcast failed: {out.strip()[:200]}")
         finally:
@@ -247,15 +251,16 @@ class AndroidEnvironment:
         return out[start:] if start >= 0 else ""
 
     def text_at(self, x: int, y: int) -> str | None:
-        """The visible text of the smallest element at (x, y) and its children, from the accessibility tree:
-        what the safety policy reads to decide whether a tap is risky. None when the tree is unavailable."""
-        xml = self._dump_ui()
+        """What a person reads on what a tap at (x, y) activates, from the accessibility tree: the text, content
+        description and hint of the smallest node there, or of the whole clickable node around it (a tap on a
+        row's label activates the row, icon and all). What the safety policy reads to decide whether a tap is
+        risky; None when the tree is unavailable."""
         try:
-            nodes = list(ET.fromstring(xml).iter("node")) if xml else []
-        except ET.ParseError:
+            root = ET.fromstring(self._dump_ui())
+        except ET.ParseError:  # no tree (an empty dump included)
             return None
         best, best_area = None, None
-        for node in nodes:
+        for node in root.iter("node"):
             m = _BOUNDS.match(node.get("bounds", ""))
             if not m:
                 continue
@@ -264,8 +269,13 @@ class AndroidEnvironment:
                 best, best_area = node, (x2 - x1) * (y2 - y1)
         if best is None:
             return None
-        texts = [t for n in best.iter("node") for t in (n.get("text"), n.get("content-desc")) if t]
-        return " ".join(texts) or None
+        parents = {child: parent for parent in root.iter() for child in parent}
+        control: ET.Element | None = best
+        while control is not None and control.get("clickable") != "true":
+            control = parents.get(control)
+        texts = [t for n in (control if control is not None else best).iter("node")
+                 for t in (n.get("text"), n.get("content-desc"), n.get("hint")) if t]
+        return " ".join(dict.fromkeys(texts)) or None
 
     def _verify_typed(self, text: str) -> None:
         xml = self._dump_ui()

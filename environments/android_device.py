@@ -99,17 +99,18 @@ class AdbDevice:
 
     # -- running commands ---------------------------------------------------------------------------
 
-    def shell(self, cmd: str, timeout_s: float | None = None) -> str:
-        """stdout and stderr of `cmd`, trailing whitespace stripped."""
-        return self.shell_rc(cmd, timeout_s)[0]
+    def shell(self, cmd: str, timeout_s: float | None = None, shown: str | None = None) -> str:
+        """stdout and stderr of `cmd`, trailing whitespace stripped. `shown` stands for the command in logs and
+        errors: give it for a command that carries typed text, which can be a secret."""
+        return self.shell_rc(cmd, timeout_s, shown)[0]
 
-    def shell_rc(self, cmd: str, timeout_s: float | None = None) -> tuple[str, int]:
+    def shell_rc(self, cmd: str, timeout_s: float | None = None, shown: str | None = None) -> tuple[str, int]:
         """(output, exit code) of `cmd`. Shell v2 (adbutils falls back to v1 with an echoed exit code) so a
         stream cut short by a vanished device is an error, not an empty success."""
         def run() -> tuple[str, int]:
             r = self.device.shell2(cmd, timeout=timeout_s or self.timeout_s, rstrip=True, v2=True)
             return r.output, r.returncode
-        return self._with_reconnect(run, cmd)
+        return self._with_reconnect(run, cmd, shown)
 
     def exec_bytes(self, cmd: str) -> bytes:
         """Raw stdout of `cmd` through the `exec:` service: binary-safe, no terminal in between."""
@@ -126,17 +127,20 @@ class AdbDevice:
                 c.close()
         return self._with_reconnect(run, cmd)
 
-    def _with_reconnect(self, fn: Callable[[], T], what: str) -> T:
+    def _with_reconnect(self, fn: Callable[[], T], cmd: str, shown: str | None = None) -> T:
         try:
             return fn()
         except TRANSPORT_ERRORS as e:
-            logger.warning("adb call {!r} on {} failed ({}); trying to reconnect once", what[:60], self.serial, e)
-            self.reconnect()
-            try:
-                return fn()
-            except TRANSPORT_ERRORS as e2:
-                raise EnvironmentUnavailable(
-                    f"device {self.serial} stopped answering ({e2}) even after a reconnect") from e2
+            failure = e  # handled below, outside this block, so a failed reconnect does not chain it (it can quote cmd)
+        logger.warning("adb call {!r} on {} failed ({}); trying to reconnect once", shown or cmd[:60], self.serial,
+                       _why(failure, shown))
+        self.reconnect()
+        try:
+            return fn()
+        except TRANSPORT_ERRORS as e2:
+            raise EnvironmentUnavailable(
+                f"device {self.serial} stopped answering ({_why(e2, shown)}) even after a reconnect"
+            ) from (None if shown else e2)
 
     def reconnect(self) -> None:
         """One attempt to get the device back: `adb connect` for network devices, then wait for 'device'."""
@@ -190,6 +194,12 @@ class AdbDevice:
         except OSError as e:
             raise EnvironmentUnavailable(
                 f"screencap on {self.serial} returned no image ({data[:80]!r}); is the screen on and unlocked?") from e
+
+
+def _why(error: Exception, shown: str | None) -> str:
+    """An adb error for logs and messages: its kind alone for a command that carries typed text, since
+    adbutils' errors can quote the command (AdbError("shell output invalid", cmd, output))."""
+    return type(error).__name__ if shown else str(error)
 
 
 def _read_to_end(conn: socket.socket) -> bytes:

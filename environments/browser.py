@@ -32,6 +32,7 @@ from environments.browser_actions import BrowserInput, PageActions, PlaywrightIn
 from environments.browser_errors import raise_for
 from environments.browser_settings import BrowserSettings
 from environments.browser_tab import TabWatch
+from environments.browser_target import TEXT_AT_JS
 from environments.chromium import SharedPlaywright, launch_chromium
 from environments.keys import normalize_keys
 from environments.xvfb import VirtualDisplay, find_xvfb
@@ -358,18 +359,18 @@ class BrowserEnvironment:
             return ""
 
     def text_at(self, x: int, y: int) -> str | None:
-        """The visible text of what lies at (x, y) in CSS pixels, or None.
+        """What a person reads on the control a click at (x, y) (CSS pixels) activates, or None.
 
         An optional capability (agent.safety's TargetInspector) so a policy can judge a click by what it
-        touches. It reads the nearest interactive ancestor of the element there, and never a password. While
-        a JS dialog is open, every click answers it: the dialog's text is what it touches.
+        touches: see environments.browser_target for what is read. Never a password. While a JS dialog is
+        open, every click answers it: the dialog's text is what it touches.
         """
         self._ensure_started()
         dialog = self.tab.dialog
         if dialog is not None:
             return clip(dialog.message, 300)
         try:
-            return self._page.evaluate(_TEXT_AT_JS, [x, y])
+            return self._page.evaluate(TEXT_AT_JS, [x, y])
         except Exception as exc:  # informative only: a page mid-navigation has no answer
             logger.debug("reading the text at ({}, {}) failed: {}", x, y, exc)
             return None
@@ -593,16 +594,6 @@ class BrowserEnvironment:
         gone = self._crashed is not None or (self._browser is not None and not self._browser.is_connected())
         raise_for(exc, what, gone=gone, timeout_is_fatal=timeout_is_fatal, mark_crashed=self._mark_crashed)
 
-
-_TEXT_AT_JS = """([x, y]) => {
-  const hit = document.elementFromPoint(x, y);
-  if (!hit) return null;
-  const el = hit.closest("a, button, input, select, textarea, label, summary, [role], [onclick]") || hit;
-  const value = el.type === "password" ? null : el.value;
-  const parts = [el.getAttribute("aria-label"), el.innerText, value, el.title, el.alt, el.getAttribute("placeholder")];
-  const text = parts.filter((p) => typeof p === "string" && p.trim()).join(" ").replace(/\\s+/g, " ").trim();
-  return text ? text.slice(0, 300) : null;
-}"""
 
 # Resolves once two frames have been drawn: the first frame after an action may still be in flight.
 _TWO_FRAMES_JS = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"

@@ -3,15 +3,18 @@ that never reach a file, no-change feedback, the stop file."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
 import sys
+import unicodedata
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
 from actions.base import Type
 from actions.browser import Navigate
@@ -25,9 +28,12 @@ from agent.recording import load_episode
 from agent.safety import Safety, SafetyPolicy, Secrets
 from agent.safety.hosts import address_host
 from agent.safety.policy import RISKY_KEYS, AppCatalog, RiskClassifier, key_combo
+from agent.safety.redaction import canonical
 from agent.safety.secrets import SecretError
+from environments.adb_text import adb_keyboard_command, input_text_commands, is_input_text_typable
 from environments.android import AndroidEnvironment, AndroidSettings
 from environments.base import ActionFailed
+from environments.phone_sim import PhoneServer
 from environments.browser import BrowserEnvironment, BrowserSettings
 from actions.browser import with_scheme
 
@@ -41,11 +47,22 @@ body{margin:0;font:18px sans-serif} button{position:absolute;width:140px;height:
 START_URL = "data:text/html," + urllib.parse.quote(PAGE)
 BUDGET = ImageBudget(max_pixels=200_000)
 SECRET = "s3cr3t-Hunter2!"
+# Risky buttons in every disguise found to get past a reader of one element's own text, a Next button and a
+# harmless one whose words run together ("Display settings" holds "pay").
+DISGUISED_URL = "data:text/html," + urllib.parse.quote(
+    (Path(__file__).parent / "data" / "disguised_buttons.html").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[BrowserEnvironment]:
     env = BrowserEnvironment(BrowserSettings(viewport_width=640, viewport_height=300, start_url=START_URL))
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def disguised() -> Iterator[BrowserEnvironment]:
+    env = BrowserEnvironment(BrowserSettings(viewport_width=700, viewport_height=380, start_url=DISGUISED_URL))
     yield env
     env.close()
 
@@ -84,6 +101,38 @@ def test_risky_clicks_are_refused_without_a_terminal_and_recorded(browser, tmp_p
     assert steps[2].executed and steps[2].safety is None
     # The model is told the action was refused.
     assert "not carried out" in json.dumps(steps[1].messages)
+
+
+def click_every_case(env: BrowserEnvironment, out: Path, mode: str) -> tuple[list[list], list[str], list]:
+    """Click the middle of every button of the disguised page, in one episode: (cases, fired, steps)."""
+    env.reset()
+    cases = env.page.eval_on_selector_all("[data-case]", "els => els.map(e => [e.id, e.dataset.reads || null])")
+    texts = [call({"action": "left_click", "coordinate": centre(env, f"#{case}")}) for case, _ in cases]
+    _, steps = run(env, [*texts, call({"action": "terminate", "status": "success"})], out,
+                   Safety(SafetyPolicy(mode=mode)))
+    return cases, env.page.evaluate("window.fired"), steps
+
+
+def test_disguised_buttons_fire_when_clicked(disguised, tmp_path: Path) -> None:
+    """The page is what it claims: a click in the middle of each button fires it, through the overlay that
+    forwards it and the label laid over it too, so the refusals below are the policy's doing."""
+    cases, fired, steps = click_every_case(disguised, tmp_path / "ep", "allow")
+    assert len(cases) == 20 and fired == [case for case, _ in cases]
+    assert all(step.executed for step in steps[:-1])
+
+
+def test_disguised_risky_buttons_are_refused_and_next_passes(disguised, tmp_path: Path) -> None:
+    # pytest gives the test no terminal on stdin, so "ask" must mean "refuse".
+    cases, fired, steps = click_every_case(disguised, tmp_path / "ep", "ask")
+    assert fired == ["next", "display"], "only the harmless buttons fired"
+    for step, (case, reads) in zip(steps[:-1], cases, strict=True):
+        if reads is None:
+            assert step.executed and step.safety is None, case
+            continue
+        assert not step.executed and step.safety["verdict"] == "ask", case
+        assert "no terminal" in step.safety["decision"], case
+        matched = re.search(r"matches '([^']*)'", step.safety["reasons"][0]).group(1)
+        assert matched.casefold() == reads, (case, step.safety)
 
 
 def test_allow_mode_and_deny_lists(browser, tmp_path: Path) -> None:
@@ -348,8 +397,10 @@ def test_no_change_feedback_and_stop_file(browser, tmp_path: Path) -> None:
     assert result.stop_reason == "interrupted" and "stop file" in result.error and steps == []
 
 
-def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) -> None:
-    note = phone.state.add_note("删除 all my files")
+# The note's title as the tap reads it: plain, and disguised by a Cyrillic "е" and a zero-width space.
+@pytest.mark.parametrize(("title", "word"), [("删除 all my files", "删除"), ("D\u0435\u200blete all my files", "Delete")])
+def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path, title: str, word: str) -> None:
+    note = phone.state.add_note(title)
     # No Home press on reset: the episode starts in the Notes app, where a tap on a note deletes it.
     env = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, settle_delay=0.05,
                                              press_home_on_reset=False))
@@ -360,7 +411,7 @@ def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) 
         assert notes.assess(Open(text="notes!"), env, {}).verdict == "deny"
         env.act(Open(text="Notes"))
         xml = env._dump_ui()
-        m = re.search(r'text="删除 all my files"[^>]*bounds="\[(\d+),(\d+)\]\[(\d+),(\d+)\]"', xml)
+        m = re.search(rf'text="{title}"[^>]*bounds="\[(\d+),(\d+)\]\[(\d+),(\d+)\]"', xml)
         assert m, xml[:500]
         x1, y1, x2, y2 = map(int, m.groups())
         geometry = env.observe().geometry
@@ -375,4 +426,104 @@ def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path) 
     assert result.stop_reason == "terminate"
     out = adb_server.run("-s", phone.serial, "shell", "ls", "/sdcard/Notes/").stdout
     assert note.rsplit("/", 1)[-1] in out, "the note is still there: the tap was refused"
-    assert steps[0].safety and "删除" in steps[0].safety["target"] and not steps[0].executed
+    assert steps[0].safety and title in steps[0].safety["target"] and not steps[0].executed
+    assert f"matches {word!r}" in steps[0].safety["reasons"][0]
+
+
+def full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def spellings(value: str) -> list[str]:
+    """The value as drivers, pages and recordings write it back (the drivers' own encoders among them)."""
+    out = [value, value.upper(), unicodedata.normalize("NFD", value), full_width(value), repr(value),
+           json.dumps(value), json.dumps(value, ensure_ascii=False), urllib.parse.quote(value),
+           urllib.parse.quote_plus(value), urllib.parse.quote(unicodedata.normalize("NFD", value)),
+           value.replace(" ", "\u00a0"), value.replace(" ", " \u00a0\u3000 "), value[:2] + "\u200b" + value[2:],
+           value[:-1], value[1:], base64.b64encode(value.encode()).decode().rstrip("="),
+           # ADBKeyboard's broadcast carries the whole typed text: the value at each of the three alignments.
+           *(adb_keyboard_command(lead + value + "!") for lead in ("", "a", "ab"))]
+    if is_input_text_typable(value):
+        out += input_text_commands(value)
+    return out
+
+
+@pytest.mark.parametrize("value", ["correct horse 42", "it's \"x\\y\" ok", "Crème brûlée 9", "密码是 hunter2"])
+def test_secrets_are_redacted_in_every_form_a_driver_or_page_writes(value: str) -> None:
+    secrets = Secrets({"PW": value})
+    words = [w for w in canonical(value).split() if len(w) >= 3]
+    for leak in spellings(value):
+        redacted = secrets.redact(f"at [{leak}] end")
+        assert "{{PW}}" in redacted and leak not in redacted, (leak, redacted)
+        assert redacted.startswith("at [") and redacted.endswith("] end"), "nothing around it is blanked"
+        leftover = canonical(redacted.replace("{{PW}}", ""))
+        assert not any(w in leftover for w in words), (leak, redacted)
+
+
+def test_only_long_parts_of_a_secret_are_redacted() -> None:
+    """Any part at least max(6, length - 1) characters long: all but one character of a long value, only the
+    whole of a short one, whose parts are ordinary words."""
+    assert Secrets({"PW": "hunter22"}).redact("hunter2 hunter unter22") == "{{PW}} hunter {{PW}}"
+    assert Secrets({"PW": "summer"}).redact("summe ummer") == "summe ummer"
+
+
+def test_a_page_that_alters_a_typed_secret_does_not_leak_it(page_server: str, tmp_path: Path) -> None:
+    value = "Crème brûlée 42"
+    env = BrowserEnvironment(BrowserSettings(viewport_width=640, viewport_height=300,
+                                             start_url=f"{page_server}/alters"))
+    try:
+        env.reset()
+        texts = [call({"action": "left_click", "coordinate": centre(env, "#f")}),
+                 call({"action": "type", "text": "{{PW}}"}), call({"action": "wait", "time": 0}),
+                 call({"action": "terminate", "status": "success"})]
+        _, steps = run(env, texts, tmp_path / "ep", Safety(secrets=Secrets({"PW": value})))
+        assert env.page.eval_on_selector("#f", "e => e.value") == value
+        shown = env.page.title()
+    finally:
+        env.close()
+    assert unicodedata.normalize("NFD", value) in shown and value[:-1] in shown, "the page showed it altered"
+    assert "{{PW}}" in steps[2].extras["title"] and "{{PW}}" in steps[2].extras["url"]
+    files = [p for p in (tmp_path / "ep").rglob("*") if p.suffix in (".json", ".jsonl", ".html")]
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert not [leak for leak in spellings(value) if leak in text], path
+
+
+class PlugPulledWhileTyping(PhoneServer):
+    """A phone whose cable comes out as a command carrying typed text arrives (`input text`, or ADBKeyboard's
+    broadcast): the driver's adb call fails mid-typing, and so does its reconnect."""
+
+    def _service(self, stream, name: str) -> None:
+        if "input text" in name or "ADB_INPUT_B64" in name:
+            self.stop()
+            return
+        super()._service(stream, name)
+
+
+@pytest.mark.parametrize("value", ["it's my pass word", "pässwörd 密码"])
+def test_a_secret_typed_as_adb_fails_is_in_no_log_line_or_file(adb_server, tmp_path: Path, value: str) -> None:
+    """`input text` (with %s and shell quoting) and ADBKeyboard's base64 broadcast: when adb fails under them,
+    the driver's log lines and errors name the text by its length only."""
+    phone = PlugPulledWhileTyping().start()
+    adb_server.connect(phone.serial)
+    lines: list[str] = []
+    # The simulated phone's own log is the device's side, not the driver's.
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="DEBUG",
+                      filter=lambda r: not r["name"].startswith("environments.phone_sim"))
+    try:
+        env = AndroidEnvironment(AndroidSettings(serial=phone.serial, adb_port=adb_server.port, settle_delay=0,
+                                                 ime_switch_wait_s=0, reconnect_timeout_s=1.0))
+        texts = [call({"action": "type", "text": "{{PW}}"}, "mobile_use")]
+        agent = Agent(env, ReplayBackend(texts, BUDGET), AgentConfig(), safety=Safety(secrets=Secrets({"PW": value})))
+        result = agent.run("log in", tmp_path / "ep")
+    finally:
+        logger.remove(sink)
+        adb_server.run("disconnect", phone.serial)
+        phone.stop()
+    assert result.stop_reason == "error" and f"input text ({len(value)} characters)" in "\n".join(lines), lines
+    written = [*lines, result.error or ""]
+    written += [p.read_text(encoding="utf-8") for p in (tmp_path / "ep").rglob("*")
+                if p.suffix in (".json", ".jsonl", ".html")]
+    for text in written:
+        assert not [leak for leak in spellings(value) if leak in text], text

@@ -1,8 +1,8 @@
 """Which actions wait for a human, whatever the model says.
 
-An action is classified from what it touches, not from the model's words: the text of the element under a
-click or long press (the DOM in the browser, the accessibility tree on Android, where the driver can say),
-the keys pressed, the app opened, the address visited, and the site or app in front. Built-in patterns cover
+An action is classified from what it touches, not from the model's words: what a person reads on the control
+a click or long press activates (the page's layout and accessible names in the browser, the accessibility
+tree on Android, where the driver can say), matched as a person reads it (see `reading`), the keys pressed, the app opened, the address visited, and the site or app in front. Built-in patterns cover
 paying, transferring, deleting, sending and installing in English and Chinese; users add allow and deny lists.
 
 The lists judge what the driver will do, not how the model spelled it: an address by the host the browser
@@ -26,6 +26,7 @@ from actions.base import Action
 from actions.mobile import MobileKey
 from actions.text import clip
 from agent.safety.hosts import address_host
+from agent.safety.reading import readable
 from environments.android_apps import COMMON_APPS, resolve_app
 from environments.android_keys import normalise_key
 from environments.base import ActionFailed
@@ -51,7 +52,10 @@ RISKY_KEYS = ("shift+delete", "ctrl+alt+delete", "ctrl+shift+delete", "alt+f4", 
 
 @runtime_checkable
 class TargetInspector(Protocol):
-    """An optional driver capability: the visible text of what lies at a point (in driver coordinates)."""
+    """An optional driver capability: what a person reads on the control a click at a point (in driver
+    coordinates) activates, as the driver finds it; the policy normalises it (`reading.readable`). A driver
+    reads what it can: the browser the page's layout and accessible names, Android the accessibility tree.
+    Text painted into an image with no alternative text needs OCR: wrap the driver and add it here."""
 
     def text_at(self, x: int, y: int) -> str | None: ...
 
@@ -188,11 +192,21 @@ class RiskClassifier:
         if points and isinstance(inspector, TargetInspector) and action.action not in ("mouse_move", "scroll"):
             target = inspector.text_at(*points[-1 if action.action == "left_click_drag" else 0])
         for label, text in (("the target", target), ("the app to open", app), ("the address", url)):
-            if text and self._risky and (m := self._risky.search(text)):
-                reasons.append(f"{label} {clip(text)!r} matches {m.group(0)!r}")
+            if text and (word := self._risky_word(text)):
+                reasons.append(f"{label} {clip(text)!r} matches {word!r}")
         if not reasons:
             return Assessment("allow", target_text=target)
         return Assessment(p.mode, reasons, target)
+
+    def _risky_word(self, text: str) -> str | None:
+        """The risky word or pattern `text` reads as, matched in what a person reads (see `reading`): as it
+        reads, and with its spaces and line breaks closed up, since letters a page spaces out ("D e l e t e")
+        or breaks over two lines still read as one word."""
+        if self._risky is None:
+            return None
+        read = readable(text)
+        m = self._risky.search(read) or self._risky.search(re.sub(r"\s+", "", read))
+        return m.group(0) if m else None
 
     @staticmethod
     def _pressed(action: Action) -> set[str]:

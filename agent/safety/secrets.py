@@ -2,9 +2,10 @@
 
 The value is put in only at the last moment, in the text of a `type` action handed to the driver; everything
 written or logged passes through `redact`, so the value never reaches prompts, logs, recordings or reports,
-whether it comes back as typed, percent-encoded (a page's address), in other letter case (a host name) or
-escaped (a driver's message quoting the text it typed). Only values are redacted, never a dictionary's keys or
-a secret's own placeholder, so a recording keeps its schema and replays.
+however it comes back written (see `redaction`: normalised, spaced, encoded, short of a character). Drivers
+never log or quote typed text in the first place; redaction is what catches a page, a model or a library
+that repeats it. Only values are redacted, never a dictionary's keys or a secret's own placeholder, so a
+recording keeps its schema and replays.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from actions.base import Action, Type
+from agent.safety.redaction import Redactor
 from environments.base import ActionFailed
 
 ENV_PREFIX = "AGENT_SECRET_"
@@ -53,14 +54,7 @@ class Secrets:
                 value.encode("utf-8")
             except UnicodeEncodeError:  # a byte os.environ could not decode comes as a lone surrogate
                 raise SecretError(f"secret {name} is not valid UTF-8 text; give its value as UTF-8") from None
-        # One pass: the secrets' placeholders first, matched in their exact case and kept as they are, so a value
-        # such as "password" never rewrites {{PASSWORD}}; then the values, longest first, so a value that contains
-        # another is redacted whole.
-        kept = "|".join(re.escape(placeholder(name)) for name in self._values)
-        by_length = sorted(self._values.items(), key=lambda kv: -len(kv[1]))
-        self._pattern = re.compile(
-            "|".join([f"(?-i:{kept})", *(f"(?P<{name}>{_written(value)})" for name, value in by_length)]),
-            re.IGNORECASE) if by_length else None
+        self._redactor = Redactor(self._values) if self._values else None
 
     @classmethod
     def from_cli(cls, pairs: Iterable[str], environ: Mapping[str, str] | None = None) -> Secrets:
@@ -123,10 +117,8 @@ class Secrets:
             update={"text": _PLACEHOLDER.sub(lambda m: self._values.get(m.group(1), m.group(0)), action.text)})
 
     def redact(self, text: str) -> str:
-        if self._pattern is None:
-            return text
-        # A match with no group name is a kept placeholder.
-        return self._pattern.sub(lambda m: placeholder(m.lastgroup) if m.lastgroup else m.group(0), text)
+        """`text` with every value, however it comes back written (see `redaction`), as its placeholder."""
+        return self._redactor.redact(text) if self._redactor else text
 
     def redact_data(self, data: Any) -> Any:
         """`redact` over every string value inside JSON-like data; keys are the data's schema and stay as they are.
@@ -145,21 +137,3 @@ class Secrets:
             return [self.redact_data(v) for v in data]
         return data
 
-
-def _written(value: str) -> str:
-    """A regular expression for the value however it comes back written: each character as is,
-    percent-encoded (in an address), escaped as repr() escapes it (a driver's `typed {text!r}`), or a space
-    as "+" (a form's query), in any mix and letter case (a host name is lower-cased)."""
-    # Full case mappings change lengths (ß -> SS) where IGNORECASE matches letter by letter; a page that
-    # collapses whitespace shows the value with single spaces.
-    whole = {value.upper(), value.casefold(), " ".join(value.split())} - {value}
-    parts = []
-    for c in value:
-        forms = {c, quote(c, safe=""), repr(c)[1:-1]}
-        if c in "'\"":
-            forms.add("\\" + c)  # repr() escapes whichever quote it puts around the text
-        if c == " ":
-            forms.add("+")
-        parts.append("(?:" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)) + ")")
-    whole = {w for w in whole if len(w) >= MIN_LENGTH}  # "a   " collapsed to "a" would blank every "a"
-    return "|".join(["".join(parts), *(re.escape(w) for w in sorted(whole, key=len, reverse=True))])

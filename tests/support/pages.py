@@ -1,4 +1,5 @@
-"""A local page server for browser tests: pages that log every event, open tabs, and never finish loading."""
+"""A local page server for browser tests: pages that log every event, open tabs, never finish loading, and
+show typed text altered."""
 
 from __future__ import annotations
 
@@ -48,6 +49,20 @@ SECOND_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>second<
 <button id="close" style="position: fixed; left: 10px; top: 100px" onclick="window.close()">close</button>
 </body></html>"""
 
+ALTERING_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>login</title></head><body>
+<input id="f" style="position:absolute;left:20px;top:20px;width:300px;height:30px">
+<script>
+  // A page that shows what was typed, altered: spaced with no-break spaces, decomposed, short of a character
+  // at either end, in capitals, with zero-width spaces between the letters, and decomposed in its address.
+  const f = document.getElementById("f");
+  f.addEventListener("input", () => {
+    const v = f.value;
+    document.title = [v.replace(/ /g, "\\u00a0"), v.normalize("NFD"), v.slice(0, -1), v.slice(1), v.toUpperCase(),
+                      [...v].join("\\u200b")].join(" | ");
+    location.hash = encodeURIComponent(v.normalize("NFD"));
+  });
+</script></body></html>"""
+
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
@@ -56,7 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
             # A page that never loads: the response never starts. Bounded so the server can shut down.
             time.sleep(20)
             return
-        body = {"/log": EVENT_LOG_PAGE, "/second": SECOND_PAGE}.get(path)
+        body = {"/log": EVENT_LOG_PAGE, "/second": SECOND_PAGE, "/alters": ALTERING_PAGE}.get(path)
         if body is None:
             self.send_error(404)
             return
