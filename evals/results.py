@@ -55,6 +55,9 @@ class InstanceResult(BaseModel):
     error: str | None = None
     episode_dir: str | None = None  # relative to the eval's output folder
     latency: StepLatency = Field(default_factory=StepLatency)
+    wall_s: float | None = Field(default=None, description="Seconds the episode took on the wall clock.")
+    page_s: float | None = Field(default=None, description="Seconds the task's own clock (a page's timers) ran in "
+                                 "the episode: only while the agent acted. None where the task keeps no clock.")
     started_at: float = 0.0
     finished_at: float = 0.0
     attempt: int = 1

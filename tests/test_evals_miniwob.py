@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import pytest
 from actions.base import Answer, Terminate
 from actions.browser import Navigate
 from agent.models.replay import ReplayBackend
-from evals.agents import tool_call
+from agent.models.base import Generation, GenerationRequest
+from evals.agents import OracleBackend, tool_call
 from evals.episode import run_instance
 from evals.miniwob.oracle import SCRIPTS
 from evals.miniwob.tasks import DESKTOP_SUITE, EPISODE_MAX_MS, MOBILE_SUITE
@@ -147,3 +149,28 @@ def test_scoring_without_a_browser_is_an_error_not_a_failure() -> None:
         env.close()
     with pytest.raises(RuntimeError, match="the browser is gone"):
         task.score(env)
+
+
+# stock-market's price feed runs 10 s of the page's time from setup; its goal's threshold shows 7.6 s in.
+THINK_S = 15.0
+
+
+class _ThinkingOracle(OracleBackend):
+    """The oracle, thinking THINK_S seconds (really, on the wall clock) before its first answer."""
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        if not self._started:
+            time.sleep(THINK_S)
+        return super().generate(request)
+
+
+def test_stock_market_is_solvable_after_the_model_thinks_15_s(desktop_browser: Any, tmp_path: Path) -> None:
+    cls = DESKTOP_SUITE.tasks["stock-market"]
+    seed = 1  # its price stays above the threshold until the threshold's own tick: the script must wait for it
+    base = InstanceResult(instance_id="think__1", suite=cls.suite, task=cls.name, difficulty=cls.difficulty,
+                          index=0, seed=seed, agent="oracle", outcome="error")
+    r = run_instance(cls.from_seed(seed), desktop_browser, _ThinkingOracle, base, tmp_path / "think", tmp_path)
+    assert r.outcome == "success" and r.score == 1.0, r
+    assert r.wall_s is not None and r.page_s is not None
+    # The feed would have ended during the thinking; on the page's clock only the script's waits passed.
+    assert r.wall_s > THINK_S and 7.6 <= r.page_s < 10.0 and r.steps == 3, r

@@ -250,7 +250,32 @@ def email_inbox(p: Page, goal: str) -> Iterator[Action]:
         raise OracleError(f"unknown email action in {goal!r}")
 
 
+# stock-market's feed shows one price per 100 ms tick of the page's clock and sets the goal's threshold to
+# the 76th price (prices[75]), so the threshold shows at the latest once priceIndex reaches 76.
+_STOCK_TICK_S = 0.1
+_STOCK_THRESHOLD_INDEX = 76
+
+
+def stock_market(p: Page, goal: str) -> Iterator[Action]:
+    m = re.search(r"less than \$(\d+(?:\.\d+)?)", goal)
+    if m is None:
+        raise OracleError(f"unexpected stock-market goal {goal!r}")
+    threshold = float(m.group(1))
+    for _ in range(3):
+        price, index = p.js("() => [parseFloat(document.getElementById('stock-price').textContent.split('$')[1]),"
+                            " priceIndex]")
+        if price is not None and price <= threshold:
+            yield from p.click("#buy")
+            return
+        if index >= _STOCK_THRESHOLD_INDEX:
+            raise OracleError(f"the price feed passed its threshold (index {index}) without going below it")
+        # The page's clock runs exactly as long as a wait: this one lands on the tick that shows the threshold.
+        yield Wait(time=round((_STOCK_THRESHOLD_INDEX - index) * _STOCK_TICK_S, 3))
+    raise OracleError("the price never fell below the threshold")
+
+
 SCRIPTS: dict[str, Script] = {
+    "stock-market": stock_market,
     "email-inbox": email_inbox,
     "email-inbox-delete": email_inbox,
     "email-inbox-important": email_inbox,
