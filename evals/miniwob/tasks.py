@@ -161,7 +161,10 @@ class MiniWoBTask(Task):
                 [seed, EPISODE_MAX_MS],
             )
             page.wait_for_function("() => WOB_TASK_READY === true", timeout=READY_TIMEOUT_MS)
-            self.utterance = str(page.evaluate("() => core.getUtterance()")).strip()
+            utterance = page.evaluate("() => core.getUtterance()")
+            # The natural-language email tasks give {utterance, fields} outside their test mode: the fields are
+            # for scoring models of old; the agent reads the utterance.
+            self.utterance = str(utterance["utterance"] if isinstance(utterance, dict) else utterance).strip()
             self.page = page
             self.clock_started_ms = _pause_clock(page)
         except Exception as e:  # noqa: BLE001 - any failure here is the environment's, not the agent's
