@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from actions.base import Action, Type, Wait
-from evals.miniwob import oracle_clicks
+from evals.miniwob import oracle_clicks, oracle_forms
 from evals.miniwob.page import OracleError, Page, quoted
 
 Script = Callable[[Page, str], Iterator[Action]]
@@ -55,14 +55,6 @@ def click_dialog_2(p: Page, goal: str) -> Iterator[Action]:
 def click_tab(p: Page, goal: str) -> Iterator[Action]:
     n = int(re.search(r"#(\d+)", goal).group(1))  # type: ignore[union-attr]
     yield from p.click("#area ul a", nth=n - 1)
-
-
-def click_checkboxes(p: Page, goal: str) -> Iterator[Action]:
-    wanted = re.match(r"Select (.*) and click Submit\.", goal).group(1)  # type: ignore[union-attr]
-    names = [] if wanted == "nothing" else [w.strip() for w in wanted.split(",")]
-    for name in names:
-        yield from p.click("#boxes label", text=name)
-    yield from p.click("#subbtn")
 
 
 def click_option(p: Page, goal: str) -> Iterator[Action]:
@@ -272,6 +264,9 @@ SCRIPTS: dict[str, Script] = {
     "email-inbox-delete": email_inbox,
     "email-inbox-important": email_inbox,
     "email-inbox-noscroll": email_inbox,
+    "email-inbox-forward": email_inbox,
+    "email-inbox-reply": email_inbox,
+    "email-inbox-star-reply": email_inbox,
     "simple-arithmetic": simple_arithmetic,
     "enter-date": enter_date,
     "click-test": click_test,
@@ -282,10 +277,10 @@ SCRIPTS: dict[str, Script] = {
     "click-dialog": click_dialog,
     "click-dialog-2": click_dialog_2,
     "click-tab": click_tab,
-    "click-checkboxes": click_checkboxes,
     "click-option": click_option,
     "click-widget": click_widget,
     "click-collapsible": click_collapsible,
+    "click-collapsible-nodelay": click_collapsible,
     "focus-text": focus_text,
     "focus-text-2": focus_text_2,
     "enter-text": enter_text,
@@ -297,4 +292,5 @@ SCRIPTS: dict[str, Script] = {
     "use-autocomplete": use_autocomplete,
     "use-autocomplete-nodelay": use_autocomplete,
     **oracle_clicks.SCRIPTS,
+    **oracle_forms.SCRIPTS,
 }

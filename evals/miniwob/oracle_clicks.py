@@ -11,7 +11,7 @@ from evals.miniwob.page import OracleError, Page, match, quoted
 
 # Each SVG item of common/shapes.js as the goal describes it: its kind (letter, digit, shape), its text
 # (the letter, digit or shape name), colour and size (large items are drawn 20 px, small ones 10 px).
-_SHAPES_JS = """(sel) => [...document.querySelectorAll(sel)].map((e) => {
+SHAPES_JS = """(sel) => [...document.querySelectorAll(sel)].map((e) => {
   const tag = e.tagName.toLowerCase();
   const px = tag === 'text' ? parseFloat(e.getAttribute('font-size')) : e.getBBox().width;
   const shape = {rect: 'rectangle', circle: 'circle', polygon: 'triangle'}[tag];
@@ -19,20 +19,20 @@ _SHAPES_JS = """(sel) => [...document.querySelectorAll(sel)].map((e) => {
   const type = shape ? 'shape' : /^[0-9]$/.test(text) ? 'digit' : 'letter';
   return {type, text, color: e.getAttribute('fill'), size: px > 15 ? 'large' : 'small'};
 })"""
-_SHAPE_KINDS = "shape|digit|letter|item|circle|rectangle|triangle"
+SHAPE_KINDS = "shape|digit|letter|item|circle|rectangle|triangle"
 
 
-def _shape_matches(shape: dict[str, str], size: str | None, color: str | None, what: str) -> bool:
+def shape_matches(shape: dict[str, str], size: str | None, color: str | None, what: str) -> bool:
     return ((size is None or shape["size"] == size) and (color is None or shape["color"] == color)
             and (what == "item" or what in (shape["text"], shape["type"])))
 
 
 def click_shape(p: Page, goal: str) -> Iterator[Action]:
-    m = match(rf"Click on a (?:(large|small) )?(?:(\w+) )?({_SHAPE_KINDS}|\S)$", goal.rstrip("."))
+    m = match(rf"Click on a (?:(large|small) )?(?:(\w+) )?({SHAPE_KINDS}|\S)$", goal.rstrip("."))
     size, color, what = m.groups()
-    items = p.js(_SHAPES_JS, "#area_svg > *")
+    items = p.js(SHAPES_JS, "#area_svg > *")
     for i, shape in enumerate(items):
-        if _shape_matches(shape, size, color, what):
+        if shape_matches(shape, size, color, what):
             yield from p.click("#area_svg > *", nth=i)
             return
     raise OracleError(f"no item is a {goal!r}: {items}")
@@ -189,7 +189,7 @@ def find_greatest(p: Page, goal: str) -> Iterator[Action]:
 
 
 def identify_shape(p: Page, goal: str) -> Iterator[Action]:
-    (shape,) = p.js(_SHAPES_JS, "#area_svg > *")
+    (shape,) = p.js(SHAPES_JS, "#area_svg > *")
     kind = shape["type"] if shape["type"] != "shape" else shape["text"]
     yield from p.click(f'#area-buttons button[data-type="{kind}"]')
 
