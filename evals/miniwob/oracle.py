@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from actions.base import Action, Type, Wait
-from evals.miniwob import oracle_clicks, oracle_forms
+from evals.miniwob import oracle_clicks, oracle_drag, oracle_forms
 from evals.miniwob.page import OracleError, Page, quoted
 
 Script = Callable[[Page, str], Iterator[Action]]
@@ -142,6 +142,14 @@ def _pick_date(p: Page, sel: str, date: str) -> Iterator[Action]:
         yield from p.click(".ui-datepicker-next" if target > shown else ".ui-datepicker-prev")
     cell = f'.ui-datepicker-calendar td[data-month="{month - 1}"][data-year="{year}"] a'
     yield from p.click(cell, text=str(day))
+
+
+def choose_date(p: Page, goal: str) -> Iterator[Action]:
+    date = re.search(r"\d{2}/\d{2}/\d{4}", goal)
+    if date is None:
+        raise OracleError(f"no date in {goal!r}")
+    yield from _pick_date(p, "#datepicker", date.group(0))
+    yield from p.click("#subbtn")
 
 
 def book_flight(p: Page, goal: str) -> Iterator[Action]:
@@ -293,4 +301,9 @@ SCRIPTS: dict[str, Script] = {
     "use-autocomplete-nodelay": use_autocomplete,
     **oracle_clicks.SCRIPTS,
     **oracle_forms.SCRIPTS,
+    **oracle_drag.SCRIPTS,
+    "choose-date": choose_date,
+    "choose-date-easy": choose_date,
+    "choose-date-medium": choose_date,
+    "choose-date-nodelay": choose_date,
 }
