@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from actions.base import Action
-from actions.computer import LeftClickDrag
+from actions.computer import Key, LeftClick, LeftClickDrag
 from evals.miniwob.page import OracleError, Page, match
 
 # How far a shape is dragged, in CSS px: well past any rounding, well inside the 160 px task area.
@@ -84,7 +84,72 @@ def ascending_numbers(p: Page, goal: str) -> Iterator[Action]:
         yield from p.click(f'#area_svg rect[data-index="{k}"]')
 
 
+# A slider's range and where its track lies, from jQuery UI's own options.
+_SLIDER_JS = """(sel) => { const s = $(sel); const r = s[0].getBoundingClientRect();
+  return {min: s.slider('option', 'min'), max: s.slider('option', 'max'), value: s.slider('value'),
+          vertical: s.slider('option', 'orientation') === 'vertical',
+          left: r.left, top: r.top, width: r.width, height: r.height}; }"""
+_SLIDER_KEYS = 6
+
+
+def _set_slider(p: Page, sel: str, target: int) -> Iterator[Action]:
+    """Click the track where `target` lies (the handle jumps there and takes the focus), then step the last
+    values with the arrow keys. Up and right both step up (down and left down) and alternate, since the loop
+    stops an agent that repeats an action whose effect, one digit, its screen check cannot see."""
+    s = p.js(_SLIDER_JS, sel)
+    if not s["min"] <= target <= s["max"]:
+        raise OracleError(f"{target} is outside the slider's {s['min']}..{s['max']}")
+    frac = (target - s["min"]) / (s["max"] - s["min"])
+    if s["vertical"]:
+        point = (s["left"] + s["width"] / 2, s["top"] + (1 - frac) * s["height"])
+    else:
+        point = (s["left"] + frac * s["width"], s["top"] + s["height"] / 2)
+    yield LeftClick(coordinate=(int(point[0]), int(point[1])))
+    for i in range(_SLIDER_KEYS):
+        value = p.js(_SLIDER_JS, sel)["value"]
+        if value == target:
+            return
+        keys = ("right", "up") if value < target else ("left", "down")
+        yield Key(keys=[keys[i % 2]])
+    raise OracleError(f"the slider {sel} stands at {p.js(_SLIDER_JS, sel)['value']}, not {target}")
+
+
+def use_slider(p: Page, goal: str) -> Iterator[Action]:
+    yield from _set_slider(p, "#slider", int(match(r"Select (-?\d+) with the slider", goal).group(1)))
+    yield from p.click("#subbtn")
+
+
+def use_slider_2(p: Page, goal: str) -> Iterator[Action]:
+    combo = [int(v) for v in match(r"combination \[([-\d,]+)\]", goal).group(1).split(",")]
+    for i, value in enumerate(combo):
+        yield from _set_slider(p, f"#slider-{i + 1}", value)
+    yield from p.click("#subbtn")
+
+
+def form_sequence(p: Page, goal: str) -> Iterator[Action]:
+    m = match(r"Select (-?\d+) with the slider, click the (\d+)(?:st|nd|rd|th) checkbox", goal)
+    yield from _set_slider(p, "#slider", int(m.group(1)))
+    yield from p.click(f"#checkbox-{m.group(2)}")
+    yield from p.click("#subbtn")
+
+
+def number_checkboxes(p: Page, goal: str) -> Iterator[Action]:
+    """Tick the 7x4 grid as the digit's pattern (the page's PATTERNS) says, then submit."""
+    digit = int(match(r'Draw the number "(\d)"', goal).group(1))
+    wanted = [v == 1 for row in p.js("(d) => PATTERNS[d]", digit) for v in row]
+    boxes = "#area p input[type=checkbox]"
+    ticked = p.js(f"() => [...document.querySelectorAll('{boxes}')].map((b) => b.checked)")
+    for i, (want, now) in enumerate(zip(wanted, ticked, strict=True)):
+        if want != now:
+            yield from p.click(boxes, nth=i)
+    yield from p.click("#subbtn")
+
+
 SCRIPTS = {
+    "use-slider": use_slider,
+    "use-slider-2": use_slider_2,
+    "form-sequence": form_sequence,
+    "number-checkboxes": number_checkboxes,
     "drag-box": drag_box,
     "drag-single-shape": drag_single_shape,
     "drag-items": drag_items,
