@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from actions.base import Action
@@ -19,8 +20,9 @@ def drag_box(p: Page, goal: str) -> Iterator[Action]:
 
 
 def drag_single_shape(p: Page, goal: str) -> Iterator[Action]:
-    dx, dy = _DIRECTIONS[match(r"Drag the item (\w+)", goal).group(1)]
-    x, y = p.point("#area svg .black-shape")
+    """drag-single-shape and drag-circle: drag the one shape a little in the asked direction."""
+    dx, dy = _DIRECTIONS[match(r"Drag the (?:item|circle) (\w+)", goal).group(1)]
+    x, y = p.point("#area svg .black-shape, #area svg .black-circle")
     box = p.js("() => { const r = document.querySelector('#area svg').getBoundingClientRect();"
                " return [r.left, r.top, r.right, r.bottom]; }")
     end = (min(max(x + dx * _DRAG_PX, box[0] + 5), box[2] - 5), min(max(y + dy * _DRAG_PX, box[1] + 5), box[3] - 5))
@@ -145,7 +147,80 @@ def number_checkboxes(p: Page, goal: str) -> Iterator[Action]:
     yield from p.click("#subbtn")
 
 
+# The first and last line boxes of an element's text: where a drag selecting all of it starts and ends.
+_TEXT_ENDS_JS = """(sel) => { const range = document.createRange();
+  range.selectNodeContents(document.querySelector(sel)); const rects = [...range.getClientRects()];
+  const first = rects[0], last = rects[rects.length - 1];
+  return [first.left, first.top + first.height / 2, last.right, last.top + last.height / 2]; }"""
+
+
+def highlight_text(p: Page, goal: str) -> Iterator[Action]:
+    """Select the paragraph's text by dragging over it, from its first letter to past its last, then submit."""
+    n = re.search(r"(\d+)(?:st|nd|rd|th) paragraph", goal)
+    sel = f"#randomText p:nth-of-type({n.group(1)})" if n else "#randomText"
+    x0, y0, x1, y1 = p.js(_TEXT_ENDS_JS, sel)
+    yield LeftClickDrag(start_coordinate=(int(x0), int(y0)), coordinate=(int(x1) + 2, int(y1)))
+    yield from p.click("#subbtn")
+
+
+# How far the textarea's edge is dragged: past the page's strict comparison, within the task area.
+_RESIZE_PX = 15
+
+
+def resize_textarea(p: Page, goal: str) -> Iterator[Action]:
+    """Drag jQuery UI's resize handle: the bottom one for the height, the right one for the width."""
+    dim, way = match(r"so that the (height|width) is (smaller|larger)", goal).groups()
+    x, y = p.point("#area .ui-resizable-s" if dim == "height" else "#area .ui-resizable-e")
+    delta = _RESIZE_PX if way == "larger" else -_RESIZE_PX
+    end = (x, y + delta) if dim == "height" else (x + delta, y)
+    yield LeftClickDrag(start_coordinate=(x, y), coordinate=end)
+    yield from p.click("#area #submit")
+
+
+# How long a drawn line is: the page keeps a point every 10 px and wants the points spread over more than 5 px.
+_LINE_PX = 40
+
+
+def draw_line(p: Page, goal: str) -> Iterator[Action]:
+    """Draw from the dot itself (the page wants a point within 6 px of it) away along the asked direction,
+    towards the side of the drawing area with more room."""
+    kind = match(r"Draw a (horizontal|vertical) line", goal).group(1)
+    x, y = p.point("#area svg #circ")
+    box = p.js("() => { const r = document.querySelector('#area svg').getBoundingClientRect();"
+               " return [r.left, r.top, r.right, r.bottom]; }")
+    if kind == "horizontal":
+        end = (x + _LINE_PX if box[2] - x > x - box[0] else x - _LINE_PX, y)
+    else:
+        end = (x, y + _LINE_PX if box[3] - y > y - box[1] else y - _LINE_PX)
+    yield LeftClickDrag(start_coordinate=(x, y), coordinate=end)
+    yield from p.click("#controls button")
+
+
+def drag_shapes(p: Page, goal: str) -> Iterator[Action]:
+    """Every shape of the asked kind into the box (each to a spot of its own), then submit."""
+    kind = match(r"Drag all (rectangles|circles|triangles) into the black box", goal).group(1)
+    tag = {"rectangles": "rect:not(#shape-container)", "circles": "circle", "triangles": "polygon"}[kind]
+    box = p.js("() => { const r = document.getElementById('shape-container').getBoundingClientRect();"
+               " return [r.left, r.top, r.width, r.height]; }")
+    n = p.js(f"() => document.querySelectorAll('#area_svg {tag}').length")
+    for i in range(n):
+        # Spots along the box's middle row, so shapes dropped earlier are not picked up again.
+        spot = (int(box[0] + box[2] * (i + 1) / (n + 1)), int(box[1] + box[3] / 2))
+        inside = p.js(f"""([i, l, t, w, h]) => {{ const r = document.querySelectorAll('#area_svg {tag}')[i]
+                          .getBoundingClientRect(); return r.left >= l && r.right <= l + w && r.top >= t
+                          && r.bottom <= t + h; }}""", [i, *box])
+        if not inside:
+            yield LeftClickDrag(start_coordinate=p.point(f"#area_svg {tag}", nth=i), coordinate=spot)
+    yield from p.click("#subbtn")
+
+
 SCRIPTS = {
+    "drag-circle": drag_single_shape,
+    "draw-line": draw_line,
+    "drag-shapes": drag_shapes,
+    "resize-textarea": resize_textarea,
+    "highlight-text": highlight_text,
+    "highlight-text-2": highlight_text,
     "use-slider": use_slider,
     "use-slider-2": use_slider_2,
     "form-sequence": form_sequence,

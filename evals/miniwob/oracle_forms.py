@@ -268,7 +268,29 @@ def email_inbox_nl(p: Page, goal: str) -> Iterator[Action]:
         raise OracleError(f"unknown email task {task!r} in {fields}")
 
 
+def terminal(p: Page, goal: str) -> Iterator[Action]:
+    """rm the (first) listed file with the asked-for extension, or with none."""
+    ext = re.search(r"with the extension \.(\S+)", goal)
+    files = p.js("() => currentFiles")
+    fits = [f for f in files if (f.endswith("." + ext.group(1)) if ext else "." not in f)]
+    if not fits:
+        raise OracleError(f"no file fits {goal!r}: {files}")
+    yield from p.click("#terminal")
+    yield Type(text=f"rm {fits[0]}")
+    yield Key(keys=["enter"])
+
+
+def form_sequence_3(p: Page, goal: str) -> Iterator[Action]:
+    """The dropdown is selectric's (a list of <li>, not a native <select>): open it, pick, press the button."""
+    choice, button = match(r'Choose (.+) from the dropdown, then click the button labeled "(.+)"', goal).groups()
+    yield from p.click("#area .selectric")
+    yield from p.click("#area .selectric-items li", text=choice)
+    yield from p.click("#buttons button", text=button)
+
+
 SCRIPTS = {
+    "form-sequence-3": form_sequence_3,
+    "terminal": terminal,
     "click-checkboxes": click_checkboxes,
     "click-checkboxes-large": click_checkboxes,
     "click-checkboxes-transfer": click_checkboxes,
