@@ -219,23 +219,22 @@ def phone_book(p: Page, goal: str) -> Iterator[Action]:
 
 
 def order_food(p: Page, goal: str) -> Iterator[Action]:
-    """One of each named item (names may hold "and": they are matched against the menu), or N items of a kind
-    (N times the first item of that kind)."""
+    """One of each named item (names may hold "and": they are matched against the menu, whose data-item
+    attributes may carry stray spaces), or N of the first item of a kind."""
+    names = p.js("() => [...document.querySelectorAll('#area .food-item')].map((i) => i.dataset.item.trim())")
     by_type = re.match(r"Order (\d+) items that are (.+)$", goal)
     if by_type:
-        n, kind = int(by_type.group(1)), by_type.group(2)
-        item = p.js("(kind) => { const f = [...document.querySelectorAll('#area .food-item')].find((i) => "
-                    "[...i.querySelectorAll('.types img')].some((img) => img.title === kind));"
-                    " return f && f.dataset.item; }", kind)
-        if item is None:
-            raise OracleError(f"no item is {kind!r}")
-        items = [item] * n
+        kinds = p.js("() => [...document.querySelectorAll('#area .food-item')].map((i) => "
+                     "[...i.querySelectorAll('.types img')].map((img) => img.title))")
+        fits = [i for i, k in enumerate(kinds) if by_type.group(2) in k]
+        if not fits:
+            raise OracleError(f"no item is {by_type.group(2)!r}")
+        picks = [fits[0]] * int(by_type.group(1))
     else:
         wanted = goal.split(":", 1)[1].strip()
-        names = p.js("() => [...document.querySelectorAll('#area .food-item')].map((i) => i.dataset.item)")
-        items = [n for n in names if re.search(rf"(^|, ){re.escape(n)}(,|$)", wanted)]
-    for item in items:
-        yield from p.click(f'#area .food-item[data-item="{item}"] .add')
+        picks = [i for i, n in enumerate(names) if re.search(rf"(^|, ){re.escape(n)}(,|$)", wanted)]
+    for i in picks:
+        yield from p.click("#area .food-item .add", nth=i)
     yield from p.click("#submit-order button")
 
 
