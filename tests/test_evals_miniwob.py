@@ -21,6 +21,7 @@ from agent.models.replay import ReplayBackend
 from agent.models.base import Generation, GenerationRequest
 from evals.agents import OracleBackend, tool_call
 from evals.episode import run_instance
+from evals.miniwob.budgets import MIN_ORACLE_SEEDS, ORACLE_MARGIN, STEP_BUDGET, oracle_runs
 from evals.miniwob.oracle import SCRIPTS
 from evals.miniwob.tasks import DESKTOP_SUITE, EPISODE_MAX_MS, MOBILE_SUITE
 from evals.results import InstanceResult
@@ -38,8 +39,13 @@ def test_oracle_solves_the_tasks_it_scripts(desktop_browser: Any, tmp_path: Path
     wins = [r for r in results if r.outcome == "success"]
     failed = [(r.task, r.seed, r.outcome, r.error) for r in results if r.outcome != "success"]
     assert len(wins) >= 0.95 * len(results), failed
+    runs = oracle_runs()
     for r in wins:
         assert r.terminated and r.score == 1.0 and 1 <= r.steps <= r.max_steps
+        # The budgets rest on the recorded longest runs: a script that got longer must be measured again.
+        if r.seed < runs[r.task]["seeds"]:
+            assert r.steps <= runs[r.task]["longest"], (r.task, r.seed, r.steps, "python -m evals.miniwob.budgets "
+                                                        f"--fresh {r.task}")
     # Each episode was recorded by the agent itself, and the oracle's answers went through the parser.
     episode = tmp_path / results[0].episode_dir  # type: ignore[operator]
     header = json.loads((episode / "episode.json").read_text())
@@ -47,6 +53,23 @@ def test_oracle_solves_the_tasks_it_scripts(desktop_browser: Any, tmp_path: Path
     first = json.loads((episode / "steps.jsonl").read_text().splitlines()[0])
     assert first["attempts"][0]["raw_text"].startswith("<tool_call>") and first["executed"]
     assert (episode / "report.html").exists()
+
+
+def test_every_scripted_task_has_a_budget_a_perfect_agent_fits_in() -> None:
+    runs = oracle_runs()
+    unmeasured = sorted(n for n in SCRIPTS if runs.get(n, {}).get("seeds", 0) < MIN_ORACLE_SEEDS)
+    assert not unmeasured, f"measure them: python -m evals.miniwob.budgets {' '.join(unmeasured)}"
+    assert set(runs) <= set(SCRIPTS), "measurements of tasks without a script"
+    for name in SCRIPTS:
+        for suite in (DESKTOP_SUITE, MOBILE_SUITE):
+            cls = suite.tasks[name]
+            assert cls.max_steps >= ORACLE_MARGIN * runs[name]["longest"], (name, cls.max_steps, runs[name])
+            assert cls.max_steps >= STEP_BUDGET[cls.difficulty]
+    # The cases found by hand: a 0 alone takes 14 clicks, Submit and terminate, 16 steps against a budget of 15;
+    # two tasks used their whole budget.
+    assert DESKTOP_SUITE.tasks["number-checkboxes"].max_steps >= ORACLE_MARGIN * 16
+    for name in ("choose-date-nodelay", "click-shades"):
+        assert DESKTOP_SUITE.tasks[name].max_steps > runs[name]["longest"], name
 
 
 def test_noop_scores_zero_although_it_claims_success(desktop_browser: Any, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from pydantic import Field
 from actions.base import Action, Wait
 from environments.base import Environment
 from evals.miniwob import server
+from evals.miniwob.budgets import oracle_longest, step_budget
 from evals.registry import Suite
 from evals.task import Difficulty, Task, TaskParams, TaskSetupError
 
@@ -67,7 +68,6 @@ MEDIUM = {
     "use-slider", "use-slider-2", "use-spinner", "visual-addition", "ascending-numbers", "drag-box",
     "drag-circle", "drag-single-shape", "generate-number", "identify-shape", "unicode-test", "buy-ticket",
 } - HARD
-STEP_BUDGET: dict[Difficulty, int] = {"easy": 8, "medium": 15, "hard": 25}
 
 
 @dataclass(frozen=True)
@@ -265,15 +265,17 @@ def _page(env: Environment) -> Any:
     return page
 
 
-def _make(name: str, view: View) -> type[MiniWoBTask]:
+def _make(name: str, view: View, longest: dict[str, int]) -> type[MiniWoBTask]:
     difficulty: Difficulty = "hard" if name in HARD else "medium" if name in MEDIUM else "easy"
     attrs = {"name": name, "suite": view.suite, "view": view, "difficulty": difficulty,
-             "max_steps": STEP_BUDGET[difficulty], "__doc__": f"MiniWoB++ {name} ({view.description})."}
+             "max_steps": step_budget(name, difficulty, longest),
+             "__doc__": f"MiniWoB++ {name} ({view.description})."}
     return type(f"MiniWoB_{name.replace('-', '_')}_{view.suite.replace('-', '_')}", (MiniWoBTask,), attrs)
 
 
 def _suite(view: View) -> Suite:
-    return Suite(view.suite, view.description, {n: _make(n, view) for n in package_task_names()})
+    longest = oracle_longest()
+    return Suite(view.suite, view.description, {n: _make(n, view, longest) for n in package_task_names()})
 
 
 DESKTOP_SUITE = _suite(DESKTOP)
