@@ -34,12 +34,14 @@ class PreparedEnvironment:
     """The environment as the Agent sees it during an eval episode.
 
     The Agent resets its environment on its first step; here the runner has already reset it and the
-    task has set it up, so `reset()` only observes. It also remembers the last screen geometry, which the
-    oracle needs to turn page coordinates into model-image coordinates.
+    task has set it up, so `reset()` only observes. Each action runs inside the task's `acting` (where a page's
+    clock runs). It also remembers the last screen geometry, which the oracle needs to turn page coordinates
+    into model-image coordinates.
     """
 
-    def __init__(self, inner: Environment) -> None:
+    def __init__(self, inner: Environment, task: Task) -> None:
         self.inner = inner
+        self.task = task
         self.action_space: ActionSpace = inner.action_space
         self.last_geometry: ScreenGeometry | None = None
 
@@ -52,7 +54,8 @@ class PreparedEnvironment:
         return obs
 
     def act(self, action: Action) -> None:
-        self.inner.act(action)
+        with self.task.acting(self.inner, action):
+            self.inner.act(action)
 
     def close(self) -> None:
         """The runner owns the inner environment and closes it; an episode must not."""
@@ -82,15 +85,18 @@ def run_instance(
         kind = "setup failed" if isinstance(e, TaskSetupError) else f"setup failed ({type(e).__name__})"
         return _finish(result, outcome="error", error=f"{kind}: {e}")
     result.goal = goal
-    prepared = PreparedEnvironment(env)
+    prepared = PreparedEnvironment(env, task)
     steps: list[StepRecord] = []
     model = make_model(task, prepared)
     cfg = (config or AgentConfig()).model_copy(update={"max_steps": task.max_steps, "answer": task.asks_question})
     header = {"eval": {"suite": task.suite, "task": task.name, "seed": base.seed, "params": base.params}}
+    started = time.perf_counter()
     try:
         episode = Agent(prepared, model, cfg, on_step=steps.append, header=header).run(goal, instance_dir / EPISODE_DIR)
     finally:
         model.close()  # per-instance backends; the runner's shared model ignores this and is closed once
+    result.wall_s = time.perf_counter() - started
+    result.page_s = _clock_seconds(task, env)
     result.episode_dir = str((instance_dir / EPISODE_DIR).relative_to(out_root))
     result.latency = _latency(steps)
     result.steps, result.stop_reason, result.terminated = episode.steps, episode.stop_reason, episode.terminated
@@ -129,6 +135,14 @@ def _record_verdict(episode_dir: Path, header: dict[str, Any], result: InstanceR
         write_report(episode_dir)
     except (RecordingError, OSError, ValueError) as e:
         logger.warning("could not add the scored outcome to {} ({}); result.json holds it", episode_dir, e)
+
+
+def _clock_seconds(task: Task, env: Environment) -> float | None:
+    try:
+        return task.clock_seconds(env)
+    except Exception as e:  # noqa: BLE001 - informative only; the score is read (and judged) apart
+        logger.warning("could not read the clock of {}: {}", task.name, e)
+        return None
 
 
 def _teardown(task: Task, env: Environment) -> None:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agent.models.identity import ModelIdentity
 from agent.recording import write_json_atomic, write_text_atomic
 from evals.results import InstanceResult, StepLatency
 
@@ -39,6 +40,8 @@ class GroupStats(BaseModel):
 class EvalSummary(BaseModel):
     suite: str
     agent: str
+    # None only in summaries written before results named their model.
+    model: ModelIdentity | None = None
     expected: int  # instances planned; fewer results means the run was cut short
     overall: GroupStats
     by_task: dict[str, GroupStats]
@@ -67,7 +70,8 @@ def _stats(results: list[InstanceResult]) -> GroupStats:
     )
 
 
-def summarize(suite: str, agent: str, results: list[InstanceResult], expected: int) -> EvalSummary:
+def summarize(suite: str, agent: str, results: list[InstanceResult], expected: int,
+              model: ModelIdentity | None = None) -> EvalSummary:
     by_task: dict[str, list[InstanceResult]] = {}
     by_diff: dict[str, list[InstanceResult]] = {}
     for r in results:
@@ -75,7 +79,7 @@ def summarize(suite: str, agent: str, results: list[InstanceResult], expected: i
         by_diff.setdefault(r.difficulty, []).append(r)
     order = {"easy": 0, "medium": 1, "hard": 2}
     return EvalSummary(
-        suite=suite, agent=agent, expected=expected, overall=_stats(results),
+        suite=suite, agent=agent, model=model, expected=expected, overall=_stats(results),
         by_task={k: _stats(v) for k, v in sorted(by_task.items())},
         by_difficulty={k: _stats(by_diff[k]) for k in sorted(by_diff, key=lambda d: order.get(d, 9))},
     )
@@ -90,7 +94,10 @@ def _num(v: float | None, fmt: str = "{:.1f}") -> str:
 
 
 def summary_table(summary: EvalSummary) -> Table:
-    t = Table(caption="rate: success / (success + failure); capture, model, act: mean seconds per step", title=f"{summary.suite} · agent {summary.agent} · {summary.overall.instances}/{summary.expected} instances")
+    model = f"\nmodel {summary.model.short()}" if summary.model else ""
+    t = Table(caption="rate: success / (success + failure); capture, model, act: mean seconds per step",
+              title=f"{summary.suite} · agent {summary.agent} · {summary.overall.instances}/{summary.expected} "
+                    f"instances{model}")
     t.add_column("task", no_wrap=True, min_width=12)
     for col in ("n", "ok", "fail", "err", "rate", "steps", "capture", "model", "act"):
         t.add_column(col, justify="right")
@@ -107,8 +114,20 @@ def write_reports(root: Path, summary: EvalSummary, results: list[InstanceResult
     write_json_atomic(root / SUMMARY_FILE, summary.model_dump(mode="json"))
     write_text_atomic(root / INDEX_FILE, render_index(summary, results))
     if print_table:
-        Console().print(summary_table(summary))
-        Console().print(f"results: {root / SUMMARY_FILE} · report: {root / INDEX_FILE}")
+        console = report_console()
+        console.print(summary_table(summary))
+        console.print(f"results: {root / SUMMARY_FILE} · report: {root / INDEX_FILE}")
+
+
+# Wide enough for any summary row: outside a terminal nothing is cut or wrapped.
+_UNBOUNDED_COLUMNS = 1000
+
+
+def report_console() -> Console:
+    """Where the summary is printed. Outside a terminal (a log file, CI) rich assumes 80 columns and cuts the
+    cells that do not fit ("100.0%" printed as "10…"); there the table gets all the width it needs."""
+    console = Console()
+    return console if console.is_terminal else Console(width=_UNBOUNDED_COLUMNS)
 
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:12px 0}
@@ -136,12 +155,21 @@ def render_index(summary: EvalSummary, results: list[InstanceResult]) -> str:
             f"<td>{r.steps}/{r.max_steps}</td><td>{e(r.stop_reason or '')}</td><td class='goal'>{e(r.goal or '')}"
             f"{'<br><i>' + e(r.error) + '</i>' if r.error else ''}</td><td>{link}</td></tr>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(summary.suite)} eval</title>"
-            f"<style>{_CSS}</style></head><body><h1>{e(summary.suite)} · agent {e(summary.agent)}</h1>"
+            f"<style>{_CSS}</style></head><body><h1>{e(summary.suite)} · agent {e(summary.agent)}</h1>{_model_html(summary)}"
             f"<p>{summary.overall.instances} of {summary.expected} instances recorded. Success: the agent stopped by "
             "itself within the step budget and the score read from the environment reached 1. Success rate leaves "
             f"out instances that ended in error.</p><table>{head}{''.join(groups)}</table>"
             "<h2>Instances</h2><table><tr><th>instance</th><th>outcome</th><th>score</th><th>steps</th>"
             f"<th>stop</th><th>goal</th><th></th></tr>{''.join(inst)}</table></body></html>")
+
+
+def _model_html(summary: EvalSummary) -> str:
+    m = summary.model
+    if m is None:
+        return "<p>The summary does not say which model produced it (written before results named their model).</p>"
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in m.model_dump().items() if v is not None)
+    return f"<h2>Model</h2><table>{rows}</table>"
 
 
 class ProgressView:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.cli_flags import UsageError
+from agent.models.identity import ModelIdentity
 from agent.recording import write_json_atomic
 
 Outcome = Literal["success", "failure", "error"]
@@ -40,6 +41,8 @@ class InstanceResult(BaseModel):
     index: int
     seed: int
     agent: str
+    # None only in results written before results named their model.
+    model: ModelIdentity | None = None
     outcome: Outcome
     score: float | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -52,9 +55,30 @@ class InstanceResult(BaseModel):
     error: str | None = None
     episode_dir: str | None = None  # relative to the eval's output folder
     latency: StepLatency = Field(default_factory=StepLatency)
+    wall_s: float | None = Field(default=None, description="Seconds the episode took on the wall clock.")
+    page_s: float | None = Field(default=None, description="Seconds the task's own clock (a page's timers) ran in "
+                                 "the episode: only while the agent acted. None where the task keeps no clock.")
     started_at: float = 0.0
     finished_at: float = 0.0
     attempt: int = 1
+
+
+def _check_same_model(root: Path, recorded: Any, asked: ModelIdentity) -> None:
+    if recorded is None:
+        raise ResultsFolderError(
+            f"{root} holds an eval that does not say which model produced it (written before results named their "
+            f"model), so results of {asked.short()} cannot join it; choose another --out")
+    try:
+        old = ModelIdentity.model_validate(recorded)
+    except ValidationError as e:
+        raise ResultsFolderError(f"{root / MANIFEST_FILE} has a damaged model entry ({str(e).splitlines()[0]}); "
+                                 "choose another --out") from None
+    changed = old.differs(asked)
+    if changed:
+        what = ", ".join(f"{k}={getattr(old, k)!r}, not {getattr(asked, k)!r}" for k in changed)
+        raise ResultsFolderError(
+            f"{root} holds an eval of another model ({what}); resume it with the same model, engine and pixel "
+            "limits, or choose another --out")
 
 
 def instance_id(task: str, index: int) -> str:
@@ -70,7 +94,8 @@ class ResultStore:
             raise ResultsFolderError(f"{self.root} is a file, not a folder; choose another --out")
 
     def open(self, manifest: dict[str, Any]) -> None:
-        """Create the folder, or check that one from an earlier run asked for the same suite and agent."""
+        """Create the folder, or check that one from an earlier run asked for the same suite, agent, seed and
+        model (`manifest["model"]`, a ModelIdentity's dump): results of two models must not mix in one summary."""
         path = self.root / MANIFEST_FILE
         if path.exists():
             try:
@@ -84,6 +109,7 @@ class ResultStore:
                     raise ResultsFolderError(
                         f"{self.root} holds an eval with {key}={old.get(key)!r}, not {manifest.get(key)!r}; resume it "
                         f"with the same --suite/--agent/--seed or choose another --out")
+            _check_same_model(self.root, old.get("model"), ModelIdentity.model_validate(manifest["model"]))
         elif self.root.exists() and any(self.root.iterdir()) and not (self.root / INSTANCES_DIR).is_dir():
             raise ResultsFolderError(
                 f"{self.root} is not empty and holds no eval ({MANIFEST_FILE} is missing); choose an empty or new --out")

@@ -24,9 +24,11 @@ from typing import Any, Literal
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
+from actions.geometry import ImageBudget
 from agent.config import AgentConfig
 from agent.loop import EpisodeStop
 from agent.models.base import ModelBackend
+from agent.models.identity import ModelIdentity, identify, reference_identity
 from environments.base import Environment
 from evals.agents import NoopBackend, OracleBackend
 from evals.episode import PreparedEnvironment, run_instance
@@ -134,8 +136,10 @@ def run_eval(settings: EvalSettings, model: ModelBackend | None = None,
     """
     instances = plan(settings)
     store = ResultStore(settings.out)
+    identity = _identity(settings.agent, model, model_settings)
     store.open({"suite": settings.suite, "agent": settings.agent, "seed": settings.seed,
-                "n_combinations": settings.n_combinations, "tasks": list(settings.tasks or [])})
+                "n_combinations": settings.n_combinations, "tasks": list(settings.tasks or []),
+                "model": identity.model_dump(mode="json")})
     todo: list[Instance] = []
     for inst in instances:
         previous = store.load(inst.id)
@@ -148,15 +152,27 @@ def run_eval(settings: EvalSettings, model: ModelBackend | None = None,
     if settings.agent == "qwen" and todo:
         shared = _SharedModel(model if model is not None else _create_model(model_settings))
     try:
-        _run_workers(settings, store, todo, shared)
+        _run_workers(settings, store, todo, shared, identity)
     finally:
         if shared is not None and owned:
             shared.inner.close()
     wanted = {inst.id for inst in instances}
     results = [r for r in store.all_results() if r.instance_id in wanted]
-    summary = summarize(settings.suite, settings.agent, results, expected=len(instances))
+    summary = summarize(settings.suite, settings.agent, results, expected=len(instances), model=identity)
     write_reports(store.root, summary, results, print_table=settings.progress)
     return summary
+
+
+def _identity(agent: str, model: ModelBackend | None, model_settings: Any) -> ModelIdentity:
+    """Which model this run's results come from, known before any weights load (so a folder of another
+    model's results is refused at once, and a finished folder still gets a summary naming its model)."""
+    if agent != "qwen":
+        return reference_identity(agent, ImageBudget())
+    if model is not None and model_settings is None:
+        return reference_identity(model.name, model.image_budget)  # a backend built in memory (replay, tests)
+    from agent.models.settings import ModelSettings
+
+    return identify(model_settings or ModelSettings())
 
 
 def _create_model(model_settings: Any) -> ModelBackend:
@@ -166,14 +182,15 @@ def _create_model(model_settings: Any) -> ModelBackend:
     return create_backend(model_settings or ModelSettings())
 
 
-def _run_workers(settings: EvalSettings, store: ResultStore, todo: list[Instance], shared: ModelBackend | None) -> None:
+def _run_workers(settings: EvalSettings, store: ResultStore, todo: list[Instance], shared: ModelBackend | None,
+                 identity: ModelIdentity) -> None:
     work: queue.Queue[Instance] = queue.Queue()
     for inst in todo:
         work.put(inst)
     stop, end_episodes = threading.Event(), threading.Event()
     view = ProgressView(len(todo), enabled=settings.progress)
-    workers = [threading.Thread(target=_worker, args=(settings, store, work, shared, stop, end_episodes, view),
-                                daemon=True, name=f"eval-worker-{i}")
+    args = (settings, store, work, shared, identity, stop, end_episodes, view)
+    workers = [threading.Thread(target=_worker, args=args, daemon=True, name=f"eval-worker-{i}")
                for i in range(min(settings.workers, max(1, len(todo))))]
     with _InterruptCounter() as interrupts, view:
         for w in workers:
@@ -233,7 +250,7 @@ def _escalate(before: int, now: int, running: int, stop: threading.Event, end_ep
 
 
 def _worker(settings: EvalSettings, store: ResultStore, work: queue.Queue[Instance], shared: ModelBackend | None,
-            stop: threading.Event, end_episodes: threading.Event, view: ProgressView) -> None:
+            identity: ModelIdentity, stop: threading.Event, end_episodes: threading.Event, view: ProgressView) -> None:
     envs: dict[str, Environment] = {}
     try:
         while not stop.is_set():
@@ -242,7 +259,7 @@ def _worker(settings: EvalSettings, store: ResultStore, work: queue.Queue[Instan
             except queue.Empty:
                 return
             view.started(inst.id)
-            result = _run_one(settings, store, inst, envs, shared, end_episodes)
+            result = _run_one(settings, store, inst, envs, shared, identity, end_episodes)
             store.save(result)
             view.finished(result)
             if result.stop_reason == "interrupted":
@@ -256,12 +273,12 @@ def _worker(settings: EvalSettings, store: ResultStore, work: queue.Queue[Instan
 
 
 def _run_one(settings: EvalSettings, store: ResultStore, inst: Instance, envs: dict[str, Environment],
-             shared: ModelBackend | None, end_episodes: threading.Event) -> InstanceResult:
+             shared: ModelBackend | None, identity: ModelIdentity, end_episodes: threading.Event) -> InstanceResult:
     cls = inst.task_cls
     attempt = store.prepare_retry(inst.id)
     task = cls.from_seed(inst.seed)
     base = InstanceResult(instance_id=inst.id, suite=settings.suite, task=cls.name, difficulty=cls.difficulty,
-                          index=inst.index, seed=inst.seed, agent=settings.agent, outcome="error",
+                          index=inst.index, seed=inst.seed, agent=settings.agent, model=identity, outcome="error",
                           params=task.params.model_dump(mode="json"), attempt=attempt)
     key = f"{cls.environment}:{sorted(cls.environment_options().items())}"
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -100,6 +101,18 @@ class Task:
 
     def teardown(self, env: Environment) -> None:
         """Undo what setup and the episode changed that the next task could trip over."""
+
+    # -- time
+
+    def acting(self, env: Environment, action: Action) -> AbstractContextManager[None]:
+        """Wraps each action the agent carries out. A task whose environment keeps its own time (a web page's
+        timers) lets it run only in here, so time-limited pages measure the agent's actions, not how long
+        the model thought between them."""
+        return nullcontext()
+
+    def clock_seconds(self, env: Environment) -> float | None:
+        """Seconds the environment's own clock ran since setup, where the task keeps one; else None."""
+        return None
 
     # -- reference policy
 

@@ -12,13 +12,10 @@ import re
 from collections.abc import Callable, Iterator
 
 from actions.base import Action, Type, Wait
-from evals.miniwob.page import OracleError, Page
+from evals.miniwob import oracle_clicks, oracle_drag, oracle_forms
+from evals.miniwob.page import OracleError, Page, quoted
 
 Script = Callable[[Page, str], Iterator[Action]]
-
-
-def _quoted(goal: str) -> list[str]:
-    return re.findall(r'"([^"]*)"', goal)
 
 
 def click_test(p: Page, goal: str) -> Iterator[Action]:
@@ -31,7 +28,7 @@ def click_test_2(p: Page, goal: str) -> Iterator[Action]:
 
 
 def click_button(p: Page, goal: str) -> Iterator[Action]:
-    yield from p.click("#area button", text=_quoted(goal)[0])
+    yield from p.click("#area button", text=quoted(goal)[0])
 
 
 def click_button_sequence(p: Page, goal: str) -> Iterator[Action]:
@@ -40,7 +37,7 @@ def click_button_sequence(p: Page, goal: str) -> Iterator[Action]:
 
 
 def click_link(p: Page, goal: str) -> Iterator[Action]:
-    yield from p.click("#area .alink", text=_quoted(goal)[0])
+    yield from p.click("#area .alink", text=quoted(goal)[0])
 
 
 def click_dialog(p: Page, goal: str) -> Iterator[Action]:
@@ -48,7 +45,7 @@ def click_dialog(p: Page, goal: str) -> Iterator[Action]:
 
 
 def click_dialog_2(p: Page, goal: str) -> Iterator[Action]:
-    label = _quoted(goal)[0]
+    label = quoted(goal)[0]
     if label.lower() == "x":
         yield from p.click(".ui-dialog-titlebar-close")
     else:
@@ -60,14 +57,6 @@ def click_tab(p: Page, goal: str) -> Iterator[Action]:
     yield from p.click("#area ul a", nth=n - 1)
 
 
-def click_checkboxes(p: Page, goal: str) -> Iterator[Action]:
-    wanted = re.match(r"Select (.*) and click Submit\.", goal).group(1)  # type: ignore[union-attr]
-    names = [] if wanted == "nothing" else [w.strip() for w in wanted.split(",")]
-    for name in names:
-        yield from p.click("#boxes label", text=name)
-    yield from p.click("#subbtn")
-
-
 def click_option(p: Page, goal: str) -> Iterator[Action]:
     name = re.match(r"Select (.*) and click Submit\.", goal).group(1)  # type: ignore[union-attr]
     yield from p.click("#boxes label", text=name)
@@ -75,7 +64,7 @@ def click_option(p: Page, goal: str) -> Iterator[Action]:
 
 
 def click_widget(p: Page, goal: str) -> Iterator[Action]:
-    yield from p.click(f'#area [data-type="{_quoted(goal)[0]}"]')
+    yield from p.click(f'#area [data-type="{quoted(goal)[0]}"]')
 
 
 def click_collapsible(p: Page, goal: str) -> Iterator[Action]:
@@ -93,34 +82,29 @@ def focus_text_2(p: Page, goal: str) -> Iterator[Action]:
     yield from p.click("#area input", nth=n)
 
 
-def _fill(p: Page, sel: str, text: str) -> Iterator[Action]:
-    yield from p.click(sel)
-    yield Type(text=text)
-
-
 def enter_text(p: Page, goal: str) -> Iterator[Action]:
-    yield from _fill(p, "#tt", _quoted(goal)[0])
+    yield from p.fill("#tt", quoted(goal)[0])
     yield from p.click("#subbtn")
 
 
 def enter_text_2(p: Page, goal: str) -> Iterator[Action]:
-    text = _quoted(goal)[0]
+    text = quoted(goal)[0]
     text = text.upper() if "upper case" in goal else text.lower()
-    yield from _fill(p, "#tt", text)
+    yield from p.fill("#tt", text)
     yield from p.click("#subbtn")
 
 
 def enter_password(p: Page, goal: str) -> Iterator[Action]:
-    password = _quoted(goal)[0]
-    yield from _fill(p, "#password", password)
-    yield from _fill(p, "#verify", password)
+    password = quoted(goal)[0]
+    yield from p.fill("#password", password)
+    yield from p.fill("#verify", password)
     yield from p.click("#subbtn")
 
 
 def login_user(p: Page, goal: str) -> Iterator[Action]:
-    user, password = _quoted(goal)[:2]
-    yield from _fill(p, "#username", user)
-    yield from _fill(p, "#password", password)
+    user, password = quoted(goal)[:2]
+    yield from p.fill("#username", user)
+    yield from p.fill("#password", password)
     yield from p.click("#subbtn")
 
 
@@ -133,7 +117,7 @@ def _autocomplete(p: Page, sel: str, wanted: str) -> Iterator[Action]:
     )
     if not entry:
         raise OracleError(f"no airport matches {wanted!r}")
-    yield from _fill(p, sel, entry)
+    yield from p.fill(sel, entry)
     yield from p.click("ul.ui-autocomplete li", text=entry)
 
 
@@ -158,6 +142,14 @@ def _pick_date(p: Page, sel: str, date: str) -> Iterator[Action]:
         yield from p.click(".ui-datepicker-next" if target > shown else ".ui-datepicker-prev")
     cell = f'.ui-datepicker-calendar td[data-month="{month - 1}"][data-year="{year}"] a'
     yield from p.click(cell, text=str(day))
+
+
+def choose_date(p: Page, goal: str) -> Iterator[Action]:
+    date = re.search(r"\d{2}/\d{2}/\d{4}", goal)
+    if date is None:
+        raise OracleError(f"no date in {goal!r}")
+    yield from _pick_date(p, "#datepicker", date.group(0))
+    yield from p.click("#subbtn")
 
 
 def book_flight(p: Page, goal: str) -> Iterator[Action]:
@@ -188,7 +180,7 @@ def use_autocomplete(p: Page, goal: str) -> Iterator[Action]:
     if m is None:
         raise OracleError(f"unexpected use-autocomplete goal {goal!r}")
     start, end = m.group(1), m.group(2) or ""
-    yield from _fill(p, "#tags", start)
+    yield from p.fill("#tags", start)
     yield from p.wait_for("ul.ui-autocomplete li")
     yield from p.click("ul.ui-autocomplete li", nth=_autocomplete_index(p, start, end))
     yield from p.click("#subbtn")
@@ -209,7 +201,7 @@ def simple_arithmetic(p: Page, goal: str) -> Iterator[Action]:
         raise OracleError(f"unexpected problem {problem!r}")
     a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
     answer = a + b if op == "+" else a - b if op == "-" else a * b
-    yield from _fill(p, "#math-answer", str(answer))
+    yield from p.fill("#math-answer", str(answer))
     yield from p.click("#subbtn")
 
 
@@ -238,23 +230,51 @@ def email_inbox(p: Page, goal: str) -> Iterator[Action]:
     elif "reply to them" in goal:
         yield from p.click("#main .email-thread .email-subject", nth=index)
         yield from p.click("#email .email-reply")
-        yield from _fill(p, "#reply-text", _quoted(goal)[-1])
+        yield from p.fill("#reply-text", quoted(goal)[-1])
         yield from p.click("#send-reply")
     elif "forward that email to" in goal:
         to = re.search(r"forward that email to (.+)\.$", goal).group(1)  # type: ignore[union-attr]
         yield from p.click("#main .email-thread .email-subject", nth=index)
         yield from p.click("#email .email-forward")
-        yield from _fill(p, "#forward .forward-sender", to)
+        yield from p.fill("#forward .forward-sender", to)
         yield from p.click("#send-forward")
     else:
         raise OracleError(f"unknown email action in {goal!r}")
 
 
+# stock-market's feed shows one price per 100 ms tick of the page's clock and sets the goal's threshold to
+# the 76th price (prices[75]), so the threshold shows at the latest once priceIndex reaches 76.
+_STOCK_TICK_S = 0.1
+_STOCK_THRESHOLD_INDEX = 76
+
+
+def stock_market(p: Page, goal: str) -> Iterator[Action]:
+    m = re.search(r"less than \$(\d+(?:\.\d+)?)", goal)
+    if m is None:
+        raise OracleError(f"unexpected stock-market goal {goal!r}")
+    threshold = float(m.group(1))
+    for _ in range(3):
+        price, index = p.js("() => [parseFloat(document.getElementById('stock-price').textContent.split('$')[1]),"
+                            " priceIndex]")
+        if price is not None and price <= threshold:
+            yield from p.click("#buy")
+            return
+        if index >= _STOCK_THRESHOLD_INDEX:
+            raise OracleError(f"the price feed passed its threshold (index {index}) without going below it")
+        # The page's clock runs exactly as long as a wait: this one lands on the tick that shows the threshold.
+        yield Wait(time=round((_STOCK_THRESHOLD_INDEX - index) * _STOCK_TICK_S, 3))
+    raise OracleError("the price never fell below the threshold")
+
+
 SCRIPTS: dict[str, Script] = {
+    "stock-market": stock_market,
     "email-inbox": email_inbox,
     "email-inbox-delete": email_inbox,
     "email-inbox-important": email_inbox,
     "email-inbox-noscroll": email_inbox,
+    "email-inbox-forward": email_inbox,
+    "email-inbox-reply": email_inbox,
+    "email-inbox-star-reply": email_inbox,
     "simple-arithmetic": simple_arithmetic,
     "enter-date": enter_date,
     "click-test": click_test,
@@ -265,10 +285,10 @@ SCRIPTS: dict[str, Script] = {
     "click-dialog": click_dialog,
     "click-dialog-2": click_dialog_2,
     "click-tab": click_tab,
-    "click-checkboxes": click_checkboxes,
     "click-option": click_option,
     "click-widget": click_widget,
     "click-collapsible": click_collapsible,
+    "click-collapsible-nodelay": click_collapsible,
     "focus-text": focus_text,
     "focus-text-2": focus_text_2,
     "enter-text": enter_text,
@@ -279,4 +299,11 @@ SCRIPTS: dict[str, Script] = {
     "book-flight-nodelay": book_flight,
     "use-autocomplete": use_autocomplete,
     "use-autocomplete-nodelay": use_autocomplete,
+    **oracle_clicks.SCRIPTS,
+    **oracle_forms.SCRIPTS,
+    **oracle_drag.SCRIPTS,
+    "choose-date": choose_date,
+    "choose-date-easy": choose_date,
+    "choose-date-medium": choose_date,
+    "choose-date-nodelay": choose_date,
 }

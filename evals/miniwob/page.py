@@ -5,11 +5,12 @@ Everything here reads the DOM; acting is left to the actions it yields (clicks, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Generator, Iterator
 from typing import Any
 
-from actions.base import Action, Wait
-from actions.computer import LeftClick, Scroll
+from actions.base import Action, Type, Wait
+from actions.computer import LeftClick, MouseMove, Scroll
 
 MAX_WAITS = 4
 
@@ -53,6 +54,19 @@ _GEOMETRY_JS = """
 """
 
 
+def quoted(goal: str) -> list[str]:
+    """The goal's "double-quoted" parts, in order."""
+    return re.findall(r'"([^"]*)"', goal)
+
+
+def match(pattern: str, goal: str) -> re.Match[str]:
+    """`pattern` searched in the goal; a goal the script does not know is the script's error."""
+    m = re.search(pattern, goal)
+    if m is None:
+        raise OracleError(f"the goal {goal!r} does not match {pattern!r}")
+    return m
+
+
 class OracleError(RuntimeError):
     """The script could not find what it needed on the page (the oracle then reports failure)."""
 
@@ -88,6 +102,19 @@ class Page:
               fx: float | None = None) -> Iterator[Action]:
         """Scroll the element into view if needed (wheel over its scroller), then click its centre. An element
         not there yet (a menu behind a delay) is waited for, a few times, like a user would."""
+        x, y = yield from self.reveal(sel, text, contains, nth, fx)
+        yield LeftClick(coordinate=(x, y))
+
+    def hover_click(self, sel: str, text: str | None = None, nth: int = 0) -> Iterator[Action]:
+        """Move onto the element, then click it: for elements that change under a mouse that arrives (an icon
+        swapping its image on hover), which a click in the same instant misses."""
+        x, y = yield from self.reveal(sel, text, None, nth, None)
+        yield MouseMove(coordinate=(x, y))
+        yield LeftClick(coordinate=(x, y))
+
+    def reveal(self, sel: str, text: str | None = None, contains: str | None = None, nth: int = 0,
+               fx: float | None = None) -> Generator[Action, None, tuple[int, int]]:
+        """Wait for the element and scroll it into view; returns the point to act on."""
         waits = 0
         for _ in range(8 + MAX_WAITS):
             g = self.geometry(sel, text, contains, nth, fx)
@@ -98,9 +125,20 @@ class Page:
                 yield Wait(time=0.5)
                 continue
             if g["top"] + 3 <= g["y"] <= g["bottom"] - 3:
-                yield LeftClick(coordinate=(int(g["x"]), int(g["y"])))
-                return
+                return int(g["x"]), int(g["y"])
             # Positive pixels scroll up; bring the element's centre to the middle of what clips it.
             delta = g["y"] - (g["top"] + g["bottom"]) / 2
             yield Scroll(coordinate=(int(g["sx"]), int(g["sy"])), pixels=-int(round(delta)))
         raise OracleError(f"could not scroll {sel!r} into view")
+
+    def fill(self, sel: str, text: str, nth: int = 0) -> Iterator[Action]:
+        """Click into a field and type."""
+        yield from self.click(sel, nth=nth)
+        yield Type(text=text)
+
+    def point(self, sel: str, nth: int = 0) -> tuple[int, int]:
+        """The centre of the `nth` visible match, which must be in view."""
+        g = self.geometry(sel, nth=nth)
+        if g is None:
+            raise OracleError(f"no visible element {sel!r} nth={nth}")
+        return int(g["x"]), int(g["y"])

@@ -35,6 +35,11 @@ def html_dir() -> Path:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
+    # The pages are UTF-8 but most name no charset: served as bare text/html, Chromium reads them as
+    # windows-1252 and unicode-test's "ÖK" shows as "Ã–K".
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".html": "text/html; charset=utf-8",
+                      ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         pass  # one line per file request would drown the eval's own log
 

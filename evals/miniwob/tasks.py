@@ -3,6 +3,10 @@
 Each episode loads the task page, seeds the page's RNG (`Math.seedrandom`) before the episode starts,
 raises the page's time limit (the pages end episodes by themselves after 10 s, far too short for a
 model that thinks for seconds per step), starts it, and reads the goal from the page (`core.getUtterance`).
+The page's clock (Date, timers, animation frames: Playwright's clock) stands still from the end of setup except
+while the agent acts: each action advances it by the action's own duration, at least ACTION_PAGE_S (a wait by
+exactly the time waited). So a price feed or a time-decayed reward measures the agent's actions, not the seconds
+a model thinks between them.
 The score is the page's raw reward (`WOB_RAW_REWARD_GLOBAL`, not the time-decayed one): 1.0 when the
 page gave its full reward and ended the episode, else 0.0. It is read from the tab and document that setup
 loaded, whichever tab is active by then; an agent that navigated that tab elsewhere (another site, an error
@@ -13,21 +17,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from loguru import logger
 from pydantic import Field
 
-from actions.base import Action
+from actions.base import Action, Wait
 from environments.base import Environment
 from evals.miniwob import server
+from evals.miniwob.budgets import oracle_longest, step_budget
 from evals.registry import Suite
 from evals.task import Difficulty, Task, TaskParams, TaskSetupError
 
 # One episode may take this long in the page's own clock (ms): a day, so it never ends by time out.
 EPISODE_MAX_MS = 24 * 3600 * 1000
 READY_TIMEOUT_MS = 10_000
+# The page time an action takes at the least, as a quick human's would: the animations it starts (a menu, an
+# accordion, a date picker fading out: 200-400 ms in jQuery UI) have ended when the agent looks again. With
+# only the driver's own few milliseconds they would stand frozen halfway, over what the agent means to click.
+ACTION_PAGE_S = 0.5
+# Playwright's pause_at refuses a time already past; the page's clock runs on while we ask it for the time, so the
+# pause lands this far ahead (before the agent's first observation, so it is no part of the episode).
+_PAUSE_AHEAD_MS = 100
 # The page's state, or null in any document but the one setup marked (another site, an error page, a reload).
 _STATE_JS = "() => window.EVAL_TASK_DOCUMENT === true ? [WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL] : null"
 
@@ -55,7 +68,6 @@ MEDIUM = {
     "use-slider", "use-slider-2", "use-spinner", "visual-addition", "ascending-numbers", "drag-box",
     "drag-circle", "drag-single-shape", "generate-number", "identify-shape", "unicode-test", "buy-ticket",
 } - HARD
-STEP_BUDGET: dict[Difficulty, int] = {"easy": 8, "medium": 15, "hard": 25}
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,7 @@ class MiniWoBTask(Task):
         self.utterance: str | None = None
         # The Playwright page setup loaded: the score is read there, not from whatever tab is active later.
         self.page: Any = None
+        self.clock_started_ms: float | None = None  # the page's Date.now() when its clock was first paused
 
     @classmethod
     def generate_params(cls, seed: int) -> MiniWoBParams:
@@ -128,6 +141,9 @@ class MiniWoBTask(Task):
         page = _page(env)
         seed = self.params.seed  # type: ignore[attr-defined]
         try:
+            # Before the page loads, so its every timer is the controlled one (the clock lives in the context,
+            # which reset() made new).
+            page.clock.install()
             page.goto(server.task_url(self.name))
             page.wait_for_function("() => typeof core !== 'undefined' && !!document.getElementById('sync-task-cover')",
                                    timeout=READY_TIMEOUT_MS)
@@ -145,8 +161,12 @@ class MiniWoBTask(Task):
                 [seed, EPISODE_MAX_MS],
             )
             page.wait_for_function("() => WOB_TASK_READY === true", timeout=READY_TIMEOUT_MS)
-            self.utterance = str(page.evaluate("() => core.getUtterance()")).strip()
+            utterance = page.evaluate("() => core.getUtterance()")
+            # The natural-language email tasks give {utterance, fields} outside their test mode: the fields are
+            # for scoring models of old; the agent reads the utterance.
+            self.utterance = str(utterance["utterance"] if isinstance(utterance, dict) else utterance).strip()
             self.page = page
+            self.clock_started_ms = _pause_clock(page)
         except Exception as e:  # noqa: BLE001 - any failure here is the environment's, not the agent's
             raise TaskSetupError(f"{self.name}: loading the MiniWoB++ page failed: {e}") from e
         if not self.utterance:
@@ -172,6 +192,25 @@ class MiniWoBTask(Task):
         done, raw = self.state(env)
         return 1.0 if done and raw >= 1.0 - 1e-9 else 0.0
 
+    @contextmanager
+    def acting(self, env: Environment, action: Action) -> Iterator[None]:
+        """Runs the page's clock once the action is done, for as long as it took but at least ACTION_PAGE_S (a
+        wait: the time asked for, exactly, so a script can wait for a moment on the page's own clock)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            took = max(ACTION_PAGE_S, time.perf_counter() - started)
+            ms = action.time * 1000 if isinstance(action, Wait) else took * 1000
+            if self.page is not None and not self.page.is_closed():
+                # Timers fire in order as if the time had passed while the action ran.
+                self.page.clock.run_for(max(1, round(ms)))
+
+    def clock_seconds(self, env: Environment) -> float | None:
+        if self.page is None or self.clock_started_ms is None or self.page.is_closed():
+            return None
+        return (float(self.page.evaluate("() => Date.now()")) - self.clock_started_ms) / 1000
+
     def teardown(self, env: Environment) -> None:
         try:
             _page(env).goto("about:blank")  # stop the page's timers before the next task
@@ -189,6 +228,20 @@ class MiniWoBTask(Task):
 
         script = SCRIPTS.get(self.name)
         return script(Page(_page(env)), self.goal()) if script else None
+
+
+def _pause_clock(page: Any) -> float:
+    """Stop the page's clock a moment ahead of its time now; returns the time it stands at (ms)."""
+    for _ in range(3):
+        at = float(page.evaluate("() => Date.now()")) + _PAUSE_AHEAD_MS
+        try:
+            page.clock.pause_at(at / 1000)  # the Python API takes seconds
+            return at
+        except Exception as e:  # noqa: BLE001 - Playwright's Error: the machine was slower than the margin
+            if "to the past" not in str(e):
+                raise
+    raise TaskSetupError(f"the page's clock would not pause {_PAUSE_AHEAD_MS} ms ahead of itself; the machine is "
+                         "too busy, run fewer --workers")
 
 
 def _read_state(page: Any) -> list[Any] | None:
@@ -212,15 +265,17 @@ def _page(env: Environment) -> Any:
     return page
 
 
-def _make(name: str, view: View) -> type[MiniWoBTask]:
+def _make(name: str, view: View, longest: dict[str, int]) -> type[MiniWoBTask]:
     difficulty: Difficulty = "hard" if name in HARD else "medium" if name in MEDIUM else "easy"
     attrs = {"name": name, "suite": view.suite, "view": view, "difficulty": difficulty,
-             "max_steps": STEP_BUDGET[difficulty], "__doc__": f"MiniWoB++ {name} ({view.description})."}
+             "max_steps": step_budget(name, difficulty, longest),
+             "__doc__": f"MiniWoB++ {name} ({view.description})."}
     return type(f"MiniWoB_{name.replace('-', '_')}_{view.suite.replace('-', '_')}", (MiniWoBTask,), attrs)
 
 
 def _suite(view: View) -> Suite:
-    return Suite(view.suite, view.description, {n: _make(n, view) for n in package_task_names()})
+    longest = oracle_longest()
+    return Suite(view.suite, view.description, {n: _make(n, view, longest) for n in package_task_names()})
 
 
 DESKTOP_SUITE = _suite(DESKTOP)

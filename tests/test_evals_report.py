@@ -1,0 +1,41 @@
+"""The eval summary as printed: whole when stdout is a pipe or a file (a log, CI), not cut to 80 columns."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A summary whose table is wider than 80 columns (a long task name, every column filled), printed by the
+# runner's own write_reports into a pipe.
+_PRINT = """
+import sys
+from pathlib import Path
+from actions.geometry import ImageBudget
+from agent.models.identity import reference_identity
+from evals.report import summarize, write_reports
+from evals.results import InstanceResult, StepLatency
+
+results = [InstanceResult(instance_id=f"{t}__0", suite="miniwob", task=t, difficulty="hard", index=0, seed=1,
+                          agent="oracle", outcome="success", score=1.0, steps=12, max_steps=25,
+                          latency=StepLatency(capture=0.123, model=0.456, act=0.789, total=1.368))
+           for t in ("email-inbox-forward-nl-turk", "click-checkboxes-transfer")]
+summary = summarize("miniwob", "oracle", results, expected=2, model=reference_identity("oracle", ImageBudget()))
+write_reports(Path(sys.argv[1]), summary, results)
+"""
+
+
+def test_the_summary_table_is_whole_when_piped(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")}
+    proc = subprocess.run([sys.executable, "-c", _PRINT, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          env={**env, "PYTHONPATH": str(ROOT)}, timeout=60, check=True)
+    out = proc.stdout
+    assert "…" not in out, out
+    rows = [line for line in out.splitlines() if "email-inbox-forward-nl-turk" in line]
+    assert len(rows) == 1 and max(len(line) for line in out.splitlines()) > 80, out
+    cells = rows[0].replace("│", " ").split()
+    assert cells == ["email-inbox-forward-nl-turk", "1", "1", "0", "0", "100.0%", "12.0", "0.123", "0.456", "0.789"]
+    assert "model oracle" in out
