@@ -254,6 +254,7 @@ def browser_display(args: argparse.Namespace) -> str | None:
         raise UsageError(f"--headed means --browser-display window, but --browser-display {args.browser_display} "
                          "was also given; keep one of them")
     if mode == "window" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        raise UsageError("a browser window (--headed) needs a display, but DISPLAY is not set; leave it out to "
-                         "use the virtual display, which the browser starts itself, or set DISPLAY")
+        raise UsageError("a browser window (--headed) needs a display, but DISPLAY is not set; leave it out "
+                         "(the browser then runs headless, or with --browser-display virtual on a virtual display it "
+                         "starts itself), or set DISPLAY")
     return mode
