@@ -90,8 +90,12 @@ class BrowserEnvironment:
         self._tabs: dict[Any, TabWatch] = {}
         self._notes: list[str] = []  # what the model must be told at the next observation
         self._tabs_given_up: set[str] = set()  # CDP target ids of tabs _settle no longer waits for
-        self._actions = PageActions(self.settings, lambda: self._page, self._guard,
-                                    PlaywrightInput(lambda: self._page, self._guard))
+        self._actions = PageActions(self.settings, lambda: self._page, self._guard, self._page_input())
+
+    def _page_input(self) -> PlaywrightInput:
+        """Page-level input on the active tab: all of it off the virtual display, and its stand-in there
+        until the display has started."""
+        return PlaywrightInput(lambda: self._page, self._guard)
 
     def _resolve_mode(self) -> str:
         s = self.settings
@@ -267,7 +271,7 @@ class BrowserEnvironment:
         if self._xinput is not None:
             self._xinput.close()
             self._xinput = None
-            self._actions.input = PlaywrightInput(lambda: self._page, self._guard)
+            self._actions.input = self._page_input()
         if self._screen is not None:
             self._screen.close()
             self._screen = None

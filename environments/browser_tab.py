@@ -93,7 +93,9 @@ class TabWatch:
         dialog, self.dialog = self.dialog, None
         if dialog is None:
             return
-        if accept:
-            dialog.handle.accept(text) if text is not None else dialog.handle.accept()
-        else:
+        if not accept:
             dialog.handle.dismiss()
+        elif text is None:
+            dialog.handle.accept()
+        else:
+            dialog.handle.accept(text)
