@@ -278,6 +278,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_command(args)
 
 
+def cmd_bench_browser(args: argparse.Namespace) -> int:
+    from agent.bench.browser_steps import Screen, format_table, run_browser_bench
+    from environments.browser_settings import DISPLAY_MODES
+
+    try:
+        screens = [Screen.parse(text) for text in args.screens.split(",")]
+    except ValueError as e:
+        raise UsageError(f"--screens: {e}") from None
+    displays = [d.strip() for d in args.browser_display.split(",")]
+    if bad := [d for d in displays if d not in DISPLAY_MODES]:
+        raise UsageError(f"--browser-display: {', '.join(bad)} is not a display mode; choose from "
+                         f"{', '.join(DISPLAY_MODES)}")
+    if args.steps < 2:
+        raise UsageError(f"--steps must be at least 2 (the first step is left out of the medians), got {args.steps}")
+    results = run_browser_bench(screens, displays, args.steps, args.out)
+    print(format_table(results))
+    print(f"results in {args.out}")
+    return EXIT_SUCCESS
+
+
 def cmd_phone_sim(args: argparse.Namespace) -> int:
     from environments.phone_sim import serve
 
@@ -295,4 +315,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "make-tiny-model": cmd_make_tiny_model,
     "phone-sim": cmd_phone_sim,
     "bench": cmd_bench,
+    "bench-browser": cmd_bench_browser,
 }

@@ -55,7 +55,8 @@ def _env_flags(p: argparse.ArgumentParser, env_default: str | None = "browser") 
     _add(g, "--viewport", "browser: viewport size in CSS pixels, WIDTHxHEIGHT", type=_size)
     _add(g, "--device-scale-factor", "browser: device pixels per CSS pixel (2 for HiDPI)", type=float)
     _add(g, "--browser-display", "browser: virtual (headed Chromium on its own Xvfb: native widgets and dialogs "
-         "work), headless, window (a visible window on your DISPLAY, to watch), or auto (virtual where it can run)",
+         "work), headless, window (a visible window on your DISPLAY, to watch), or auto (virtual where it can run, "
+         "else headless) [default: auto]",
          choices=DISPLAY_MODES)
     _add(g, "--headed", "browser: the same as --browser-display window", action="store_true")
     _add(g, "--upload-dir", "browser: files under this folder may be uploaded when a page asks for one (default: "
@@ -190,6 +191,13 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     # No AGENT_OUT default here: that variable names `run`'s recordings folder, not a JSON file.
     bench.add_argument("--out", default=Path("bench.json"), type=Path, help="JSON file for the results")
 
+    bb = sub.add_parser("bench-browser", help="time the framework's own part of a browser step, by phase (no model)")
+    _add(bb, "--screens", "viewports, comma-separated WIDTHxHEIGHT[@SCALE]", default="1280x800,1920x1080,1280x800@2")
+    _add(bb, "--browser-display", "display modes, comma-separated: virtual, headless, window, auto",
+         default="virtual,headless")
+    _add(bb, "--steps", "clicks per configuration; the table shows medians after the first", default=15, type=int)
+    bb.add_argument("--out", default=Path("bench-browser.json"), type=Path, help="JSON file for the results")
+
     sim = sub.add_parser("phone-sim", help="start the simulated Android phone that adb can connect to")
     _add(sim, "--port", "TCP port to listen on (then: adb connect 127.0.0.1:PORT)", default=5555, type=int)
     _add(sim, "--size", "screen size in pixels, WIDTHxHEIGHT", default="1080x2400", type=_size)
@@ -255,6 +263,6 @@ def browser_display(args: argparse.Namespace) -> str | None:
                          "was also given; keep one of them")
     if mode == "window" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         raise UsageError("a browser window (--headed) needs a display, but DISPLAY is not set; leave it out "
-                         "(the browser then runs headless, or with --browser-display virtual on a virtual display it "
-                         "starts itself), or set DISPLAY")
+                         "(the browser then runs on a virtual display it starts itself, or headless where it "
+                         "cannot), or set DISPLAY")
     return mode

@@ -40,6 +40,16 @@ def _chromium() -> Check:
     return ("browser", False, f"no Chromium found: {INSTALL_HINT} (installs Debian's chromium)")
 
 
+def _browser_display() -> Check:
+    from environments.browser import virtual_display_problem
+    from environments.browser_settings import BrowserSettings
+
+    why = virtual_display_problem(BrowserSettings())
+    if why is None:
+        return ("browser display", True, "virtual (its own Xvfb): native popups and dialogs are drawn and clickable")
+    return ("browser display", False, f"headless only: {why}")
+
+
 def _adb() -> Check:
     adb = shutil.which("adb")
     if not adb:
@@ -86,6 +96,7 @@ def doctor(model: str | None = None) -> int:
         lambda: _module("adbutils", "android"),
         _display,
         _chromium,
+        _browser_display,
         _adb,
         _gpu,
     ]

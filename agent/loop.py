@@ -46,15 +46,19 @@ class _EpisodeState:
     steps: list[StepRecord] = field(default_factory=list)
     # Screenshots of the most recent steps, for the prompt's history images.
     screenshots: list[Image.Image] = field(default_factory=list)
-    # One per step, for no-change feedback and stuck detection.
+    # The latest steps' screens, for no-change feedback and stuck detection (`keep_signatures` of them).
     signatures: list[ScreenSignature] = field(default_factory=list)
+    keep_signatures: int = 2
+    seen: int = 0  # screens seen so far
     # What to tell the model in the next prompt, one line each (an error, a refusal).
     notes: list[str] = field(default_factory=list)
 
-    def see(self, screenshot: Image.Image) -> bool | None:
+    def see(self, screenshot: Image.Image, scale: float) -> bool | None:
         """Remember this step's screen; whether it differs from the previous step's (None on the first)."""
-        self.signatures.append(ScreenSignature.of(screenshot))
-        return None if len(self.signatures) == 1 else not self.signatures[-1].same_as(self.signatures[-2])
+        self.seen += 1
+        self.signatures.append(ScreenSignature.of(screenshot, scale))
+        del self.signatures[:-self.keep_signatures]
+        return None if self.seen == 1 else not self.signatures[-1].same_as(self.signatures[-2])
 
     def keep_screenshot(self, screenshot: Image.Image, keep: int) -> None:
         self.screenshots.append(screenshot)
@@ -117,7 +121,7 @@ class Agent:
                 },
                 redact=secrets.redact_data,
             )
-        state = _EpisodeState()
+        state = _EpisodeState(keep_signatures=max(2, self.config.stuck_after))
         stop = EpisodeStop("max_steps", f"reached the limit of {self.config.max_steps} steps")
         try:
             for index in range(1, self.config.max_steps + 1):
@@ -156,7 +160,7 @@ class Agent:
         t = time.perf_counter()
         obs = self.env.reset() if index == 1 else self.env.observe()
         capture = time.perf_counter() - t
-        changed = state.see(obs.screenshot)
+        changed = state.see(obs.screenshot, obs.geometry.scale)
         previous = state.steps[-1] if state.steps else None
         notes = list(state.notes)
         if changed is False and previous and previous.executed and previous.action.get("action") != "wait":

@@ -1,8 +1,9 @@
-"""Did the screen change? A comparison that ignores a blinking cursor and other specks.
+"""Did the screen change? Any change a person could read counts; a blinking text caret does not.
 
-Both screenshots are shrunk to a grey thumbnail about 256 pixels wide and cut into cells of 8x8 thumbnail
-pixels. A cell counts as changed when its mean difference is over a threshold: a thin cursor or a ticking
-seconds digit averages away inside its cell, while a toggled switch, a new page or a typed word does not.
+A counter going from 1 to 2 is a change the model must hear about (it clicked "+" and the order grew), so the
+screens are compared pixel by pixel, in CSS pixels. What is ignored is a change no wider than a caret: a text
+caret is one CSS pixel wide (two with antialiasing), while a changed glyph, a toggled switch or a new page
+changes at least three pixels side by side somewhere.
 """
 
 from __future__ import annotations
@@ -12,33 +13,34 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-THUMB_WIDTH = 256
-CELL = 8
-# Mean grey difference (0-255) over a cell that counts as a change.
-CELL_THRESHOLD = 6.0
+# Grey levels (0-255) a pixel must move by to count: less is compression or blending noise.
+PIXEL_THRESHOLD = 24
+# Changed pixels side by side, in CSS px, that make a change: a caret is narrower.
+MIN_RUN = 3
 
 
 @dataclass(frozen=True)
 class ScreenSignature:
-    """A screenshot reduced for comparison; cheap to keep one per step."""
+    """A screenshot reduced for comparison: grey, in CSS pixels (a few MB at 1080p; the loop keeps a few)."""
 
-    cells: np.ndarray  # mean grey per cell, float32
-    size: tuple[int, int]  # the screenshot's size
+    grey: np.ndarray  # uint8, height x width
 
     @classmethod
-    def of(cls, image: Image.Image) -> ScreenSignature:
-        w, h = image.size
-        tw = min(THUMB_WIDTH, w)
-        th = max(CELL, round(h * tw / w))
-        grey = np.asarray(image.convert("L").resize((tw, th), Image.Resampling.BOX), dtype=np.float32)
-        rows, cols = th // CELL, tw // CELL
-        cells = grey[: rows * CELL, : cols * CELL].reshape(rows, CELL, cols, CELL).mean(axis=(1, 3))
-        return cls(cells, (w, h))
-
-    def changed_cells(self, other: ScreenSignature) -> int:
-        if self.size != other.size or self.cells.shape != other.cells.shape:
-            return self.cells.size  # rotated or resized: everything changed
-        return int((np.abs(self.cells - other.cells) > CELL_THRESHOLD).sum())
+    def of(cls, image: Image.Image, scale: float = 1.0) -> ScreenSignature:
+        """`scale`: device pixels per CSS pixel, so a caret is as narrow on a HiDPI screen as on any other."""
+        grey = image.convert("L")
+        if scale > 1:
+            size = (max(1, round(grey.width / scale)), max(1, round(grey.height / scale)))
+            grey = grey.resize(size, Image.Resampling.BOX)
+        return cls(np.asarray(grey))
 
     def same_as(self, other: ScreenSignature) -> bool:
-        return self.changed_cells(other) == 0
+        if self.grey.shape != other.grey.shape:
+            return False  # rotated or resized: everything changed
+        a, b = self.grey, other.grey
+        changed = (np.maximum(a, b) - np.minimum(a, b)) > PIXEL_THRESHOLD  # |a - b| in uint8, a few ms at 1080p
+        width = changed.shape[1] - MIN_RUN + 1
+        run = changed[:, :width].copy()
+        for shift in range(1, MIN_RUN):
+            run &= changed[:, shift: shift + width]
+        return not run.any()

@@ -23,7 +23,7 @@ from PIL import Image
 
 from actions.base import Action, Answer, Terminate, Type
 from actions.browser import with_scheme
-from actions.computer import Key
+from actions.computer import DoubleClick, Key, LeftClick, LeftClickDrag, MiddleClick, MouseMove, RightClick, Scroll
 from actions.geometry import ScreenGeometry
 from actions.space import BROWSER, ActionSpace
 from actions.text import clip
@@ -35,12 +35,17 @@ from environments.browser_tab import TabWatch
 from environments.browser_target import TEXT_AT_JS
 from environments.chromium import SharedPlaywright, launch_chromium
 from environments.keys import normalize_keys
+from environments.xinput import MULTI_CLICK_SECONDS, XInput
 from environments.xvfb import VirtualDisplay, find_xvfb
 
 T = TypeVar("T")
 
 # Chromium keeps a window at least this wide; a narrower viewport cannot fill the virtual screen exactly.
 MIN_WINDOW_WIDTH = 500
+# Seconds X input may take to reach the page, at most, on a loaded machine.
+INPUT_TIMEOUT = 1.0
+# Seconds from a page opening a dialog to Chromium showing it, at most, on a loaded machine.
+DIALOG_SHOW_MARGIN = 0.2
 # Chromium's own flags for the virtual display: no browser UI, and scrolling that ends when the wheel does.
 VIRTUAL_ARGS = ("--kiosk", "--disable-smooth-scrolling")
 
@@ -86,6 +91,9 @@ class BrowserEnvironment:
         self._closing = False
         self._cdp: Any = None
         self._screen: VirtualDisplay | None = None
+        self._overlay_shown = False  # a popup or dialog was on the virtual screen when it last settled
+        # The page was handed out (`page`) since the screen last settled: it may have changed unseen.
+        self._page_lent = False
         self._xinput: Any = None
         self._tabs: dict[Any, TabWatch] = {}
         self._notes: list[str] = []  # what the model must be told at the next observation
@@ -127,8 +135,6 @@ class BrowserEnvironment:
                 self._browser = launch_chromium(
                     self._pw, s, headless=False, display=self._screen.name,
                     args=(*VIRTUAL_ARGS, f"--force-device-scale-factor={s.device_scale_factor}"))
-                from environments.xinput import XInput
-
                 self._xinput = XInput(self._screen.name, s.device_scale_factor)
                 self._actions.input = self._xinput
             else:
@@ -171,11 +177,23 @@ class BrowserEnvironment:
         self._context.set_default_navigation_timeout(s.navigation_timeout * 1000)
         self._context.on("page", self._adopt_page)
         self._tabs_given_up.clear()
+        self._overlay_shown = False
         self._tabs.clear()
         self._notes.clear()
         self._page = None
         self._adopt_page(self._context.new_page())
-        self.input.position = (0.0, 0.0)
+        self._park_pointer()
+
+    def _park_pointer(self) -> None:
+        """Start each episode with the pointer off the page, so nothing on it shows a hover from the last one:
+        on the virtual display, in the spare pixels right of and below the window; elsewhere at (0, 0), where
+        Playwright's page-level mouse starts."""
+        if self._xinput is None:
+            self.input.position = (0.0, 0.0)
+            return
+        w, h = self._screen_size()
+        scale = self.settings.device_scale_factor
+        self._xinput.move((w + 1) / scale, (h + 1) / scale)
 
     def _adopt_page(self, page: Any) -> None:
         if page is self._page:
@@ -285,8 +303,11 @@ class BrowserEnvironment:
 
     @property
     def page(self) -> Any:
-        """The active Playwright page (for tasks that read page state, and for calibration)."""
+        """The active Playwright page (for tasks that read page state, and for calibration). Whoever takes it
+        may change the page outside the driver's actions (a task's setup, its clock), so on the virtual display
+        the next screenshot first waits until Chromium has drawn it."""
         self._ensure_started()
+        self._page_lent = True
         return self._page
 
     @property
@@ -311,6 +332,9 @@ class BrowserEnvironment:
             # A round trip to the page, before the capture: Playwright delivers a crash it has seen meanwhile,
             # which an X screen capture alone would not notice.
             extras["title"] = self._title(page)
+            if self._screen is not None and self._page_lent:
+                self._wait_for_frames(tab)
+                self._page_lent = False
         if tab.chooser is not None:
             warnings.append(self._chooser_prompt(tab.chooser))
         if self._crashed is not None:
@@ -319,6 +343,23 @@ class BrowserEnvironment:
         self._notes.clear()
         geometry = ScreenGeometry(width=image.width, height=image.height, scale=self.settings.device_scale_factor)
         return Observation(screenshot=image, geometry=geometry, extras=extras, warnings=tuple(warnings))
+
+    def _wait_for_frames(self, tab: TabWatch) -> None:
+        """Two frames, before the X screen is captured: what changed the page through `page` since the last
+        action (a task's script, its clock run forward) is on the screen only once Chromium has drawn it. A
+        capture through CDP draws the page itself. After an action alone the settle has waited for them."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        deadline = time.monotonic() + self.settings.settle_timeout
+        while tab.dialog is None and (left := deadline - time.monotonic()) > 0:
+            try:
+                # A timeout of 0 would be none at all: `left` is above 0 here.
+                tab.page.wait_for_function(_TWO_FRAMES_JS, timeout=min(left, 0.25) * 1000)
+                return
+            except PlaywrightError as exc:  # a slice ran out (a dialog opened meanwhile?), or the tab is closing
+                if tab.page.is_closed() or not self._browser.is_connected():
+                    return  # the next look finds the tab closed or the browser gone
+                logger.debug("waiting for the page to draw: {}", exc)
 
     def _dialog_hint(self, kind: str) -> str:
         if self.mode == "virtual":
@@ -395,10 +436,15 @@ class BrowserEnvironment:
         for point in action.points():
             self._check_point(point)
         self._settle_if_navigated()
+        if action.points():
+            self._wait_out_click_protection()
         page = self._page
+        expected = self._input_expected(action)
         if not self._answered_here(action):
             try:
                 handler(action)
+                if expected is not None:
+                    self._wait_for_input(*expected)
             except ActionFailed:
                 # The action closed its own tab (a button calling window.close()): Playwright then reports the
                 # page as closed mid-click. That is the action's effect, not a failure; carry on in the tab left.
@@ -407,6 +453,45 @@ class BrowserEnvironment:
                 logger.debug("the {} action closed its tab", action.action)
         self._settle()
         self._refuse_chooser_if_uploads_off()
+
+    def _input_expected(self, action: Action) -> tuple[str, int] | None:
+        """On the virtual display, the input event the page receives last for `action`, and how many of it it
+        will have seen then; None where the input goes elsewhere (a dialog, a popup) or cannot be counted."""
+        tab = self.tab
+        kind = _LAST_INPUT_EVENT.get(type(action))
+        if (kind is None or self._xinput is None or not tab.listening or tab.dialog is not None
+                or tab.chooser is not None or self._overlay_shown):
+            return None
+        if isinstance(action, Key):
+            count = len(normalize_keys(action.keys))
+        elif isinstance(action, Type):
+            count = len(action.text)
+        else:
+            count = 2 if isinstance(action, DoubleClick) else 1
+        return kind, tab.inputs[kind] + max(1, count)
+
+    def _wait_for_input(self, kind: str, seen: int) -> None:
+        """Until the page has received the X input just sent (Chromium takes it from the X server in its own
+        time; on a loaded machine its effect could otherwise come after the screenshot), bounded. A popup or
+        dialog the input opened takes the rest of it."""
+        tab = self.tab
+        deadline = time.monotonic() + min(self.settings.settle_timeout, INPUT_TIMEOUT)
+        while tab.inputs[kind] < seen and time.monotonic() < deadline:
+            if tab.dialog is not None or tab.page.is_closed() or (self._screen and self._screen.popup_shown()):
+                return
+            self._guard(lambda: self._pump(0.005), "waiting for the page to take the input")
+        if tab.inputs[kind] < seen:
+            logger.debug("the page did not report the {} input within {:.1f} s", kind, INPUT_TIMEOUT)
+
+    def _wait_out_click_protection(self) -> None:
+        """Chromium ignores clicks on a dialog's buttons for a double-click time after it appears, so that a
+        click meant for the page cannot answer it; a person is never that fast, a model on a GPU can be."""
+        dialog = self.tab.dialog
+        if self.mode == "virtual" and dialog is not None:
+            # The dialog is shown a little after the page opens it; the margin covers that on a loaded machine.
+            wait = dialog.opened_at + MULTI_CLICK_SECONDS + DIALOG_SHOW_MARGIN - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
 
     def _answered_here(self, action: Action) -> bool:
         """Answer a file chooser, or (off the virtual display) a JS dialog, with the model's action; True if
@@ -496,15 +581,30 @@ class BrowserEnvironment:
             # adopted now. A page the action closed cannot wait: any other open one can.
             self._pump(s.settle_delay)
             deadline = time.monotonic() + s.settle_timeout
-            while self._context.pages and len(self._context.pages) < len(self._tab_targets()):
-                if time.monotonic() > deadline:
-                    self._give_up_on_unloaded_tabs()
+            while True:
+                self._wait_for_new_tabs(deadline)
+                self._ensure_started()
+                self._wait_until_drawn(deadline)
+                # A tab the action opens can appear a while after its input (later still on a loaded machine).
+                if not self._tabs_pending() or time.monotonic() > deadline:
                     break
-                self._pump(0.02)  # a tab exists in Chromium that Playwright has not delivered yet
-            self._ensure_started()
-            self._wait_until_drawn(deadline)
+            self._wait_for_overlay(deadline)
+            self._page_lent = False
         except PlaywrightError as exc:
             self._raise_for(exc, "waiting for the page to settle", timeout_is_fatal=False)
+
+    def _wait_for_overlay(self, deadline: float) -> None:
+        """On the virtual display, a popup (a `<select>` list, a picker) or a dialog is drawn by Chromium
+        itself, outside the page's animation frames: wait until it is on the screen and has stopped fading in.
+        One that just appeared must first change the screen: Chromium maps it a frame or more before drawing."""
+        if self._screen is None:
+            return
+        overlay = self.tab.dialog is not None or self._screen.popup_shown()
+        if overlay and not self._screen.wait_until_still(*self._screen_size(), deadline,
+                                                         must_change=not self._overlay_shown):
+            logger.debug("the popup or dialog on the screen did not stop changing within {:.1f} s",
+                         self.settings.settle_timeout)
+        self._overlay_shown = overlay
 
     def _settle_if_navigated(self) -> None:
         if self.tab.navigated:
@@ -541,6 +641,20 @@ class BrowserEnvironment:
                 return  # the tab closed itself meanwhile; the next observe adopts another
             if tab.requests_seen == seen and not tab.requests_pending() and tab.dialog is None:
                 return
+
+    def _tabs_pending(self) -> bool:
+        """A tab exists in Chromium that Playwright has not delivered yet, or delivered but not yet to
+        `_adopt_page` (its page event waits for the next pump)."""
+        pages = self._context.pages
+        return bool(pages) and (len(pages) < len(self._tab_targets())
+                                or any(p not in self._tabs and not p.is_closed() for p in pages))
+
+    def _wait_for_new_tabs(self, deadline: float) -> None:
+        while self._tabs_pending():
+            if time.monotonic() > deadline:
+                self._give_up_on_unloaded_tabs()
+                return
+            self._pump(0.02)
 
     def _tab_targets(self) -> list[dict[str, Any]]:
         """Chromium's tabs (Playwright launches it without a startup window, so all are ours) that may still
@@ -599,5 +713,19 @@ class BrowserEnvironment:
         raise_for(exc, what, gone=gone, timeout_is_fatal=timeout_is_fatal, mark_crashed=self._mark_crashed)
 
 
-# Resolves once two frames have been drawn: the first frame after an action may still be in flight.
-_TWO_FRAMES_JS = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
+# The DOM event a page receives last for each input action (environments.browser_tab counts them).
+_LAST_INPUT_EVENT: dict[type[Action], str] = {
+    LeftClick: "mouseup", RightClick: "mouseup", MiddleClick: "mouseup", DoubleClick: "mouseup",
+    LeftClickDrag: "mouseup", MouseMove: "mousemove", Scroll: "wheel", Key: "keyup", Type: "keyup",
+}
+
+# Resolves once two frames have been drawn: the first frame after an action may still be in flight. An
+# IntersectionObserver reports a new target in the next frame's rendering step, as requestAnimationFrame would
+# run, but a page's fake clock (Playwright's, which MiniWoB++ pauses between actions) cannot hold it back.
+_TWO_FRAMES_JS = """() => new Promise((done) => {
+  const nextFrame = (then) => {
+    const seen = new IntersectionObserver(() => { seen.disconnect(); then(); });
+    seen.observe(document.documentElement);
+  };
+  nextFrame(() => nextFrame(() => done(true)));
+})"""

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 #   window    a visible window on the user's own display (to watch), with page-level input like headless,
 #             so the agent never moves the user's pointer;
 #   auto      virtual where it can run (Linux with Xvfb, a viewport at least 500 CSS px wide), else headless.
-# The default stays headless until the whole suite (MiniWoB++'s oracle included) is checked on the virtual display.
 DisplayMode = Literal["auto", "virtual", "headless", "window"]
 DISPLAY_MODES: tuple[str, ...] = ("auto", "virtual", "headless", "window")
 
@@ -29,7 +28,7 @@ class BrowserSettings(BaseModel):
     executable_path: Path | None = Field(
         default=None, description="Chromium binary; None finds one (Playwright's own, then chromium on PATH)."
     )
-    display: DisplayMode = "headless"
+    display: DisplayMode = "auto"
     viewport_width: int = Field(default=1280, ge=64, le=7680)
     viewport_height: int = Field(default=800, ge=64, le=4320)
     device_scale_factor: float = Field(default=1.0, gt=0, le=4)

@@ -1,9 +1,10 @@
 """What one tab is doing that the next screenshot must wait for or show: requests in flight, an open JS
-dialog, a file chooser waiting for a file."""
+dialog, a file chooser waiting for a file, the input events the page has received."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,20 @@ from actions.text import clip
 # A request open this long is a long poll, a stream or a hung server: the screen is not waiting for it.
 LONG_LIVED_REQUEST = 1.0
 
+# X input reaches the page some time after the X server took it: the driver waits until the page has seen it,
+# told by listeners in a world of their own, which the page's scripts can neither see nor stop.
+_INPUT_WORLD = "agent-input"
+_INPUT_BINDING = "__agentInputSeen"
+_INPUT_LISTENER_JS = f"""(() => {{
+  const seen = globalThis.{_INPUT_BINDING};
+  if (!seen || globalThis.__agentListening) return;
+  globalThis.__agentListening = true;
+  seen("ready");
+  for (const type of ["mousedown", "mouseup", "mousemove", "wheel", "keydown", "keyup"]) {{
+    window.addEventListener(type, () => seen(type), {{capture: true, passive: true}});
+  }}
+}})()"""
+
 
 @dataclass(frozen=True)
 class OpenDialog:
@@ -23,6 +38,7 @@ class OpenDialog:
     message: str
     default: str
     handle: Any  # Playwright's Dialog, to answer it where no X input can (headless)
+    opened_at: float = 0.0  # time.monotonic() when the page opened it
 
     def describe(self) -> str:
         what = {"alert": "an alert", "confirm": "a confirmation", "prompt": "a question",
@@ -53,10 +69,17 @@ class TabWatch:
         page.on("framenavigated", self._on_navigated)
         page.on("dialog", self._on_dialog)
         page.on("filechooser", self._on_chooser)
+        self.inputs: Counter[str] = Counter()  # input events the page has received, by DOM event type
+        self.listening = False  # the listeners that count them are on the current document
         try:
             self._cdp = page.context.new_cdp_session(page)
             self._cdp.on("Page.javascriptDialogClosed", self._on_dialog_closed)
+            self._cdp.on("Runtime.bindingCalled", self._on_binding)
             self._cdp.send("Page.enable")
+            self._cdp.send("Runtime.enable")
+            self._cdp.send("Runtime.addBinding", {"name": _INPUT_BINDING, "executionContextName": _INPUT_WORLD})
+            self._cdp.send("Page.addScriptToEvaluateOnNewDocument",
+                           {"source": _INPUT_LISTENER_JS, "worldName": _INPUT_WORLD, "runImmediately": True})
         except Exception as exc:  # a tab that closed at once; nothing to watch
             logger.debug("no CDP session for the tab ({}); its dialogs are seen only when answered here", exc)
             self._cdp = None
@@ -71,13 +94,22 @@ class TabWatch:
     def _on_navigated(self, frame: Any) -> None:
         if frame == self.page.main_frame:
             self.navigated = True
+            self.listening = False  # until the new document's listeners say "ready"
 
     def _on_dialog(self, dialog: Any) -> None:
         logger.debug("the page opened a {} dialog: {}", dialog.type, clip(dialog.message, 80))
-        self.dialog = OpenDialog(dialog.type, dialog.message, dialog.default_value, dialog)
+        self.dialog = OpenDialog(dialog.type, dialog.message, dialog.default_value, dialog, time.monotonic())
 
     def _on_dialog_closed(self, _event: dict[str, Any]) -> None:
         self.dialog = None
+
+    def _on_binding(self, event: dict[str, Any]) -> None:
+        if event.get("name") != _INPUT_BINDING:
+            return
+        if event.get("payload") == "ready":
+            self.listening = True
+        else:
+            self.inputs[str(event.get("payload"))] += 1
 
     def _on_chooser(self, chooser: Any) -> None:
         logger.debug("the page opened a file chooser (multiple={})", chooser.is_multiple())

@@ -25,6 +25,8 @@ BUTTONS = {"left": 1, "middle": 2, "right": 3}
 MULTI_CLICK_SECONDS = 0.5
 MULTI_CLICK_PIXELS = 5
 WHEEL_DOWN, WHEEL_UP = 5, 4
+# How long clients take to read a changed keyboard map, at most, on a loaded machine.
+KEYMAP_SETTLE_SECONDS = 0.1
 
 
 class XInput:
@@ -135,12 +137,23 @@ class XInput:
         self._d.sync()
 
     def type(self, text: str) -> None:
-        for ch in text:
-            key = {"\n": "enter", "\r": "enter", "\t": "tab"}.get(ch, ch)
+        keys = [{"\n": "enter", "\r": "enter", "\t": "tab"}.get(ch, ch) for ch in text]
+        self._map_missing(keys)
+        for key in keys:
             self.key_down(key)
             self.key_up(key)
             if self.type_delay:
                 time.sleep(self.type_delay)
+
+    def _map_missing(self, keys: list[str]) -> None:
+        """Give every character of `keys` that has no keycode a spare one, before any is typed, so that the
+        clients' wait for the new map is paid once per text (and only for characters new to this display)."""
+        missing = {to_x_keysym(key) for key in keys} - set(self._remapped)
+        missing = {sym for sym in missing if not self._d.keysym_to_keycodes(sym)}
+        for keysym in list(missing)[: len(self._spare)]:
+            self._map_spare(keysym, settle=False)
+        if missing:
+            time.sleep(KEYMAP_SETTLE_SECONDS)
 
     def _keycode_of(self, keysym: int) -> tuple[int, bool]:
         """The keycode that gives `keysym`, and whether it needs shift; a spare keycode mapped to it if none."""
@@ -152,7 +165,9 @@ class XInput:
                 return code, level == 1
         return self._map_spare(keysym), False
 
-    def _map_spare(self, keysym: int) -> int:
+    def _map_spare(self, keysym: int, settle: bool = True) -> int:
+        """Map `keysym` to a spare keycode; with `settle`, wait until clients have read the new map (a key
+        event that reaches Chromium before it has would type nothing)."""
         if self._spare:
             code = self._spare.pop()
         else:
@@ -160,11 +175,13 @@ class XInput:
             # so that clients have read the events that used its old meaning.
             old, code = self._remapped.popitem(last=False)
             logger.debug("no spare keycode left; keycode {} now types {:#x} instead of {:#x}", code, keysym, old)
-            time.sleep(0.1)
+            time.sleep(KEYMAP_SETTLE_SECONDS)
         # Both levels, so a held shift does not change what the key types.
         self._d.change_keyboard_mapping(code, [(keysym, keysym)])
         self._d.sync()
         self._remapped[keysym] = code
+        if settle:
+            time.sleep(KEYMAP_SETTLE_SECONDS)
         return code
 
     def _unmapped_keycodes(self) -> list[int]:

@@ -36,6 +36,8 @@ class VirtualDisplay:
             raise EnvironmentUnavailable(f"no Xvfb on PATH for the browser's virtual display; {XVFB_HINT}")
         self.width, self.height = width, height
         self._mss: Any = None
+        self._x: Any = None  # an Xlib connection, for the window tree
+        self._last: bytes = b""  # the pixels of the latest grab, to tell when the screen changes
         read_fd, write_fd = os.pipe()
         try:
             # -displayfd: Xvfb picks a free display number itself and writes it once it accepts clients, so
@@ -74,13 +76,49 @@ class VirtualDisplay:
 
     def grab(self, width: int, height: int) -> Image.Image:
         """The top-left `width` x `height` pixels of the screen, as RGB (a few ms through XShm)."""
+        return Image.frombuffer("RGB", (width, height), self._grab_raw(width, height), "raw", "BGRX", 0, 1)
+
+    def _grab_raw(self, width: int, height: int) -> bytes:
         if self._mss is None:
             import mss
 
             factory = getattr(mss, "MSS", None) or mss.mss
             self._mss = factory(display=self.name)  # opened by the thread that captures: mss is per thread
-        shot = self._mss.grab({"left": 0, "top": 0, "width": width, "height": height})
-        return Image.frombuffer("RGB", shot.size, shot.bgra, "raw", "BGRX", 0, 1)
+        self._last = bytes(self._mss.grab({"left": 0, "top": 0, "width": width, "height": height}).bgra)
+        return self._last
+
+    def popup_shown(self) -> bool:
+        """Whether a popup window is on the screen: the open list of a `<select>`, a date or colour picker,
+        a tooltip. X11 toolkits make them override-redirect windows, which no window manager places."""
+        from Xlib import X
+        from Xlib import display as xdisplay
+
+        if self._x is None:
+            self._x = xdisplay.Display(self.name)
+        for window in self._x.screen().root.query_tree().children:
+            attributes = window.get_attributes()
+            if attributes.override_redirect and attributes.map_state == X.IsViewable:
+                return True
+        return False
+
+    def wait_until_still(self, width: int, height: int, deadline: float, must_change: bool,
+                         quiet: float = 0.1) -> bool:
+        """Grab the top-left `width` x `height` pixels until they stay the same for `quiet` seconds, having
+        first changed from the latest grab if `must_change`; False if the deadline came first.
+
+        Chromium maps a popup before drawing it, then fades it in over some frames; what the page itself
+        draws, its animation frames already tell (the browser driver waits for those)."""
+        before = self._last
+        frame, since = self._grab_raw(width, height), time.monotonic()
+        changed = frame != before
+        while time.monotonic() < deadline:
+            time.sleep(0.015)  # about a frame
+            now_frame, now = self._grab_raw(width, height), time.monotonic()
+            if now_frame != frame:
+                frame, since, changed = now_frame, now, True
+            elif (changed or not must_change) and now - since >= quiet:
+                return True
+        return False
 
     def close(self) -> None:
         if self._mss is not None:
@@ -89,6 +127,12 @@ class VirtualDisplay:
             except Exception as exc:  # the server may already be gone
                 logger.debug("closing the screen grabber failed: {}", exc)
             self._mss = None
+        if self._x is not None:
+            try:
+                self._x.close()
+            except Exception as exc:  # the server may already be gone
+                logger.debug("closing the X connection failed: {}", exc)
+            self._x = None
         if self._proc.poll() is None:
             self._proc.terminate()
             try:

@@ -117,3 +117,32 @@ def test_drafts_leave_few_passes_per_action(tiny_model_dir: Path) -> None:
     out = io.StringIO()
     Console(file=out, width=200).print(drafts_table(str(tiny_model_dir)))
     assert "left_click" in out.getvalue() and "swipe" in out.getvalue()
+
+
+def test_browser_bench_times_real_steps_by_phase(tmp_path: Path) -> None:
+    from environments.browser import BrowserSettings, virtual_display_problem
+
+    displays = "headless" + ("" if virtual_display_problem(BrowserSettings(viewport_width=640, viewport_height=480))
+                             else ",virtual")
+    out = tmp_path / "bb.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "bench-browser", "--screens", "640x480", "--browser-display", displays,
+         "--steps", "3", "--out", str(out)], capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| screen | display | capture | act + settle | loop + recording | framework total |" in done.stdout
+    results = json.loads(out.read_text())["results"]
+    assert [r["display"] for r in results] == displays.split(",")
+    for r in results:
+        assert 0 < r["capture_ms"] and 0 < r["act_ms"] and r["playwright_capture_ms"] > 0
+        assert r["framework_ms"] >= r["capture_ms"] + r["act_ms"]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--screens", "640by480"], "--screens: '640by480' is not a screen"),
+    (["--browser-display", "virtual,vr"], "--browser-display: vr is not a display mode"),
+    (["--steps", "1"], "--steps must be at least 2"),
+])
+def test_browser_bench_refuses_bad_flags(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench-browser", *flags]) == 2
+    assert message in capsys.readouterr().err

@@ -1,5 +1,7 @@
-"""Chromium's dialogs on the driver's virtual display, used as a person uses them: a confirm answered by
-keys, uploads only under --upload-dir, and the screenshot taken once the page has drawn the action."""
+"""Chromium's native widgets and dialogs on the driver's virtual display, used as a person uses them: an
+option clicked where the open list shows it, a date clicked in the open calendar, a confirm answered by keys and by a click on its drawn OK, a
+prompt answered by typing, a tooltip shown, uploads only under --upload-dir, and the screenshot taken once
+the page has drawn the action. Where things are is read from the screenshot, as the model would, not from the DOM."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageChops
 
-from actions.base import Type
-from actions.computer import Key, LeftClick
+from actions.base import Type, Wait
+from actions.computer import Key, LeftClick, MouseMove
 from environments.base import ActionFailed
 from environments.browser import BrowserEnvironment, BrowserSettings, virtual_display_problem
 
@@ -73,6 +76,85 @@ def out(env: BrowserEnvironment) -> str:
     return str(env.page.evaluate("document.getElementById('out').textContent"))
 
 
+def changed_box(before: Image.Image, after: Image.Image) -> tuple[int, int, int, int]:
+    """The box (left, top, right, bottom) of what differs between two screenshots."""
+    box = ImageChops.difference(before, after).getbbox()
+    assert box is not None, "the screen did not change"
+    return box
+
+
+def test_an_option_is_chosen_by_a_click_where_the_open_list_shows_it(page: BrowserEnvironment) -> None:
+    env = page
+    closed = env.observe().screenshot
+    env.act(LeftClick(coordinate=centre(env, "#pick")))
+    shown = env.observe().screenshot
+    left, top, right, bottom = changed_box(closed, shown)
+    below = max(top, 45)  # the list opens under the control, which itself changes (focus ring)
+    assert bottom - below > 80, "the open list is not on the screenshot"
+    # Drawn, not just mapped: Chromium shows the list's window a frame or more before it paints the options.
+    assert np.asarray(shown.crop((left, below, right, bottom))).std() > 30, "the open list is blank"
+    row = (bottom - below) / 4  # four options, one row each
+    env.act(LeftClick(coordinate=((left + right) // 2, round(below + 2.5 * row))))
+    assert env.page.evaluate("document.getElementById('pick').value") == "charlie"
+    assert ImageChops.difference(env.observe().screenshot.crop((0, 50, 200, 200)),
+                                 closed.crop((0, 50, 200, 200))).getbbox() is None, "the list stayed open"
+
+
+def blue_box(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The box of the area filled in saturated blue (a default button, a picker's highlighted cell) inside
+    `box`: columns with at least 20 such pixels, then the rows that fill them, so blue text (a link, "Today")
+    is left out."""
+    pixels = np.asarray(image.crop(box)).astype(int)
+    blue = (pixels[..., 2] > 150) & (pixels[..., 0] < 80) & (pixels[..., 2] - pixels[..., 1] > 60)
+    xs = np.nonzero(blue.sum(axis=0) >= 20)[0]
+    assert len(xs), "nothing filled in blue there"
+    ys = np.nonzero(blue[:, xs.min(): xs.max() + 1].sum(axis=1) >= 0.8 * len(xs))[0]
+    return box[0] + xs.min(), box[1] + ys.min(), box[0] + xs.max() + 1, box[1] + ys.max() + 1
+
+
+def test_a_date_is_picked_by_a_click_in_the_open_calendar(page: BrowserEnvironment) -> None:
+    env = page
+    env.page.set_content("<input id=d type=date style='position: absolute; left: 40px; top: 40px; font-size: 16px'>")
+    before = env.observe().screenshot
+    box = env.page.locator("#d").bounding_box()
+    env.act(LeftClick(coordinate=(round(box["x"] + box["width"] - 12), round(box["y"] + box["height"] / 2))))
+    shown = env.observe().screenshot
+    # Today's cell is highlighted; the cell under it is a week later (the grid's rows are as tall as a cell).
+    left, top, right, bottom = blue_box(shown, changed_box(before, shown))
+    env.act(LeftClick(coordinate=((left + right) // 2, (top + bottom) // 2 + (bottom - top))))
+    week_later = env.page.evaluate("""() => { const d = new Date(); d.setDate(d.getDate() + 7);
+        return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`; }""")
+    assert env.page.evaluate("document.getElementById('d').value") == week_later
+
+
+def test_a_confirm_is_accepted_by_a_click_on_its_drawn_ok(page: BrowserEnvironment) -> None:
+    env = page
+    before = env.observe().screenshot
+    env.act(LeftClick(coordinate=centre(env, "#ask")))
+    seen = env.observe()
+    assert seen.extras["dialog"]["type"] == "confirm"
+    # OK is the dialog's one filled, saturated blue button.
+    left, top, right, bottom = blue_box(seen.screenshot, changed_box(before, seen.screenshot))
+    env.act(LeftClick(coordinate=((left + right) // 2, (top + bottom) // 2)))
+    assert "dialog" not in env.observe().extras
+    assert out(env) == "yes"
+
+
+def test_a_prompt_is_answered_by_typing_and_an_alert_is_read(page: BrowserEnvironment) -> None:
+    env = page
+    env.act(LeftClick(coordinate=centre(env, "#name")))
+    assert env.observe().extras["dialog"] == {"type": "prompt", "message": "Your name?"}
+    env.act(Type(text="Zoë 你好 ☃"))  # characters the X keyboard map lacks, as well
+    env.act(Key(keys=["Return"]))
+    assert out(env) == "hi Zoë 你好 ☃"
+    env.act(LeftClick(coordinate=centre(env, "#alert")))
+    seen = env.observe()
+    assert seen.extras["dialog"] == {"type": "alert", "message": "Saved."}
+    assert any("Saved." in w for w in seen.warnings)
+    env.act(Key(keys=["Return"]))
+    assert out(env) == "after alert"
+
+
 def test_a_confirm_is_seen_and_accepted_by_enter_or_dismissed_by_escape(page: BrowserEnvironment) -> None:
     env = page
     env.act(LeftClick(coordinate=centre(env, "#ask")))
@@ -110,6 +192,24 @@ def test_uploads_are_off_without_an_upload_folder(tmp_path: Path) -> None:
         assert any("uploads are off" in w for w in warnings), warnings
         env.act(Type(text="/etc/passwd"))  # goes to the page, not to a chooser
         assert env.page.evaluate("document.getElementById('f').files.length") == 0
+
+
+def test_a_tooltip_shows_where_the_pointer_rests(page: BrowserEnvironment) -> None:
+    env = page
+    env.page.set_content("<button id=b title='Deletes every file' style='position: absolute; left: 100px; "
+                         "top: 100px'>hover me</button>")
+    before = env.observe().screenshot
+    env.act(MouseMove(coordinate=centre(env, "#b")))
+    env.act(Wait(time=1.5))  # Chromium shows a title after the pointer has rested a moment
+    left, top, right, bottom = changed_box(before, env.observe().screenshot)
+    assert bottom >= 135 and right - left >= 120, "no tooltip under the button (the button ends at y=121)"
+
+
+def test_a_change_made_by_a_script_between_actions_is_on_the_next_screenshot(page: BrowserEnvironment) -> None:
+    env = page
+    for colour in ["rgb(255, 0, 0)", "rgb(0, 0, 255)"] * 3:  # what a task's setup or its clock does to the page
+        env.page.set_content(f"<body style='margin: 0; background: {colour}'>")
+        assert f"rgb{tuple(env.observe().screenshot.getpixel((100, 520)))}" == colour
 
 
 @pytest.mark.parametrize("button", ["#dom", "#load", "#go", "#none"])

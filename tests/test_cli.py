@@ -107,6 +107,7 @@ def test_doctor_lists_the_parts() -> None:
     assert done.returncode == 0
     for part in ("torch", "browser", "adb", "gpu", "model"):
         assert part in done.stdout
+    assert "browser display" in done.stdout
     assert "does not exist" in done.stdout
 
 

@@ -28,7 +28,7 @@ from evals.results import InstanceResult
 from tests.support.evals import browser_for, run_one
 
 FULL = os.environ.get("EVALS_FULL") == "1"
-HANDFUL = ["click-button", "click-checkboxes", "enter-text", "login-user", "email-inbox", "book-flight"]
+HANDFUL = ["click-button", "click-checkboxes", "enter-text", "login-user", "email-inbox", "book-flight", "choose-list"]
 TASKS = sorted(SCRIPTS) if FULL else HANDFUL
 SEEDS = [0, 1] if FULL else [3]
 

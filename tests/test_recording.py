@@ -1,13 +1,15 @@
-"""Episode folders: names readable in every script and safe as paths, never one that already exists."""
+"""Episode folders: names readable in every script and safe as paths, never one that already exists; a
+screenshot written off the step's path and named only with its step's record."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from agent.recording import EpisodeRecorder, episode_dir_for, load_episode
-from agent.trajectory import EpisodeResult
+from agent.trajectory import EpisodeResult, StepRecord
 
 
 @pytest.mark.parametrize(("task", "slug"), [
@@ -34,3 +36,24 @@ def test_a_folder_that_exists_is_never_reused(tmp_path: Path, monkeypatch: pytes
     second = episode_dir_for(tmp_path, "打开设置")
     assert first.name == "20250101-120000-打开设置" and second.name == "20250101-120000-打开设置-2"
     assert not second.exists()
+
+
+def step_record(index: int, shot: str) -> StepRecord:
+    return StepRecord(index=index, screenshot=shot, screen={"width": 64, "height": 48, "scale": 1.0},
+                      model_image=(64, 48), messages=[], attempts=[])
+
+
+def test_a_screenshot_takes_its_name_only_with_its_step_record(tmp_path: Path) -> None:
+    recorder = EpisodeRecorder(tmp_path / "ep", {"task": "t"})
+    image = Image.new("RGB", (64, 48), (200, 10, 10))
+    first = recorder.save_screenshot(1, image)
+    assert not (recorder.dir / first).exists(), "a screenshot on disk before its record"
+    recorder.write_step(step_record(1, first))
+    recorder.flush()  # both are written in the background, the screenshot first
+    assert Image.open(recorder.dir / first).getpixel((5, 5)) == (200, 10, 10)
+    assert len(load_episode(recorder.dir)[1]) == 1
+    recorder.save_screenshot(2, image)  # the step crashed before its record
+    recorder.finish(EpisodeResult(task="t", stop_reason="error", steps=1))
+    header, steps = load_episode(recorder.dir)
+    assert [s.screenshot for s in steps] == [first]
+    assert sorted(p.name for p in (recorder.dir / "screenshots").iterdir()) == ["step_001.png"]

@@ -280,6 +280,28 @@ def terminal(p: Page, goal: str) -> Iterator[Action]:
     yield Key(keys=["enter"])
 
 
+def choose_list(p: Page, goal: str) -> Iterator[Action]:
+    """A native <select>: open it and click the option where the open list shows it, as a person would. The
+    list is drawn by Chromium, not the page, so its rows are read off the screen: the list's height over its
+    option count (3 to 9, all shown)."""
+    wanted = match(r"Select (.+) from the list and click Submit\.", goal).group(1)
+    options = p.js("() => [...document.querySelectorAll('#options option')].map((o) => o.textContent)")
+    if wanted not in options:
+        raise OracleError(f"{wanted!r} is not among the options {options}")
+    control = p.js("() => { const r = document.getElementById('options').getBoundingClientRect(); "
+                   "return {x: r.left + r.width / 2, bottom: r.bottom}; }")
+    closed = p.observe()
+    yield from p.click("#options")
+    box = p.changed_box(closed, p.observe())
+    if box is None or box[3] - control["bottom"] < 10 * len(options):
+        raise OracleError("the open list of the <select> is not on the screen (headless Chromium does not draw "
+                          "it: run on the virtual display)")
+    row = (box[3] - control["bottom"]) / len(options)
+    y = control["bottom"] + (options.index(wanted) + 0.5) * row
+    yield LeftClick(coordinate=(int(control["x"]), int(y)))
+    yield from p.click("#area button", text="Submit")
+
+
 def form_sequence_3(p: Page, goal: str) -> Iterator[Action]:
     """The dropdown is selectric's (a list of <li>, not a native <select>): open it, pick, press the button."""
     choice, button = match(r'Choose (.+) from the dropdown, then click the button labeled "(.+)"', goal).groups()
@@ -289,6 +311,7 @@ def form_sequence_3(p: Page, goal: str) -> Iterator[Action]:
 
 
 SCRIPTS = {
+    "choose-list": choose_list,
     "form-sequence-3": form_sequence_3,
     "terminal": terminal,
     "click-checkboxes": click_checkboxes,

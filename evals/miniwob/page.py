@@ -1,16 +1,20 @@
 """Read-only access to a MiniWoB++ page for oracle scripts: where elements are, and how to reach them.
 
-Everything here reads the DOM; acting is left to the actions it yields (clicks, wheel scrolls, waits).
+Everything here reads the DOM, or the screen where only the screen shows something (the open list of a native
+`<select>`); acting is left to the actions it yields (clicks, wheel scrolls, waits).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
+
+from PIL import ImageChops
 
 from actions.base import Action, Type, Wait
 from actions.computer import LeftClick, MouseMove, Scroll
+from environments.base import Observation
 
 MAX_WAITS = 4
 
@@ -72,10 +76,23 @@ class OracleError(RuntimeError):
 
 
 class Page:
-    """Read-only helpers over a Playwright page for scripts."""
+    """Read-only helpers over a Playwright page for scripts; `observe` gives what the screen shows now."""
 
-    def __init__(self, page: Any) -> None:
+    def __init__(self, page: Any, observe: Callable[[], Observation] | None = None) -> None:
         self.page = page
+        self._observe = observe
+
+    def observe(self) -> Observation:
+        if self._observe is None:
+            raise OracleError("this script reads the screen, and was given no way to observe it")
+        return self._observe()
+
+    @staticmethod
+    def changed_box(before: Observation, after: Observation) -> tuple[float, float, float, float] | None:
+        """Where the screen changed between two observations, (left, top, right, bottom) in CSS px."""
+        box = ImageChops.difference(before.screenshot, after.screenshot).getbbox()
+        scale = after.geometry.scale
+        return None if box is None else (box[0] / scale, box[1] / scale, box[2] / scale, box[3] / scale)
 
     def js(self, expression: str, arg: Any = None) -> Any:
         return self.page.evaluate(expression, arg)

@@ -202,9 +202,12 @@ class MiniWoBTask(Task):
         finally:
             took = max(ACTION_PAGE_S, time.perf_counter() - started)
             ms = action.time * 1000 if isinstance(action, Wait) else took * 1000
-            if self.page is not None and not self.page.is_closed():
+            # Through the environment's page, so that the driver knows the page changed (the clock is the
+            # browser context's: the active tab runs it for all).
+            page = _page(env) if self.page is not None else None
+            if page is not None and not page.is_closed():
                 # Timers fire in order as if the time had passed while the action ran.
-                self.page.clock.run_for(max(1, round(ms)))
+                page.clock.run_for(max(1, round(ms)))
 
     def clock_seconds(self, env: Environment) -> float | None:
         if self.page is None or self.clock_started_ms is None or self.page.is_closed():
@@ -227,7 +230,7 @@ class MiniWoBTask(Task):
         from evals.miniwob.oracle import SCRIPTS, Page
 
         script = SCRIPTS.get(self.name)
-        return script(Page(_page(env)), self.goal()) if script else None
+        return script(Page(_page(env), env.observe), self.goal()) if script else None
 
 
 def _pause_clock(page: Any) -> float:

@@ -10,8 +10,6 @@ import atexit
 import json
 import os
 import queue
-import select
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,58 +20,25 @@ from typing import Any
 
 import pytest
 
+from environments.base import EnvironmentUnavailable
+from environments.xvfb import VirtualDisplay
+
 SCREEN = (1280, 800)
 _EVENT_WINDOW = Path(__file__).with_name("event_window.py")
-_server: subprocess.Popen[bytes] | None = None
-_display: str | None = None
-
-
-def start_xvfb(size: tuple[int, int] = SCREEN) -> tuple[subprocess.Popen[bytes], str]:
-    """Start Xvfb on a display number it picks itself (-displayfd), so no other X server is disturbed."""
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is not installed (Debian/Ubuntu: apt install xvfb); the desktop tests need it")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
-        pass_fds=[write_fd],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    number = b""
-    deadline = time.monotonic() + 15
-    while not number.endswith(b"\n"):
-        ready, _, _ = select.select([read_fd], [], [], max(0.0, deadline - time.monotonic()))
-        chunk = os.read(read_fd, 16) if ready else b""
-        if not chunk:
-            proc.kill()
-            proc.wait()
-            os.close(read_fd)
-            pytest.fail("Xvfb did not report a display number within 15 s")
-        number += chunk
-    os.close(read_fd)
-    return proc, f":{number.decode().strip()}"
-
-
-def _stop_xvfb() -> None:
-    global _server
-    if _server is not None and _server.poll() is None:
-        _server.terminate()
-        try:
-            _server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            _server.kill()
-    _server = None
+_screen: VirtualDisplay | None = None
 
 
 def shared_display() -> str:
-    """The test process's Xvfb display name (":N"), started on first use."""
-    global _server, _display
-    if _server is None or _server.poll() is not None:
-        _server, _display = start_xvfb()
-        atexit.register(_stop_xvfb)
-    assert _display is not None
-    return _display
+    """The test process's Xvfb display name (":N"), started on first use: the driver's own VirtualDisplay,
+    so the desktop tests start X exactly as the browser driver does."""
+    global _screen
+    if _screen is None:
+        try:
+            _screen = VirtualDisplay(*SCREEN, start_timeout=15)
+        except EnvironmentUnavailable as e:
+            pytest.fail(f"the desktop tests need an X server: {e}")
+        atexit.register(_screen.close)
+    return _screen.name
 
 
 @pytest.fixture(scope="session")
