@@ -121,18 +121,14 @@ class VirtualDisplay:
         return False
 
     def close(self) -> None:
-        if self._mss is not None:
-            try:
-                self._mss.close()
-            except Exception as exc:  # the server may already be gone
-                logger.debug("closing the screen grabber failed: {}", exc)
-            self._mss = None
-        if self._x is not None:
-            try:
-                self._x.close()
-            except Exception as exc:  # the server may already be gone
-                logger.debug("closing the X connection failed: {}", exc)
-            self._x = None
+        for name, what in (("_mss", "the screen grabber"), ("_x", "the X connection")):
+            client = getattr(self, name)
+            setattr(self, name, None)
+            if client is not None:
+                try:
+                    client.close()
+                except Exception as exc:  # the server may already be gone
+                    logger.debug("closing {} failed: {}", what, exc)
         if self._proc.poll() is None:
             self._proc.terminate()
             try:
