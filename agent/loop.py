@@ -18,7 +18,7 @@ from actions.parsing import ParsedAction, ParseError, parse_action
 from actions.space import ActionSpace
 from agent.config import AgentConfig
 from agent.models.base import Generation, GenerationRequest, ModelBackend, ModelError
-from agent.recording import EpisodeRecorder
+from agent.recording import EpisodeRecorder, RecordingError
 from agent.report import write_report
 from agent.safety import Safety
 from agent.screen_change import ScreenSignature
@@ -133,7 +133,7 @@ class Agent:
             stop = e
         except KeyboardInterrupt:
             stop = EpisodeStop("interrupted", "stopped by the user (Ctrl-C or SIGTERM)")
-        except (ModelError, EnvironmentUnavailable, GeometryError) as e:
+        except (ModelError, EnvironmentUnavailable, GeometryError, RecordingError) as e:
             stop = EpisodeStop("error", str(e))
         except Exception as e:  # noqa: BLE001 - any crash ends the episode as an error, recording intact
             logger.opt(exception=e).error("episode crashed")

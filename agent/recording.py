@@ -64,11 +64,15 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write so a reader never sees half a file: a temporary file, then a rename."""
     data = text.encode("utf-8")  # before the file exists: text that cannot be written leaves nothing behind
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -149,12 +153,19 @@ class EpisodeRecorder:
         except RecordingError as e:  # the episode has ended; its result is still worth writing
             logger.error("{}", e)
         self._writer.shutdown(wait=True)
-        self._steps.close()
+        try:
+            self._steps.close()
+        except OSError as e:  # what a failed write left in the buffer; the lines before it are on disk
+            logger.debug("closing {} failed: {}", self.dir / STEPS_FILE, e)
         for name in self._encoding:  # screenshots of steps that were never recorded
             (self.dir / f"{name}.tmp").unlink(missing_ok=True)
         self._encoding.clear()
         self._header.update(result=self._redact(result.model_dump(mode="json")), finished_at=time.time())
-        write_json_atomic(self.dir / EPISODE_FILE, self._header)
+        try:
+            write_json_atomic(self.dir / EPISODE_FILE, self._header)
+        except OSError as e:  # the header written at the start stays as it was: readable, with no result
+            logger.error("cannot write the result into {}: {}; the recording up to here is readable",
+                         self.dir / EPISODE_FILE, e.strerror or e)
 
 
 def amend_header(directory: Path, **fields: Any) -> None:

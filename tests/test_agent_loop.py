@@ -295,3 +295,37 @@ def test_cli_errors_are_one_line_with_exit_code_2(args: list[str], message: str,
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+# Runs in its own process: the file size limit would also stop pytest's own files.
+_FULL_DISK = r"""
+import json, resource, signal, sys
+from pathlib import Path
+from actions.geometry import ImageBudget
+from agent.loop import Agent, AgentConfig
+from agent.models.replay import ReplayBackend
+from environments.browser import BrowserEnvironment, BrowserSettings
+out, url = Path(sys.argv[1]), sys.argv[2]
+wait = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "wait", "time": 0}}\n</tool_call>'
+with BrowserEnvironment(BrowserSettings(viewport_width=640, viewport_height=400, start_url=url, display="headless")) as env:
+    env.reset()  # Chromium starts under no limit: only this process's own writes are cut
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, resource.RLIM_INFINITY))
+    result = Agent(env, ReplayBackend([wait] * 30, ImageBudget(max_pixels=120_000)),
+                   AgentConfig(max_steps=30, stuck_after=30)).run("wait", out)
+print(json.dumps(result.model_dump(mode="json")))
+"""
+
+
+def test_a_recording_that_cannot_be_written_ends_the_episode_as_an_error(tmp_path: Path) -> None:
+    # A full disk, made real: every file of this process may grow to 40 kB, and steps.jsonl soon outgrows it.
+    out = tmp_path / "ep"
+    done = subprocess.run([sys.executable, "-c", _FULL_DISK, str(out), START_URL], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["stop_reason"] == "error" and 1 < result["steps"] < 30
+    assert "cannot write the recording in" in result["error"] and "File too large" in result["error"]
+    assert "Traceback" not in done.stderr, "a write failure is an ending, not a crash"
+    header, steps = load_episode(out)  # what was written stays readable
+    assert header["task"] == "wait" and steps and all((out / s.screenshot).is_file() for s in steps)
