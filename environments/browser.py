@@ -333,7 +333,11 @@ class BrowserEnvironment:
             # which an X screen capture alone would not notice.
             extras["title"] = self._title(page)
             if self._screen is not None and self._page_lent:
-                self._wait_for_frames(tab)
+                # What changed the page through `page` since the last action (a task's script, its clock run
+                # forward) is on the X screen only once Chromium has drawn it; a capture through CDP draws the
+                # page itself, and after an action alone the settle has waited already.
+                self._guard(lambda: self._wait_until_drawn(time.monotonic() + self.settings.settle_timeout),
+                            "waiting for the page to draw")
                 self._page_lent = False
         if tab.chooser is not None:
             warnings.append(self._chooser_prompt(tab.chooser))
@@ -343,23 +347,6 @@ class BrowserEnvironment:
         self._notes.clear()
         geometry = ScreenGeometry(width=image.width, height=image.height, scale=self.settings.device_scale_factor)
         return Observation(screenshot=image, geometry=geometry, extras=extras, warnings=tuple(warnings))
-
-    def _wait_for_frames(self, tab: TabWatch) -> None:
-        """Two frames, before the X screen is captured: what changed the page through `page` since the last
-        action (a task's script, its clock run forward) is on the screen only once Chromium has drawn it. A
-        capture through CDP draws the page itself. After an action alone the settle has waited for them."""
-        from playwright.sync_api import Error as PlaywrightError
-
-        deadline = time.monotonic() + self.settings.settle_timeout
-        while tab.dialog is None and (left := deadline - time.monotonic()) > 0:
-            try:
-                # A timeout of 0 would be none at all: `left` is above 0 here.
-                tab.page.wait_for_function(_TWO_FRAMES_JS, timeout=min(left, 0.25) * 1000)
-                return
-            except PlaywrightError as exc:  # a slice ran out (a dialog opened meanwhile?), or the tab is closing
-                if tab.page.is_closed() or not self._browser.is_connected():
-                    return  # the next look finds the tab closed or the browser gone
-                logger.debug("waiting for the page to draw: {}", exc)
 
     def _dialog_hint(self, kind: str) -> str:
         if self.mode == "virtual":
