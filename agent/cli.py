@@ -11,6 +11,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
@@ -21,7 +22,7 @@ from agent.cli_flags import UsageError, browser_display, build_parser, flag_prob
 EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 # Settings a replay takes from the recording unless a flag (or its variable) gives them: those that decide
 # what the model was shown and how many answers the loop asks for, so the recorded answers fit again.
-REPLAYED_ENVIRONMENT = ("start_url", "viewport", "device_scale_factor", "monitor", "settle_delay")
+REPLAYED_ENVIRONMENT = ("start_url", "site", "viewport", "device_scale_factor", "monitor", "settle_delay")
 REPLAYED_CONFIG = ("max_steps", "history_images", "retries_on_bad_answer", "stuck_after", "extra_instructions",
                    "dry_run", "answer")
 # Where an action space is acted in, for recordings that do not name their environment (an eval's).
@@ -101,7 +102,7 @@ def _environment(args: argparse.Namespace) -> Any:
     if args.env == "browser":
         if args.viewport:
             options["viewport_width"], options["viewport_height"] = args.viewport
-        options.update(start_url=args.start_url, device_scale_factor=args.device_scale_factor,
+        options.update(start_url=args.start_url, site=args.site, device_scale_factor=args.device_scale_factor,
                        executable_path=args.browser_path, display=browser_display(args), upload_dir=args.upload_dir)
     elif args.env == "desktop":
         options.update(monitor=args.monitor)
@@ -110,13 +111,28 @@ def _environment(args: argparse.Namespace) -> Any:
     return create_environment(args.env, **options)
 
 
+def _default_model() -> Path:
+    from agent.models.default_model import DEFAULT_LINK, default_model, is_tiny
+
+    found = default_model()
+    if found is None:
+        raise UsageError(f"no model given and no {DEFAULT_LINK} here; pass --model PATH_OR_ID (or set AGENT_MODEL), "
+                         "or run `python -m agent fetch-model` (it fetches the default weights when online, else "
+                         "makes a tiny random-weight model to try the setup)")
+    if is_tiny(found):
+        logger.warning("no --model given: using {} = the tiny random-weight model; its actions are random "
+                       "(`python -m agent fetch-model` when online fetches real weights)", DEFAULT_LINK)
+    else:
+        logger.info("no --model given: using {} = {}", DEFAULT_LINK, found)
+    return found
+
+
 def _model(args: argparse.Namespace) -> Any:
     from agent.models.factory import create_backend
     from agent.models.settings import ModelSettings
 
     if not args.model and not args.base_url:
-        raise UsageError("no model given; pass --model PATH_OR_ID (or set AGENT_MODEL); "
-                         "`python -m agent make-tiny-model DIR` makes a tiny one to try the setup")
+        args.model = str(_default_model())
     fields = dict(model=args.model, base_url=args.base_url, api_key=args.api_key, device=args.device,
                   min_pixels=args.min_pixels, max_pixels=args.max_pixels, max_new_tokens=args.max_new_tokens,
                   temperature=args.temperature, allow_thought=args.think or None, engine=args.engine,
@@ -298,6 +314,13 @@ def cmd_bench_browser(args: argparse.Namespace) -> int:
     return EXIT_SUCCESS
 
 
+def cmd_fetch_model(args: argparse.Namespace) -> int:
+    from agent.models.default_model import fetch_default_model
+
+    fetch_default_model(args.model, download=not args.no_download)
+    return EXIT_SUCCESS
+
+
 def cmd_phone_sim(args: argparse.Namespace) -> int:
     from environments.phone_sim import serve
 
@@ -313,6 +336,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "doctor": cmd_doctor,
     "eval": cmd_eval,
     "make-tiny-model": cmd_make_tiny_model,
+    "fetch-model": cmd_fetch_model,
     "phone-sim": cmd_phone_sim,
     "bench": cmd_bench,
     "bench-browser": cmd_bench_browser,

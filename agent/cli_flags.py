@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.models.default_model import DEFAULT_MODEL_ID
 from environments.browser_settings import DISPLAY_MODES
+from environments.sites import SITES
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -52,6 +54,8 @@ def _env_flags(p: argparse.ArgumentParser, env_default: str | None = "browser") 
     g = p.add_argument_group("environment")
     _add(g, "--env", "where to act: browser, desktop or android", default=env_default)
     _add(g, "--start-url", "browser: the page to open first")
+    _add(g, "--site", "browser: open a site shipped with the project, served on this machine (no internet "
+         "needed): " + ", ".join(f"{k} ({v})" for k, v in SITES.items()), choices=sorted(SITES))
     _add(g, "--viewport", "browser: viewport size in CSS pixels, WIDTHxHEIGHT", type=_size)
     _add(g, "--device-scale-factor", "browser: device pixels per CSS pixel (2 for HiDPI)", type=float)
     _add(g, "--browser-display", "browser: virtual (headed Chromium on its own Xvfb: native widgets and dialogs "
@@ -166,6 +170,12 @@ def build_parser(description: str) -> argparse.ArgumentParser:
 
     tiny = sub.add_parser("make-tiny-model", help="write a tiny random-weight Qwen2.5-VL checkpoint (for tests)")
     tiny.add_argument("directory", type=Path)
+
+    fetch = sub.add_parser("fetch-model", help="make a model the default (models/default): from the local cache, "
+                           "downloaded when online, else the tiny random-weight one")
+    fetch.add_argument("--model", default=DEFAULT_MODEL_ID, help=f"Hugging Face id [default: {DEFAULT_MODEL_ID}]")
+    fetch.add_argument("--no-download", action="store_true",
+                       help="never reach the network: use the cache, the current default, or the tiny model")
 
     bench = sub.add_parser("bench", help="time one agent step: plain generate against our backend (random weights)")
     _add(bench, "--arch", "architectures, comma-separated: 3b, 7b, tiny (auto: 3b,7b on a GPU, tiny on the CPU)",

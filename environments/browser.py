@@ -35,6 +35,7 @@ from environments.browser_tab import TabWatch
 from environments.browser_target import TEXT_AT_JS
 from environments.chromium import SharedPlaywright, launch_chromium
 from environments.keys import normalize_keys
+from environments.sites.server import LocalSite
 from environments.xinput import MULTI_CLICK_SECONDS, XInput
 from environments.xvfb import VirtualDisplay, find_xvfb
 
@@ -91,6 +92,7 @@ class BrowserEnvironment:
         self._closing = False
         self._cdp: Any = None
         self._screen: VirtualDisplay | None = None
+        self._site: LocalSite | None = None
         self._overlay_shown = False  # a popup or dialog was on the virtual screen when it last settled
         # The page was handed out (`page`) since the screen last settled: it may have changed unseen.
         self._page_lent = False
@@ -253,11 +255,19 @@ class BrowserEnvironment:
             remaining = [p for p in self._context.pages if not p.is_closed()]
             self._adopt_page(remaining[-1] if remaining else self._guard(self._context.new_page, "opening a tab"))
 
+    def _start_address(self) -> str:
+        if self.settings.site is None:
+            return with_scheme(self.settings.start_url)
+        if self._site is None:
+            self._site = LocalSite(self.settings.site)
+        return self._site.url
+
     def _goto_start(self) -> None:
+        address = self._start_address()
         try:
-            self._guard(lambda: self._page.goto(with_scheme(self.settings.start_url)), "opening the start page")
+            self._guard(lambda: self._page.goto(address), "opening the start page")
         except ActionFailed as exc:
-            raise EnvironmentUnavailable(f"the start page {self.settings.start_url!r} failed: {exc}") from exc
+            raise EnvironmentUnavailable(f"the start page {address!r} failed: {exc}") from exc
         self._settle()
 
     def reset(self) -> Observation:
@@ -293,6 +303,9 @@ class BrowserEnvironment:
         if self._screen is not None:
             self._screen.close()
             self._screen = None
+        if self._site is not None:
+            self._site.close()
+            self._site = None
         self._page = None
 
     def __enter__(self) -> BrowserEnvironment:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from environments.sites import site_problem
 
 # Where Chromium draws and how input reaches it:
 #   virtual   a headed Chromium in kiosk mode on an X display the driver starts (Xvfb); input is real X
@@ -33,6 +35,10 @@ class BrowserSettings(BaseModel):
     viewport_height: int = Field(default=800, ge=64, le=4320)
     device_scale_factor: float = Field(default=1.0, gt=0, le=4)
     start_url: str = "about:blank"
+    site: str | None = Field(
+        default=None, description="A shipped site (environments/sites) to serve on this machine and start on, "
+        "instead of start_url."
+    )
     navigation_timeout: float = Field(default=15.0, gt=0, description="Bound on goto/back/forward and reset.")
     launch_timeout: float = Field(
         default=60.0, gt=0, description="Bound on starting Chromium (and its virtual display): slow under load."
@@ -51,3 +57,17 @@ class BrowserSettings(BaseModel):
     drag_steps: int = Field(default=8, ge=1, description="Mouse moves between press and release of a drag.")
     extra_args: tuple[str, ...] = ()
     locale: str = "en-US"
+
+    @field_validator("site")
+    @classmethod
+    def _known_site(cls, name: str | None) -> str | None:
+        if name is not None and (why := site_problem(name)):
+            raise ValueError(why)
+        return name
+
+    @model_validator(mode="after")
+    def _one_start(self) -> BrowserSettings:
+        if self.site is not None and self.start_url != "about:blank":
+            raise ValueError(f"both a site ({self.site!r}) and a start address ({self.start_url!r}) were given; "
+                             "give one: the site is served on this machine and opened first")
+        return self

@@ -42,4 +42,15 @@ say "installing the agent and its extras"
 "$PYTHON" -m pip install -q -e ".[all,test]" 2>&1 | grep -v "Running pip as the 'root' user" || true
 "$PYTHON" -c "import agent, xgrammar, playwright, mss, adbutils, miniwob" \
   || { echo "error: the Python packages did not install; see pip's messages above" >&2; exit 2; }
+
+# --- model -----------------------------------------------------------------------------------------
+# models/default is what `run` uses when no --model is given: the released weights (fetched when online, their
+# size said first), or the tiny random-weight model where they cannot be fetched. CI, and AGENT_FETCH_MODEL=0,
+# never download.
+if [ "${CI:-}" = "true" ] || [ "${AGENT_FETCH_MODEL:-1}" = "0" ]; then
+  "$PYTHON" -m agent fetch-model --no-download
+else
+  say "the default model (AGENT_FETCH_MODEL=0 skips the download)"
+  "$PYTHON" -m agent fetch-model
+fi
 say "ready: python -m agent doctor shows what is usable"

@@ -98,3 +98,35 @@ def test_seed_picks_the_weights(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert other.keys() == base.keys()
     name = next(k for k in base if k.endswith("q_proj.weight"))
     assert not (other[name] == base[name]).all()
+
+
+def test_its_random_answers_are_mostly_clicks_spread_over_the_screen(tiny_model_dir: Path) -> None:
+    # A tiny run should show clicks, drags and typing on the screen, not junk addresses or an early end.
+    import numpy as np
+    from PIL import Image
+
+    from actions.parsing import parse_action
+    from actions.space import SPACES
+    from agent.models.base import GenerationRequest
+    from prompts.qwen import PromptInputs, build_messages
+
+    backend = TransformersBackend(ModelSettings(model=str(tiny_model_dir), max_pixels=28 * 28 * 60,
+                                                max_new_tokens=300))
+    try:
+        for space_name, click, screens in (("browser", "left_click", [(1280, 800), (800, 600)]),
+                                           ("mobile", "click", [(412, 915), (1080, 2400)])):
+            space, kinds, points = SPACES[space_name], [], set()
+            for seed in range(12):
+                width, height = screens[seed % 2]
+                rng = np.random.default_rng(seed)
+                image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+                size = backend.image_budget.resized_size(width, height)
+                messages = build_messages(PromptInputs(space, f"Task {seed}: book a flight to Paris", image, size))
+                action = parse_action(backend.generate(GenerationRequest(messages, space, size)).text, space).action
+                kinds.append(action.action)
+                points.update(action.points())
+            assert kinds.count(click) >= len(kinds) / 3, kinds
+            assert len(set(kinds)) >= 2 and "terminate" not in kinds and "navigate" not in kinds, kinds
+            assert len(points) >= 4, points
+    finally:
+        backend.close()

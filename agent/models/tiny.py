@@ -19,6 +19,8 @@ from actions.geometry import CHECKPOINT_MAX_PIXELS, CHECKPOINT_MIN_PIXELS
 from actions.space import SPACES
 from prompts.qwen import cookbook_tool
 
+SPACE_TAGS = sorted({tag for space in SPACES.values() for tag in space.tags})
+
 # Qwen2.5's special tokens, in the order the released vocabulary appends them after the BPE tokens.
 # `special` mirrors the released tokenizer: tool-call and FIM markers are ordinary added tokens, so they
 # decode as text and a grammar can match them.
@@ -244,10 +246,76 @@ def make_tiny_model(directory: str | Path, seed: int = 0) -> Path:
         top_k=1,
         repetition_penalty=1.05,
     )
+    _lean_towards_clicks(model, tokenizer, seed)
     model.save_pretrained(directory)
     _write_released_config(directory)
+    _write_model_card(directory, seed)
     logger.debug("wrote tiny Qwen2.5-VL checkpoint ({} tokens, seed {}) to {}", len(tokenizer), seed, directory)
     return directory
+
+
+# How much the tiny model likes or shuns an action, in units of its logits' random spread: mostly clicks,
+# rarely an early end, a junk address or a step through history.
+ACTION_PREFERENCES = {
+    "left_click": 1.5, "click": 1.5, "terminate": -1.5, "navigate": -1.5, "back": -1.5, "forward": -1.5,
+}
+# Wide weights make the answer depend on what the model is shown; with the usual narrow ones, every screen
+# and task gets the same answer.
+WEIGHT_SPREAD = 0.3
+
+
+def _lean_towards_clicks(model, tokenizer, seed: int) -> None:  # type: ignore[no-untyped-def]
+    """Make the random model choose clicks most of the time, so a tiny run clicks, types and drags on the
+    screen; its choices stay random and valid.
+
+    One channel of the text model's residual stream is made a constant (every token embedding and image
+    feature carries it; no layer writes to it), so after the final norm it acts as a bias input to the
+    output layer; tokens that spell the start of a tag get weight on that channel by the tag's preference.
+    """
+    import torch
+
+    language = model.model.language_model
+    channel = language.config.hidden_size - 1
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(seed)
+        for parameter in model.parameters():
+            if parameter.dim() >= 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * WEIGHT_SPREAD)
+        constant = language.embed_tokens.weight[:, :channel].norm(dim=1).mean().item()
+        language.embed_tokens.weight[:, channel] = constant
+        merger_out = model.model.visual.merger.mlp[-1]
+        merger_out.weight[channel] = 0
+        merger_out.bias[channel] = constant
+        for layer in language.layers:
+            layer.self_attn.o_proj.weight[channel] = 0
+            layer.mlp.down_proj.weight[channel] = 0
+        head = model.lm_head.weight
+        head[:, channel] = 0
+        # Measure, on some text, what the channel reads after the final norm and how widely logits spread.
+        seen: list[torch.Tensor] = []
+        hook = language.norm.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        ids = tokenizer(" ".join(_training_corpus()[:8]), return_tensors="pt").input_ids[:, :256]
+        model(input_ids=ids)
+        hook.remove()
+        hidden = seen[0][0]
+        bias_input = hidden[:, channel].mean().item()
+        logit_spread = (hidden @ head.T).std(dim=1).mean().item()
+        for token, index in tokenizer.get_vocab().items():
+            text = tokenizer.convert_tokens_to_string([token]).lstrip(' "')
+            likes = [v for tag, v in ACTION_PREFERENCES.items() if text and tag.startswith(text)]
+            others = [tag for tag in SPACE_TAGS if text and tag.startswith(text) and tag not in ACTION_PREFERENCES]
+            if likes and any(c.isalpha() for c in text):
+                head[index, channel] = max(likes + [0.0] * bool(others)) * logit_spread / bias_input
+
+
+def _write_model_card(directory: Path, seed: int) -> None:
+    from agent.models.default_model import TINY_TAG
+
+    (directory / "README.md").write_text(
+        f"---\ntags: [{TINY_TAG}]\n---\n# Tiny random-weight Qwen2.5-VL (seed {seed})\n\n"
+        "Written by `python -m agent make-tiny-model`: Qwen2.5-VL's architecture with a few small layers and random "
+        "weights. Its actions are random (mostly clicks) and always valid; it checks a setup end to end, it "
+        "does not do tasks.\n", encoding="utf-8")
 
 
 # Text-model fields the released config.json keeps at its top level (it predates nested text configs).
