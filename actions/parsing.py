@@ -10,6 +10,12 @@ object would have become. The one repair is for braces the model dropped where i
 JSON is followed by `</tool_call>` or a closing fence, right after a whole value): those braces are added, and
 nothing else; an open string, array or number is never closed. A complete `arguments` object inside an
 unfinished call is still the whole of the arguments, and is used.
+
+Work per answer is bounded, so a 10 KB answer parses in a few milliseconds whatever it holds (`python -m agent
+bench-parser` measures it): whole objects are read by the C decoder, and only unfinished ones are followed token
+by token in Python, over disjoint spans. Reading stops after MAX_SCAN_CHARS characters, MAX_JSON_STARTS objects
+or MAX_SCAN_TOKENS tokens followed in Python, and at unfinished JSON nested more than MAX_DEPTH levels deep (a
+tool call nests three); what was not read is never a call, and a call found before stands, with a note.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from actions.text import clip
 
 # Bounds on work per answer, so a pathological output cannot stall the loop.
 MAX_SCAN_CHARS = 20_000
-MAX_JSON_STARTS = 200
+MAX_JSON_STARTS = 100
+MAX_SCAN_TOKENS = 1_000
+MAX_DEPTH = 32
 
 _OPEN_TAG = "<tool_call>"
 _CLOSE_TAG = "</tool_call>"
@@ -39,14 +47,22 @@ _DECODER = json.JSONDecoder(strict=False)
 
 _RESCUED = ("the tool call around the arguments was unfinished (cut off or malformed); its complete arguments "
             "object was used")
-# JSON's tokens, as Python's decoder reads them (it also reads NaN and Infinity).
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# JSON's tokens, as Python's decoder reads them (it also reads NaN and Infinity), one per match after optional
+# whitespace; the group that matched tells the token's kind. Possessive: a failed match never backtracks.
+_TOKEN = re.compile(
+    r'[ \t\n\r]*+(?:("[^"\\]*+(?:\\.[^"\\]*+)*+")|([{\[])|([}\]])|(:)|(,)'
+    r"|(-?(?:0|[1-9]\d*+)(?:\.\d++)?+(?:[eE][-+]?\d++)?+|true|false|null|NaN|-?Infinity))",
+    re.DOTALL,
+)
+_STRING, _OPEN, _CLOSE, _COLON, _COMMA, _SCALAR = range(1, 7)
+_WHITESPACE = re.compile(r"[ \t\n\r]*+")
 # A number the text may have cut short ("-", "12.", "1e+"); loose, as it only tells a cut from a mistake.
 _NUMBER_START = re.compile(r"-?\d*(?:\.\d*)?(?:[eE][-+]?\d*)?")
+_NUMBER_GOES_ON = frozenset("0123456789.eE")
 _LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
 _CLOSER = {"{": "}", "[": "]"}
+# What the scan expects next; a closing bracket is allowed only in the *_OR_CLOSE states.
+_VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _COLON_NEXT, _NEXT = range(6)
 
 
 class ParseError(ValueError):
@@ -81,11 +97,13 @@ class _Unfinished:
     """Where a JSON object that does not decode stops being JSON, and why."""
 
     end: int  # the first character that is not part of it; the text's length when the text ran out
-    cut: bool  # the text ended inside it
-    ended_by: str | None  # the call's end it stops at, where the model ended the call itself (_CALL_ENDS)
+    cut: bool = False  # the text ended inside it
+    ended_by: str | None = None  # the call's end it stops at, where the model ended the call itself (_CALL_ENDS)
     # With `ended_by`, right after a whole value and inside objects only: the braces the model dropped.
-    missing_braces: int | None
-    arguments_at: int | None  # where its `arguments` object starts, if it has one
+    missing_braces: int | None = None
+    arguments_at: int | None = None  # where its `arguments` object starts, if it has one
+    tokens: int = 0  # how many tokens were followed
+    unread: str | None = None  # why it was not followed to its end (too deep, too long)
 
 
 @dataclass
@@ -93,17 +111,21 @@ class _Reading:
     """Everything read as JSON in an answer."""
 
     found: list[_Found] = field(default_factory=list)
-    spans: list[tuple[int, int]] = field(default_factory=list)  # of the found objects and of the unusable ones
+    # Of the found objects and of the unusable ones, in order and apart.
+    spans: list[tuple[int, int]] = field(default_factory=list)
     cut_at: int | None = None  # where an object starts that the text ends inside
     unfinished_at: str | None = None  # the call end that an unfinished object runs into
+    unread: str | None = None  # why reading stopped before the text's end, if it did
 
 
 def parse_action(text: str, space: ActionSpace) -> ParsedAction:
     """Parse the first tool call in `text` into an action of `space`."""
     if not isinstance(text, str) or not text.strip():
         raise ParseError(f"the answer was empty; reply with one <tool_call> calling {space.tool_name}")
+    reading = _read_json(text[:MAX_SCAN_CHARS])
+    if len(text) > MAX_SCAN_CHARS and reading.unread is None:
+        reading.unread = f"is longer than {MAX_SCAN_CHARS} characters"
     text = text[:MAX_SCAN_CHARS]
-    reading = _read_json(text)
     # Prose before the first <tool_call> is the model thinking aloud: objects in it are not calls.
     tag = _first_outside(text, _OPEN_TAG, reading.spans)
     calls = [f for f in reading.found if (tag is None or f.start > tag) and _is_call(f.obj)]
@@ -117,6 +139,8 @@ def parse_action(text: str, space: ActionSpace) -> ParsedAction:
         notes.append(f"{len(calls)} tool calls in the answer; the first was used")
     if reading.cut_at is not None and reading.cut_at >= first.end:
         notes.append("the answer ends inside a further, unfinished JSON object, which was ignored")
+    if reading.unread is not None:
+        notes.append(f"the answer {reading.unread}; the rest of it was not read")
     parsed = _to_action(first.obj, space, notes, bare_note=first.note is None)
     return ParsedAction(parsed.action, parsed.call, parsed.notes, closed=first.closed)
 
@@ -130,6 +154,11 @@ def _nothing_usable(reading: _Reading, space: ActionSpace) -> str:
         return (
             "the answer ends in the middle of its tool call (it was cut off or left unfinished), so it was not "
             f"carried out; answer again with one short, complete tool call: {_example(space)}"
+        )
+    if reading.unread is not None:
+        return (
+            f"no tool call was found where the answer was read: it {reading.unread}, more than an answer needs, "
+            f"and the rest was not read; answer with one short tool call and little else: {_example(space)}"
         )
     if reading.unfinished_at is not None:
         return (
@@ -145,20 +174,26 @@ def _is_call(obj: dict[str, Any]) -> bool:
 
 
 def _first_outside(text: str, needle: str, spans: list[tuple[int, int]]) -> int | None:
-    """Where `needle` first occurs outside every span (a tag written inside a JSON string is text, not a tag)."""
-    pos = 0
-    while (at := text.find(needle, pos)) != -1:
-        if not any(start <= at < end for start, end in spans):
+    """Where `needle` first starts outside every span (a tag written inside a JSON string is text, not a tag).
+    The spans are in order and apart, so one walk through the gaps between them finds it."""
+    gap = 0
+    for start, end in spans:
+        # An occurrence starting before `start` may run into the span; it still starts outside it.
+        if (at := text.find(needle, gap, start + len(needle) - 1)) != -1:
             return at
-        pos = at + 1
-    return None
+        gap = max(gap, end)
+    at = text.find(needle, gap)
+    return at if at != -1 else None
 
 
 def _read_json(text: str) -> _Reading:
     """Every top-level JSON object in `text`, in order; text around and between them is ignored."""
     reading = _Reading()
-    pos, starts = 0, 0
-    while (start := text.find("{", pos)) != -1 and starts < MAX_JSON_STARTS:
+    pos, starts, tokens_left = 0, 0, MAX_SCAN_TOKENS
+    while (start := text.find("{", pos)) != -1:
+        if starts == MAX_JSON_STARTS:
+            reading.unread = f"holds more than {MAX_JSON_STARTS} JSON objects"
+            break
         starts += 1
         whole = _decode(text, start)
         if whole is not None:
@@ -166,7 +201,8 @@ def _read_json(text: str) -> _Reading:
             reading.spans.append((start, whole.end))
             pos = whole.end
             continue
-        unfinished = _scan(text, start)
+        unfinished = _scan(text, start, tokens_left)
+        tokens_left -= unfinished.tokens
         reading.spans.append((start, unfinished.end))
         if (repaired := _repair(text, start, unfinished)) is not None:
             reading.found.append(repaired)
@@ -177,6 +213,10 @@ def _read_json(text: str) -> _Reading:
             reading.found.append(arguments)
         if unfinished.cut:
             reading.cut_at = start
+            break
+        if unfinished.unread is not None:
+            # Where such an object ends is not known without following it all: nothing after it is read.
+            reading.unread = unfinished.unread
             break
         reading.unfinished_at = reading.unfinished_at or unfinished.ended_by
         # Go on where it stopped being JSON: what came before was JSON, and `{` inside its strings is text.
@@ -202,78 +242,82 @@ def _repair(text: str, start: int, unfinished: _Unfinished) -> _Found | None:
     if braces is None:
         return None
     try:
-        obj = json.loads(text[start : unfinished.end] + "}" * braces, strict=False)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(obj, dict):
+        obj = _DECODER.decode(text[start : unfinished.end] + "}" * braces)
+    except ValueError:  # a bad escape in a string; the scan kept nesting within MAX_DEPTH
         return None
     note = f"{braces} closing brace(s) were missing before {unfinished.ended_by} and were added"
     return _Found(obj, start, unfinished.end, unfinished.ended_by == _CLOSE_TAG, note)
 
 
-def _scan(text: str, start: int) -> _Unfinished:
-    """Follow JSON's grammar from the `{` at `start` to where the text stops being JSON or runs out."""
+def _scan(text: str, start: int, max_tokens: int) -> _Unfinished:
+    """Follow JSON's grammar from the `{` at `start`, one token per step, to where the text stops being JSON or
+    runs out, following at most `max_tokens` tokens."""
     stack: list[str] = []
-    arguments_at: int | None = None
     key = ""  # the last key read in the outermost object
-    expect = "value"  # what may come next: value, value or ] ("value]"), key, key or } ("key}"), ":", "next"
-    i, n = start, len(text)
-    while True:
-        i = _WHITESPACE.match(text, i).end()
-        if i >= n:
-            return _Unfinished(n, True, None, None, arguments_at)
-        c = text[i]
-        if c == '"' and expect in ("value", "value]", "key", "key}"):
-            string = _STRING.match(text, i)
-            if string is None:  # the string runs to the end
-                return _Unfinished(n, True, None, None, arguments_at)
-            if expect.startswith("key") and len(stack) == 1:
-                key = string.group()
-            i = string.end()
-            expect = ":" if expect.startswith("key") else "next"
-        elif c in "{[" and expect in ("value", "value]"):
-            if c == "{" and len(stack) == 1 and expect == "value" and key == '"arguments"':
-                arguments_at = i
-            stack.append(c)
-            i += 1
-            expect = "key}" if c == "{" else "value]"
-        elif stack and c == _CLOSER[stack[-1]] and expect in ("next", "key}" if c == "}" else "value]"):
+    arguments_at: int | None = None
+    expect = _VALUE
+    i, n, tokens = start, len(text), 0
+    match = _TOKEN.match
+    while (token := match(text, i)) is not None:
+        if tokens == max_tokens:
+            return _Unfinished(i, tokens=tokens, unread=f"holds more than {MAX_SCAN_TOKENS} tokens of unfinished JSON")
+        tokens += 1
+        kind = token.lastindex
+        i = token.end()
+        if kind == _STRING and expect in (_KEY, _KEY_OR_CLOSE):
+            if len(stack) == 1:
+                key = token.group(kind)
+            expect = _COLON_NEXT
+        elif kind in (_STRING, _SCALAR) and expect in (_VALUE, _VALUE_OR_CLOSE):
+            if (kind == _SCALAR and (i == n or text[i] in _NUMBER_GOES_ON)
+                    and _NUMBER_START.match(text, token.start(kind)).end() == n):
+                return _Unfinished(n, cut=True, arguments_at=arguments_at, tokens=tokens)  # a number cut short
+            expect = _NEXT
+        elif kind == _OPEN and expect in (_VALUE, _VALUE_OR_CLOSE):
+            if len(stack) == MAX_DEPTH:
+                return _Unfinished(i - 1, tokens=tokens, unread=f"nests JSON more than {MAX_DEPTH} levels deep")
+            opener = text[i - 1]  # brackets are one character, so the token ends just after it
+            if opener == "{" and len(stack) == 1 and expect == _VALUE and key == '"arguments"':
+                arguments_at = i - 1
+            stack.append(opener)
+            expect = _KEY_OR_CLOSE if opener == "{" else _VALUE_OR_CLOSE
+        elif (kind == _CLOSE and stack and text[i - 1] == _CLOSER[stack[-1]]
+              and expect in (_NEXT, _KEY_OR_CLOSE if stack[-1] == "{" else _VALUE_OR_CLOSE)):
             stack.pop()
-            i += 1
-            expect = "next"
+            expect = _NEXT
             if not stack:  # whole, yet the decoder refused it (a bad escape in a string)
-                return _Unfinished(i, False, None, None, arguments_at)
-        elif c == ":" and expect == ":":
-            i += 1
-            expect = "value"
-        elif c == "," and expect == "next":
-            i += 1
-            expect = "key" if stack[-1] == "{" else "value"
-        elif expect in ("value", "value]") and (end := _scalar_end(text, i)) is not None:
-            if end == n:
-                return _Unfinished(n, True, None, None, arguments_at)
-            i = end
-            expect = "next"
-        else:
-            ended_by = next((e for e in _CALL_ENDS if text.startswith(e, i)), None)
-            closable = ended_by is not None and expect == "next" and all(s == "{" for s in stack)
-            return _Unfinished(i, False, ended_by, len(stack) if closable else None, arguments_at)
+                return _Unfinished(i, arguments_at=arguments_at, tokens=tokens)
+        elif kind == _COLON and expect == _COLON_NEXT:
+            expect = _VALUE
+        elif kind == _COMMA and expect == _NEXT:
+            expect = _KEY if stack[-1] == "{" else _VALUE
+        else:  # a token JSON does not allow here
+            return _stopped(text, token.start(kind), stack, expect, arguments_at, tokens)
+    at = _WHITESPACE.match(text, i).end()
+    if at == n or _runs_out(text, at, expect):
+        return _Unfinished(n, cut=True, arguments_at=arguments_at, tokens=tokens)
+    return _stopped(text, at, stack, expect, arguments_at, tokens)
 
 
-def _scalar_end(text: str, i: int) -> int | None:
-    """Where the number or literal at `i` ends: the text's length when it runs out inside one (a number at the
-    very end may go on), None when there is none."""
+def _runs_out(text: str, at: int, expect: int) -> bool:
+    """Whether the text from `at`, where no whole token starts, is one the text ended inside: an unterminated
+    string, or a number or literal that may go on."""
+    if text[at] == '"':
+        return expect in (_VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE)
+    if expect not in (_VALUE, _VALUE_OR_CLOSE):
+        return False
     n = len(text)
-    if _NUMBER_START.match(text, i).end() == n:
-        return n
-    if number := _NUMBER.match(text, i):
-        return number.end()
-    for word in _LITERALS:
-        if text.startswith(word, i):
-            return i + len(word)
-        if n - i < len(word) and word.startswith(text[i:]):
-            return n
-    return None
+    if _NUMBER_START.match(text, at).end() == n:
+        return True
+    return any(n - at < len(word) and word.startswith(text[at:]) for word in _LITERALS)
+
+
+def _stopped(text: str, at: int, stack: list[str], expect: int, arguments_at: int | None, tokens: int) -> _Unfinished:
+    """Where the object stops being JSON before the text's end: whether the model ended the call there itself."""
+    ended_by = next((e for e in _CALL_ENDS if text.startswith(e, at)), None)
+    closable = ended_by is not None and expect == _NEXT and all(s == "{" for s in stack)
+    return _Unfinished(at, ended_by=ended_by, missing_braces=len(stack) if closable else None,
+                       arguments_at=arguments_at, tokens=tokens)
 
 
 def _to_action(obj: dict[str, Any], space: ActionSpace, notes: list[str], bare_note: bool = True) -> ParsedAction:

@@ -321,6 +321,17 @@ def cmd_fetch_model(args: argparse.Namespace) -> int:
     return EXIT_SUCCESS
 
 
+def cmd_bench_parser(args: argparse.Namespace) -> int:
+    from agent.bench.parser import corpus, format_report, time_corpus
+
+    if args.answers < 1:
+        raise UsageError(f"--answers must be at least 1, got {args.answers}")
+    if args.max_bytes < 64:
+        raise UsageError(f"--max-bytes must be at least 64 (room for one tool call), got {args.max_bytes}")
+    print(format_report(time_corpus(corpus(args.answers, args.max_bytes, args.seed))))
+    return EXIT_SUCCESS
+
+
 def cmd_phone_sim(args: argparse.Namespace) -> int:
     from environments.phone_sim import serve
 
@@ -340,4 +351,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "phone-sim": cmd_phone_sim,
     "bench": cmd_bench,
     "bench-browser": cmd_bench_browser,
+    "bench-parser": cmd_bench_parser,
 }

@@ -208,6 +208,11 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     _add(bb, "--steps", "clicks per configuration; the table shows medians after the first", default=15, type=int)
     bb.add_argument("--out", default=Path("bench-browser.json"), type=Path, help="JSON file for the results")
 
+    bp = sub.add_parser("bench-parser", help="time the answer parser on a generated fuzz corpus, worst case first")
+    _add(bp, "--answers", "answers in the corpus", default=5000, type=int)
+    _add(bp, "--max-bytes", "largest answer, in UTF-8 bytes", default=10_240, type=int)
+    _add(bp, "--seed", "seeds the corpus (the same seed times the same answers)", default=0, type=int)
+
     sim = sub.add_parser("phone-sim", help="start the simulated Android phone that adb can connect to")
     _add(sim, "--port", "TCP port to listen on (then: adb connect 127.0.0.1:PORT)", default=5555, type=int)
     _add(sim, "--size", "screen size in pixels, WIDTHxHEIGHT", default="1080x2400", type=_size)

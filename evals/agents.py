@@ -16,6 +16,7 @@ from actions.base import Action, Terminate
 from actions.geometry import CoordinateMapper, ImageBudget
 from agent.models.base import Generation, GenerationRequest, ModelError
 from evals.episode import PreparedEnvironment
+from evals.instance_log import first_line
 from evals.task import Task
 
 REFERENCE_AGENTS = ("noop", "oracle")
@@ -62,21 +63,22 @@ class OracleBackend:
         self._started = False
 
     def _next(self) -> Action:
-        if not self._started:
-            self._started = True
-            self._script = self.task.oracle(self.env.inner)
-            if self._script is None:
-                logger.warning("task {} has no oracle script; the oracle gives up", self.task.name)
-        if self._script is None:
-            return Terminate(status="failure")
         try:
+            if not self._started:
+                self._started = True
+                self._script = self.task.oracle(self.env.inner)
+                if self._script is None:
+                    logger.warning("task {} has no oracle script; the oracle gives up", self.task.name)
+            if self._script is None:
+                return Terminate(status="failure")
             return next(self._script)
         except StopIteration:
             return Terminate(status="success")
         except Exception as e:  # noqa: BLE001 - whatever the script hit, the instance cannot be judged
             self._script = None
-            raise ModelError(f"the oracle script of {self.task.name} crashed ({type(e).__name__}: {e}); the "
-                             "instance is an error, not a failure of an agent") from e
+            logger.opt(exception=e).debug("the oracle script of {} crashed", self.task.name)  # the instance's log
+            raise ModelError(f"the oracle script of {self.task.name} crashed ({type(e).__name__}: "
+                             f"{first_line(str(e))}); the instance is an error, not a failure of an agent") from e
 
     def generate(self, request: GenerationRequest) -> Generation:
         t = time.perf_counter()

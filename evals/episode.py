@@ -24,6 +24,7 @@ from agent.recording import RecordingError, amend_header
 from agent.report import SCORED_KEY, write_report
 from agent.trajectory import EpisodeResult, StepRecord
 from environments.base import Environment, Observation
+from evals.instance_log import first_line
 from evals.results import InstanceResult, StepLatency
 from evals.task import SUCCESS_THRESHOLD, Task, TaskSetupError
 
@@ -81,9 +82,10 @@ def run_instance(
         task.setup(env)
         goal = task.goal()
     except Exception as e:  # noqa: BLE001 - every setup problem is the environment's, retried on resume
+        logger.opt(exception=e).debug("setup of {} failed", task.name)  # the traceback: the instance's log
         _teardown(task, env)
         kind = "setup failed" if isinstance(e, TaskSetupError) else f"setup failed ({type(e).__name__})"
-        return _finish(result, outcome="error", error=f"{kind}: {e}")
+        return _finish(result, outcome="error", error=f"{kind}: {first_line(str(e))}")
     result.goal = goal
     prepared = PreparedEnvironment(env, task)
     steps: list[StepRecord] = []
@@ -111,12 +113,14 @@ def _judge(task: Task, env: Environment, episode: EpisodeResult, result: Instanc
     if episode.stop_reason in ("error", "interrupted"):
         # Not the agent's failure: the environment or the model broke, or the user stopped the run.
         _teardown(task, env)
-        return _finish(result, outcome="error", error=f"episode {episode.stop_reason}: {episode.error}")
+        reason = first_line(episode.error or "")
+        return _finish(result, outcome="error", error=f"episode {episode.stop_reason}: {reason}")
     try:
         score = float(task.score(env))
     except Exception as e:  # noqa: BLE001 - the state could not be read: the instance cannot be judged
+        logger.opt(exception=e).debug("scoring {} failed", task.name)  # the traceback: the instance's log
         _teardown(task, env)
-        return _finish(result, outcome="error", error=f"scoring failed: {type(e).__name__}: {e}")
+        return _finish(result, outcome="error", error=f"scoring failed: {type(e).__name__}: {first_line(str(e))}")
     if not 0.0 <= score <= 1.0:
         _teardown(task, env)
         return _finish(result, outcome="error", error=f"task bug: score {score} is outside [0, 1]")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agent.cli_flags import UsageError
 from agent.models.identity import ModelIdentity
 from agent.recording import write_json_atomic
+from evals.instance_log import LOG_FILE
 
 Outcome = Literal["success", "failure", "error"]
 RESULT_FILE = "result.json"
@@ -119,6 +120,9 @@ class ResultStore:
     def instance_dir(self, iid: str) -> Path:
         return self.root / INSTANCES_DIR / iid
 
+    def log_path(self, iid: str) -> Path:
+        return self.instance_dir(iid) / LOG_FILE
+
     def load(self, iid: str) -> InstanceResult | None:
         """The recorded result of an instance, None when it has none. A damaged file is a clear error."""
         path = self.instance_dir(iid) / RESULT_FILE
@@ -143,11 +147,12 @@ class ResultStore:
 
     def prepare_retry(self, iid: str) -> int:
         """Before (re)running an instance: keep an earlier attempt's files under `attempt-N/`; returns the
-        number of this attempt."""
+        number of this attempt. The instance's log stays where it is: every attempt appends to it."""
         d = self.instance_dir(iid)
         previous = self.load(iid)
         attempt = (previous.attempt + 1) if previous else 1
-        leftovers = [p for p in d.iterdir() if not p.name.startswith("attempt-")] if d.is_dir() else []
+        leftovers = ([p for p in d.iterdir() if not p.name.startswith("attempt-") and p.name != LOG_FILE]
+                     if d.is_dir() else [])
         if leftovers:
             keep = d / f"attempt-{attempt - 1 if previous else 0}"
             n = 0

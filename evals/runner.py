@@ -32,6 +32,7 @@ from agent.models.identity import ModelIdentity, identify, reference_identity
 from environments.base import Environment
 from evals.agents import NoopBackend, OracleBackend
 from evals.episode import PreparedEnvironment, run_instance
+from evals.instance_log import first_line, instance_log
 from evals.registry import get_suite
 from evals.report import EvalSummary, ProgressView, summarize, write_reports
 from evals.results import InstanceResult, ResultStore, instance_id
@@ -274,8 +275,19 @@ def _worker(settings: EvalSettings, store: ResultStore, work: queue.Queue[Instan
 
 def _run_one(settings: EvalSettings, store: ResultStore, inst: Instance, envs: dict[str, Environment],
              shared: ModelBackend | None, identity: ModelIdentity, end_episodes: threading.Event) -> InstanceResult:
-    cls = inst.task_cls
     attempt = store.prepare_retry(inst.id)
+    log = store.log_path(inst.id)
+    with instance_log(log, attempt):
+        result = _attempt(settings, store, inst, attempt, envs, shared, identity, end_episodes)
+    if result.outcome == "error":
+        logger.warning("{} is an error (retried by a rerun into the same folder): {}; details in {}", inst.id,
+                       result.error, log)
+    return result
+
+
+def _attempt(settings: EvalSettings, store: ResultStore, inst: Instance, attempt: int, envs: dict[str, Environment],
+             shared: ModelBackend | None, identity: ModelIdentity, end_episodes: threading.Event) -> InstanceResult:
+    cls = inst.task_cls
     task = cls.from_seed(inst.seed)
     base = InstanceResult(instance_id=inst.id, suite=settings.suite, task=cls.name, difficulty=cls.difficulty,
                           index=inst.index, seed=inst.seed, agent=settings.agent, model=identity, outcome="error",
@@ -288,8 +300,9 @@ def _run_one(settings: EvalSettings, store: ResultStore, inst: Instance, envs: d
         result = run_instance(task, env, _model_factory(settings.agent, shared, end_episodes), base,
                               store.instance_dir(inst.id), store.root, settings.agent_config)
     except Exception as e:  # noqa: BLE001 - a crash in one instance is recorded; the worker goes on
-        logger.opt(exception=e).error("instance {} crashed", inst.id)
-        result = base.model_copy(update={"error": f"crashed: {type(e).__name__}: {e}", "finished_at": time.time()})
+        logger.opt(exception=e).debug("instance {} crashed", inst.id)  # the traceback: the instance's log
+        result = base.model_copy(update={"error": f"crashed: {type(e).__name__}: {first_line(str(e))}",
+                                         "finished_at": time.time()})
     if result.outcome == "error":
         # The environment may be what broke: start the next instance on a fresh one.
         broken = envs.pop(key, None)

@@ -146,3 +146,20 @@ def test_browser_bench_times_real_steps_by_phase(tmp_path: Path) -> None:
 def test_browser_bench_refuses_bad_flags(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench-browser", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_parser_bench_prints_its_worst_case_and_percentiles(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench-parser", "--answers", "70", "--max-bytes", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("70 answers") and "\nworst " in out and "bytes" in out
+    assert [line.split()[0] for line in out.splitlines()[3:]] == [
+        "all", "valid", "noisy", "cut", "mutated", "nested", "fragments", "adversarial"]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--answers", "0"], "--answers must be at least 1, got 0"),
+    (["--max-bytes", "10"], "--max-bytes must be at least 64"),
+])
+def test_parser_bench_refuses_bad_flags(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench-parser", *flags]) == 2
+    assert message in capsys.readouterr().err

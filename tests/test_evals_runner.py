@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
 from evals import registry
+from evals.instance_log import LOG_FILE
 from evals.registry import UnknownSuiteError
 from evals.results import RESULT_FILE, InstanceResult, ResultsFolderError
 from evals.runner import EvalSettings, run_eval
@@ -114,6 +116,13 @@ def test_setup_failure_is_an_error_and_is_retried_on_resume(tmp_path: Path, monk
     (r,) = _results(out).values()
     assert r.attempt == 2 and r.outcome == "success"
     assert (out / "instances" / r.instance_id / "attempt-1" / RESULT_FILE).exists()  # the first attempt is kept
+    # One log for the instance, not moved with the attempt: the first try's traceback, then the second try.
+    log = (out / "instances" / r.instance_id / LOG_FILE).read_text()
+    first, second = log.split("attempt 2 of flaky-click__0")
+    assert "attempt 1 of flaky-click__0" in first and "setup of flaky-click failed" in first
+    assert "Traceback" in first and "TaskSetupError: the test's first setup fails on purpose" in first
+    assert "Traceback" not in second and "episode ended: terminate" in second
+    assert not (out / "instances" / r.instance_id / "attempt-1" / LOG_FILE).exists()
 
 
 def test_a_crashing_worker_instance_is_recorded_and_the_others_go_on(tmp_path: Path,
@@ -141,6 +150,57 @@ def test_a_crashing_oracle_script_is_an_error_not_a_failure(tmp_path: Path,
         env.close()
     assert r.outcome == "error" and r.score is None and r.steps == 2, r
     assert "the oracle script of crashing-oracle crashed (LookupError: no #submit on the page)" in r.error
+
+
+def test_a_broken_oracle_or_score_is_an_error_with_its_traceback_in_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The console gets one line per error instance; the result keeps a one-line reason; the instance's log
+    # keeps the traceback. Neither is the agent's failure: no score, counted apart, retried by a rerun.
+    monkeypatch.setitem(registry.SUITES, "test-broken", "tests.support.evals:BROKEN_SUITE")
+    monkeypatch.setattr(FlakyClickTask, "marker_dir", tmp_path)
+    console: list[str] = []
+    sink = logger.add(console.append, level="INFO", format="{message}")
+    out = tmp_path / "eval"
+    try:
+        summary = run_eval(EvalSettings(suite="test-broken", out=out, agent="oracle", progress=False))
+    finally:
+        logger.remove(sink)
+    assert summary.overall.error == 2 and summary.overall.failure == 0 and summary.overall.success_rate is None
+    results = _results(out)
+    expected = {
+        "crashing-oracle__0": ("the oracle script of crashing-oracle crashed (LookupError: no #submit on the page)",
+                               'raise LookupError("no #submit on the page")'),
+        "broken-score__0": ("scoring failed: KeyError: 'reward'", 'return {"clicked": 1.0}["reward"]'),
+    }
+    for iid, (reason, line) in expected.items():
+        r = results[iid]
+        assert r.outcome == "error" and r.score is None and reason in (r.error or "") and "\n" not in r.error, r
+        log = (out / "instances" / iid / LOG_FILE).read_text()
+        assert "Traceback" in log and line in log, log
+        (said,) = [m for m in console if m.startswith(iid)]
+        assert reason in said and str(out / "instances" / iid / LOG_FILE) in said and "Traceback" not in said
+    assert not any("Traceback" in m for m in console)
+    # A rerun retries them, and the log keeps both tries' tracebacks.
+    run_eval(EvalSettings(suite="test-broken", out=out, agent="oracle", progress=False))
+    log = (out / "instances" / "broken-score__0" / LOG_FILE).read_text()
+    assert _results(out)["broken-score__0"].attempt == 2 and log.count("KeyError: 'reward'") == 2
+
+
+def test_an_oracle_that_raises_before_its_first_action_is_an_error(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_script(self: CrashingOracleTask, env: object) -> None:
+        raise ValueError("the page has no form\n(and a second line the result leaves out)")
+
+    monkeypatch.setattr(FlakyClickTask, "marker_dir", tmp_path)
+    monkeypatch.setattr(CrashingOracleTask, "oracle", no_script)
+    env = CrashingOracleTask.create_environment({})
+    try:
+        r = run_one(CrashingOracleTask, 0, env, "oracle", tmp_path / "out")
+    finally:
+        env.close()
+    assert r.outcome == "error" and r.score is None, r
+    assert r.error == ("episode error: the oracle script of crashing-oracle crashed (ValueError: the page has no "
+                       "form); the instance is an error, not a failure of an agent")
 
 
 def test_noop_through_the_runner_scores_zero(tmp_path: Path) -> None:

@@ -110,5 +110,21 @@ class CrashingOracleTask(FlakyClickTask):
         raise LookupError("no #submit on the page")
 
 
+class BrokenScoreTask(CrashingOracleTask):
+    """Its oracle solves it, but its score cannot be read, as when the page's state is not what the task
+    expects: the instance cannot be judged."""
+
+    name = "broken-score"
+
+    def oracle(self, env: Environment) -> Iterator[Action]:
+        yield LeftClick(coordinate=(200, 140))
+
+    def score(self, env: Environment) -> float:
+        return {"clicked": 1.0}["reward"]  # a bug of the task's: a KeyError
+
+
 FLAKY_SUITE = Suite("test-flaky", "tasks that fail outside the agent",
                     {t.name: t for t in (FlakyClickTask, BrokenEnvironmentTask)})
+# Tasks whose own code breaks after a good setup: an oracle script that raises, a score that raises.
+BROKEN_SUITE = Suite("test-broken", "tasks whose oracle or score raises",
+                     {t.name: t for t in (CrashingOracleTask, BrokenScoreTask)})
