@@ -26,15 +26,16 @@ def fail(text: str, code: int = 1) -> Result:
     return b"", (text.rstrip("\n") + "\n").encode("utf-8"), code
 
 
-def run_line(state: PhoneState, line: str) -> Result:
-    """Run one shell command line (`;`, `&&`, `||` joined) and return its combined result."""
+def run_line(state: PhoneState, line: str) -> list[Result]:
+    """Run one shell command line (`;`, `&&`, `||` joined): each command's result, in order. The line's exit
+    status is the last one's."""
     last = 0
     env = {"?": "0", "HOME": "/", "PATH": "/system/bin", "USER": "shell"}
     try:
         commands = split_commands(line, lambda name: env.get(name, ""))
     except ShellSyntaxError as e:
-        return fail(f"/system/bin/sh: {e}", 1)
-    out, err = bytearray(), bytearray()
+        return [fail(f"/system/bin/sh: {e}", 1)]
+    results = []
     # Expansion of `$?` must see each command's predecessor, so we re-split per command: cheap, lines are short.
     for index, (connector, _argv) in enumerate(commands):
         if (connector == "&&" and last != 0) or (connector == "||" and last == 0):
@@ -42,10 +43,9 @@ def run_line(state: PhoneState, line: str) -> Result:
         env["?"] = str(last)
         argv = split_commands(line, lambda name: env.get(name, ""))[index][1]
         with state.lock:
-            o, e, last = dispatch(state, argv)
-        out += o
-        err += e
-    return bytes(out), bytes(err), last
+            results.append(dispatch(state, argv))
+        last = results[-1][2]
+    return results or [ok()]
 
 
 def dispatch(state: PhoneState, argv: list[str]) -> Result:

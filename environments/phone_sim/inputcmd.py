@@ -219,9 +219,10 @@ def _motionevent(state: PhoneState, a: _Args) -> None:
     if kind not in ("DOWN", "UP", "MOVE", "CANCEL"):
         raise JavaException("IllegalArgumentException", f"Unknown action: {action}")
     if kind == "CANCEL":
-        x, y = a.next(), a.next()
+        x, y = a.next(), a.next()  # optional for CANCEL, but parsed when both are there
         if x is not None and y is not None:
-            java_float(x), java_float(y)
+            java_float(x)
+            java_float(y)
         state.pointer = None
         return
     p = _point(state, a.float(), a.float())
