@@ -17,6 +17,9 @@ import pytest
 from PIL import Image
 
 from environments.android_device import parse_raw_screencap
+from environments.phone_sim import PhoneState
+from environments.phone_sim.apps import build
+from environments.phone_sim.render import MISSING, font_for, glyph, installed_fonts, render
 from environments.phone_sim.shellparse import ShellSyntaxError, split_commands
 from tests.support.adb import AdbServer
 
@@ -162,7 +165,8 @@ def test_adb_keyboard_only_types_while_it_is_the_ime(device) -> None:
     assert 'text="你好"' in device.shell("uiautomator dump /dev/tty")
     device.shell("ime set com.android.inputmethod.latin/.LatinIME")
     # As on Android: input text is ASCII only, and the key map's null answer is an exception.
-    assert "Exception occurred while executing 'text':\njava.lang.NullPointerException" in device.shell("input text 你好")
+    refusal = device.shell("input text 你好")
+    assert "Exception occurred while executing 'text':\njava.lang.NullPointerException" in refusal
 
 
 # -- held to the real thing: Android's `input` (tests/data/android_reference.md) and mksh -----------------
@@ -283,3 +287,21 @@ def test_the_shell_refuses_over_adb(adb_server: AdbServer, phone) -> None:
     assert out.returncode == 1 and out.stderr == "/system/bin/sh: no closing quote\n"
     out = adb_shell(adb_server, phone, "input keyevent 3 &&")
     assert out.returncode == 1 and out.stderr == "/system/bin/sh: syntax error: unexpected EOF\n"
+
+
+def test_chinese_text_is_drawn_not_boxed() -> None:
+    listed = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True) if shutil.which(
+        "fc-list") else None
+    if listed is None or not listed.stdout.strip():
+        pytest.skip("no CJK font is installed (apt-get install fonts-wqy-zenhei, as scripts/install.sh does)")
+    state = PhoneState(files={})
+    for text in ("你好", "世界", MISSING * 2):  # the last: two characters no font has, drawn as its boxes
+        state.add_note(text)
+    state.start("org.simphone.notes", ".NotesActivity")
+    img = render(state)
+    rows = [img.crop(w.bounds).tobytes() for w in build(state) if w.rid == "org.simphone.notes:id/note_title"]
+    assert len(rows) == 3
+    # Boxes would make all three rows alike: two different characters drawn as their glyphs are not.
+    assert len(set(rows)) == 3, f"CJK text drawn as missing-glyph boxes; fonts found: {installed_fonts()}"
+    cjk = font_for(44, "你")
+    assert glyph(cjk, "你") != glyph(cjk, MISSING) and glyph(cjk, "你") != glyph(cjk, "好")
