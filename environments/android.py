@@ -27,6 +27,7 @@ from environments.adb_text import (
 from environments.android_apps import close_matches, resolve_app
 from environments.android_device import AdbDevice
 from environments.android_keys import KEYCODES, normalise_key
+from environments.android_shell import refused
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
 
 _BOUNDS = re.compile(r"\[(-?\d+),(-?\d+)\]\[(-?\d+),(-?\d+)\]")
@@ -120,14 +121,14 @@ class AndroidEnvironment:
         match action:
             case Click(coordinate=p):
                 x, y = self._on_screen(p)
-                self.dev.shell(f"input tap {x} {y}")
+                self._input(f"input tap {x} {y}")
             case LongPress(coordinate=p, time=t):
                 x, y = self._on_screen(p)
                 # Android reads a press under ~500 ms as a tap, so a shorter "long press" would not be one.
-                self.dev.shell(f"input swipe {x} {y} {x} {y} {max(int(t * 1000), 500)}", timeout_s=s.timeout_s + t)
+                self._input(f"input swipe {x} {y} {x} {y} {max(int(t * 1000), 500)}", timeout_s=s.timeout_s + t)
             case Swipe(coordinate=p1, coordinate2=p2):
                 (x1, y1), (x2, y2) = self._on_screen(p1), self._on_screen(p2)
-                self.dev.shell(f"input swipe {x1} {y1} {x2} {y2} {s.swipe_ms}")
+                self._input(f"input swipe {x1} {y1} {x2} {y2} {s.swipe_ms}")
             case Type(text=text):
                 self._type(text)
             case SystemButton(button=b):
@@ -169,9 +170,22 @@ class AndroidEnvironment:
         return int(p[0]), int(p[1])
 
     def _key(self, key: str) -> None:
-        out = self.dev.shell(f"input keyevent {key}")
-        if "rror" in out or "xception" in out:
-            raise ActionFailed(f"the device refused key {key}: {out.strip()[:200]}")
+        self._input(f"input keyevent {key}")
+
+    def _input(self, cmd: str, shown: str | None = None, timeout_s: float | None = None) -> None:
+        """Run an `input` command; ActionFailed if the device refused it. `shown` stands for a command that carries
+        typed text: the device's answer, which can quote the text, then stays out of the message."""
+        result = self.dev.run(cmd, timeout_s, shown)
+        if not refused(result):
+            return
+        if shown:
+            raise ActionFailed(f"{shown} failed on the device (exit status {result.status}); its answer is left out "
+                               "since it can quote the text (run `adb shell input text` by hand to see it)")
+        # Xiaomi's MIUI refuses injected input until this extra developer option is on.
+        hint = ("; turn on 'USB debugging (Security settings)' in Developer options"
+                if "INJECT_EVENTS" in result.output else "; try the same `adb shell` command by hand")
+        raise ActionFailed(f"the device refused `{cmd}` (exit status {result.status}): {clip(result.output, 200)}"
+                           + hint)
 
     def packages(self) -> list[str]:
         if self._packages is None:
@@ -191,15 +205,15 @@ class AndroidEnvironment:
         comp = next((ln.strip() for ln in reversed(out.splitlines())
                      if re.fullmatch(r"[\w.]+/[\w.$]+", ln.strip())), None)
         if comp:
-            started = self.dev.shell(f"am start -n {comp}")
-            if "Error" not in started:
+            started = self.dev.run(f"am start -n {comp}")
+            if not refused(started):
                 logger.debug("opened {!r}: {}", clip(name), comp)
                 return
-            logger.debug("am start -n {} failed ({}); trying monkey", comp, started.strip()[:120])
-        out = self.dev.shell(f"monkey -p {pkg} -c android.intent.category.LAUNCHER 1")
-        if "Events injected: 1" not in out:
+            logger.debug("am start -n {} failed ({}); trying monkey", comp, clip(started.output, 120))
+        out = self.dev.run(f"monkey -p {pkg} -c android.intent.category.LAUNCHER 1")
+        if out.status != 0 or "Events injected: 1" not in out.output:
             raise ActionFailed(f"{clip(name)!r} ({pkg}) is installed but has no launcher activity to open: "
-                               f"{out.strip()[-200:]}")
+                               f"{out.output[-200:]}")
 
     # -- typing -----------------------------------------------------------------------------------------
 
@@ -209,10 +223,7 @@ class AndroidEnvironment:
         shown = f"input text ({len(text)} characters)"
         if is_input_text_typable(text):
             for cmd in input_text_commands(text):
-                out = self.dev.shell(cmd, shown=shown)
-                if "xception" in out or "rror" in out:
-                    raise ActionFailed(f"{shown} failed on the device; its answer is left out since it can quote "
-                                       "the text (run `adb shell input text` by hand to see it)")
+                self._input(cmd, shown)
         else:
             self._type_with_adb_keyboard(text, shown)
         if self.settings.verify_typing:
@@ -232,10 +243,10 @@ class AndroidEnvironment:
         previous = self.dev.shell("settings get secure default_input_method").strip()
         if previous != ADB_KEYBOARD_IME:
             self.dev.shell(f"ime enable {ADB_KEYBOARD_IME}")
-            out = self.dev.shell(f"ime set {ADB_KEYBOARD_IME}")
-            if "selected" not in out:
+            chosen = self.dev.run(f"ime set {ADB_KEYBOARD_IME}")
+            if chosen.status != 0 or "selected" not in chosen.output:
                 raise ActionFailed("cannot type non-ASCII text: ADBKeyboard is installed but could not be made "
-                                   f"the keyboard ({out.strip()[:200]}); {how}")
+                                   f"the keyboard ({clip(chosen.output, 200)}); {how}")
             time.sleep(self.settings.ime_switch_wait_s)
         try:
             out = self.dev.shell(adb_keyboard_command(text), shown=f"ADBKeyboard {shown}")

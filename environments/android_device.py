@@ -17,6 +17,7 @@ from adbutils.errors import AdbError, AdbTimeout
 from loguru import logger
 from PIL import Image
 
+from environments.android_shell import ShellResult
 from environments.base import EnvironmentUnavailable
 
 # What went wrong when a device is listed but not usable, and what the user can do about it.
@@ -74,6 +75,7 @@ class AdbDevice:
                 f"cannot reach the adb server at {host}:{port or 'default port'} ({e}); is `adb` installed and "
                 "on PATH? Start it with `adb start-server`") from e
         self.device = self.client.device(self.serial)
+        self._shell_v2: bool | None = None  # asked on first use
 
     def _choose(self, serial: str | None) -> str:
         devices = self.client.list()
@@ -102,14 +104,22 @@ class AdbDevice:
     def shell(self, cmd: str, timeout_s: float | None = None, shown: str | None = None) -> str:
         """stdout and stderr of `cmd`, trailing whitespace stripped. `shown` stands for the command in logs and
         errors: give it for a command that carries typed text, which can be a secret."""
-        return self.shell_rc(cmd, timeout_s, shown)[0]
+        return self.run(cmd, timeout_s, shown).output
 
-    def shell_rc(self, cmd: str, timeout_s: float | None = None, shown: str | None = None) -> tuple[str, int]:
-        """(output, exit code) of `cmd`. Shell v2 (adbutils falls back to v1 with an echoed exit code) so a
-        stream cut short by a vanished device is an error, not an empty success."""
-        def run() -> tuple[str, int]:
-            r = self.device.shell2(cmd, timeout=timeout_s or self.timeout_s, rstrip=True, v2=True)
-            return r.output, r.returncode
+    def run(self, cmd: str, timeout_s: float | None = None, shown: str | None = None) -> ShellResult:
+        """`cmd`'s output and exit status. Over the shell protocol (v2) the device sends the status itself, and
+        a stream cut short by a vanished device is an error, not an empty success. Devices without it (Android
+        6 and older) get `; echo X4EXIT:$?` appended by adbutils and the status read back from that marker."""
+        if self._shell_v2 is None:
+            features = self._with_reconnect(lambda: self.device.get_features(), "features")
+            self._shell_v2 = "shell_v2" in features.split(",")
+            if not self._shell_v2:
+                logger.info("{} has no shell protocol v2; exit statuses come from an echoed marker", self.serial)
+        v2 = self._shell_v2
+
+        def run() -> ShellResult:
+            r = self.device.shell2(cmd, timeout=timeout_s or self.timeout_s, rstrip=True, v2=v2)
+            return ShellResult(r.output, r.stderr or "", r.returncode)
         return self._with_reconnect(run, cmd, shown)
 
     def exec_bytes(self, cmd: str) -> bytes:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the agent needs on Debian/Ubuntu: the system packages (Xvfb, Chromium, adb, xdotool,
-# xclip) and the Python package with all its extras. Safe to run again: it skips what is already there.
+# xclip, a CJK font) and the Python package with all its extras. Safe to run again: it skips what is already there.
 # Set PYTHON to choose the interpreter (default: python3); run it inside a virtualenv if you prefer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ command -v adb >/dev/null || need+=(adb)
 command -v xdotool >/dev/null || need+=(xdotool)
 command -v xclip >/dev/null || need+=(xclip)
 command -v xdpyinfo >/dev/null || need+=(x11-utils)
+# A CJK font, so the simulated phone draws Chinese text instead of boxes.
+[ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-wqy-zenhei)
 if ((${#need[@]})); then
   if ! command -v apt-get >/dev/null; then
     echo "error: missing ${need[*]} and this is not a Debian/Ubuntu system; install them with your package manager" >&2

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 
 import adbutils
@@ -13,7 +16,7 @@ from hypothesis import strategies as st
 from environments.adb_text import (
     adb_keyboard_command, encode_for_input_text, input_text_commands, is_input_text_typable, shell_quote,
 )
-from environments.phone_sim.commands import input_text_unescape
+from environments.phone_sim.inputcmd import input_text_unescape
 from environments.phone_sim.shellparse import split_commands
 from tests.support.adb import AdbServer
 
@@ -109,3 +112,26 @@ def test_shell_quote_round_trips_through_adb_echo(note_field) -> None:
     device, _ = note_field
     for word in [METACHARACTERS, "it's $HOME `id` $(id) ~ *", "  two  spaces  "]:
         assert device.shell(f"echo -n {shell_quote(word)}", rstrip=False) == word
+
+
+MKSH = shutil.which("mksh")
+
+
+@pytest.mark.skipif(MKSH is None, reason="Debian's mksh is not installed (apt-get install mksh)")
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(PRINTABLE + [" ", "  ", "~", "x=~", "${HOME}"]), min_size=1, max_size=30).map("".join))
+def test_escaping_holds_in_mksh(tmp_path_factory, text: str) -> None:
+    """Through mksh itself (Android's /system/bin/sh), with `input` a function that shows its arguments: every
+    command hands `input` exactly two of them, so Android's `input text`, which types only the first after
+    `text`, types all of it."""
+    show = "input() { printf '%s\\0' \"$#\" \"$@\"; printf '\\1'; }"
+    line = "; ".join([show, *input_text_commands(text)])
+    out = subprocess.run([MKSH, "-c", line], cwd=tmp_path_factory.mktemp("sh"), capture_output=True, text=True,
+                         env={"HOME": "/", "PATH": os.environ["PATH"]})
+    assert out.returncode == 0, out.stderr
+    typed = []
+    for call in out.stdout.split("\1")[:-1]:
+        count, verb, arg, _ = call.split("\0")
+        assert count == "2"
+        typed.append("\n" if verb == "keyevent" else input_text_unescape(arg))
+    assert "".join(typed) == text.replace("\r\n", "\n")

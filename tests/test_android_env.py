@@ -21,8 +21,14 @@ from agent.config import AgentConfig
 from agent.loop import Agent
 from agent.models.replay import ReplayBackend
 from agent.recording import load_episode
+from loguru import logger
+
 from environments.android import AndroidEnvironment, AndroidSettings
+from environments.android_shell import ShellResult, refused
 from environments.base import ActionFailed, Environment, EnvironmentUnavailable
+from environments.phone_sim import PhoneServer
+from environments.phone_sim import apps as sim_apps
+from environments.phone_sim import commands as sim_commands
 from tests.support.adb import AdbServer, start_phone
 
 FAST = dict(settle_delay=0.0, ime_switch_wait_s=0.0, reconnect_timeout_s=1.5)
@@ -277,8 +283,6 @@ def test_pulling_the_plug_ends_the_episode(adb_server: AdbServer) -> None:
 
 
 def test_unauthorized_device_is_explained(adb_server: AdbServer) -> None:
-    from environments.phone_sim import PhoneServer
-
     locked = PhoneServer(authorized=False).start()
     try:
         adb_server.run("connect", locked.serial)
@@ -296,3 +300,85 @@ def test_key_names_that_only_look_like_numbers_are_unknown() -> None:
     from environments.android_keys import normalise_key
 
     assert normalise_key("66") == "KEYCODE_ENTER" and normalise_key("²") is None and normalise_key("①") is None
+
+
+# -- refusals, read as Android tells them (tests/data/android_reference.md) ----------------------------------
+
+
+def test_refused_follows_the_reference() -> None:
+    usage = "Usage: input [<source>] [-d DISPLAY_ID] <command> [<arg>...]\n\nThe sources are: \n      keyboard"
+    # Android 11 and older: `input` prints the usage and an Error line to stderr, and exits 0.
+    assert refused(ShellResult(usage + '\n\nError: Argument expected after "text"', usage, 0))
+    # Android 12 and newer: the shell command handler's exception, status 255.
+    trace = "\nException occurred while executing 'tap':\njava.lang.IllegalArgumentException: Argument expected"
+    assert refused(ShellResult(trace.strip(), trace.strip(), 255))
+    # `am start` exits 0 whatever happened; the Error lines are the failure.
+    assert refused(ShellResult("Starting: Intent { cmp=com.example/.Nope }\nError type 3\nError: Activity class "
+                               "{com.example/.Nope} does not exist.", "Error type 3", 0))
+    assert not refused(ShellResult("Starting: Intent { cmp=org.mirror.app/.Main }\nWarning: Activity not started, "
+                                   "its current task has been brought to the front", "Warning: ...", 0))
+    assert not refused(ShellResult("WARNING: linker: libdvm.so has text relocations. This is wasting memory and is "
+                                   "a security risk. Please fix.", "", 0))
+    assert refused(ShellResult("/system/bin/sh: input: can't execute: Permission denied", "", 126))
+
+
+def refuse_input(monkeypatch: pytest.MonkeyPatch, stderr: str, status: int) -> None:
+    """The simulated phone answers every `input` with `stderr` and `status` (it runs in this process)."""
+    monkeypatch.setitem(sim_commands.COMMANDS, "input", lambda state, args: (b"", stderr.encode(), status))
+
+
+def test_a_refused_input_is_read_from_the_exit_status(env: AndroidEnvironment, monkeypatch) -> None:
+    env.act(Open(text="Settings"))
+    # No "error" and no "exception" in the answer: only the exit status tells that nothing happened.
+    refuse_input(monkeypatch, "/system/bin/sh: input: can't execute: Permission denied\n", 126)
+    for action in (Click(coordinate=(10, 10)), LongPress(coordinate=(10, 10), time=0.5),
+                   Swipe(coordinate=(10, 10), coordinate2=(500, 10)), SystemButton(button="Home"),
+                   MobileKey(text="volume_up")):
+        with pytest.raises(ActionFailed, match=r"refused `input \w+ .*` \(exit status 126\): .*Permission "
+                                               r"denied; try the same `adb shell` command by hand"):
+            env.act(action)
+
+
+def test_a_locked_input_on_xiaomi_says_what_to_turn_on(env: AndroidEnvironment, monkeypatch) -> None:
+    refuse_input(monkeypatch, "\nException occurred while executing 'tap':\njava.lang.SecurityException: Injecting "
+                 "input events requires the caller (or the source of the instrumentation, if any) to have the "
+                 "INJECT_EVENTS permission.\n", 255)
+    with pytest.raises(ActionFailed, match=r"exit status 255.*USB debugging \(Security settings\)"):
+        env.act(Click(coordinate=(10, 10)))
+
+
+def test_refused_typing_leaves_the_text_out(env: AndroidEnvironment, monkeypatch) -> None:
+    refuse_input(monkeypatch, "\nException occurred while executing 'text':\njava.lang.SecurityException: no "
+                 "'hunter2' here\n", 255)
+    with pytest.raises(ActionFailed, match=r"input text \(7 characters\) failed.*exit status 255") as failed:
+        env.act(Type(text="hunter2"))
+    assert "hunter2" not in str(failed.value)
+
+
+def test_am_start_failing_with_status_zero_falls_back_to_monkey(env: AndroidEnvironment, monkeypatch) -> None:
+    # `am start` of a component the phone lacks: an Error line and exit status 0, as on Android.
+    monkeypatch.setattr(sim_apps, "ACTIVITIES", sim_apps.ACTIVITIES - {"com.android.deskclock/.DeskClock"})
+    said: list[str] = []
+    sink = logger.add(lambda m: said.append(m.record["message"]), level="DEBUG")
+    try:
+        env.act(Open(text="Clock"))
+    finally:
+        logger.remove(sink)
+    assert foreground(env) == "com.android.deskclock.DeskClock"
+    assert any("am start -n com.android.deskclock/.DeskClock failed" in m and "trying monkey" in m for m in said)
+
+
+def test_a_phone_without_shell_v2_reads_the_status_from_a_marker(adb_server: AdbServer, monkeypatch) -> None:
+    old = PhoneServer(shell_v2=False).start()  # adbd before Android 7: no exit status of its own
+    adb_server.connect(old.serial)
+    try:
+        e = AndroidEnvironment(AndroidSettings(serial=old.serial, adb_port=adb_server.port, **FAST))
+        e.act(Open(text="Settings"))
+        assert (e.dev.run("echo hi; false").output, e.dev.run("false").status) == ("hi", 1)
+        assert foreground(e) == "com.android.settings.Settings"
+        refuse_input(monkeypatch, "/system/bin/sh: input: can't execute: Permission denied\n", 126)
+        with pytest.raises(ActionFailed, match=r"exit status 126"):
+            e.act(Click(coordinate=(10, 10)))
+    finally:
+        adb_server.run("disconnect", old.serial)
+        old.stop()

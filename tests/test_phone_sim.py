@@ -4,7 +4,11 @@ private port. Assertions read the phone through adb; PhoneState is only used to 
 from __future__ import annotations
 
 import io
+import os
+import re
+import shutil
 import struct
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,6 +17,10 @@ import pytest
 from PIL import Image
 
 from environments.android_device import parse_raw_screencap
+from environments.phone_sim import PhoneState
+from environments.phone_sim.apps import build
+from environments.phone_sim.render import MISSING, font_for, glyph, installed_fonts, render
+from environments.phone_sim.shellparse import ShellSyntaxError, split_commands
 from tests.support.adb import AdbServer
 
 
@@ -156,4 +164,144 @@ def test_adb_keyboard_only_types_while_it_is_the_ime(device) -> None:
     device.shell(cmd)
     assert 'text="你好"' in device.shell("uiautomator dump /dev/tty")
     device.shell("ime set com.android.inputmethod.latin/.LatinIME")
-    assert device.shell("input text 你好").startswith("Exception")  # as on Android: input text is ASCII only
+    # As on Android: input text is ASCII only, and the key map's null answer is an exception.
+    refusal = device.shell("input text 你好")
+    assert "Exception occurred while executing 'text':\njava.lang.NullPointerException" in refusal
+
+
+# -- held to the real thing: Android's `input` (tests/data/android_reference.md) and mksh -----------------
+
+REFERENCE = (Path(__file__).parent / "data" / "android_reference.md").read_text()
+
+
+def reference_block(name: str) -> str:
+    m = re.search(rf"^```{name}\n(.*?)^```", REFERENCE, re.S | re.M)
+    assert m, f"no ```{name} block in tests/data/android_reference.md"
+    return m.group(1)
+
+
+def adb_shell(adb_server: AdbServer, phone, line: str) -> subprocess.CompletedProcess[str]:
+    """`adb shell LINE` through Debian's adb CLI, which hands back the device's exit status (shell v2)."""
+    return adb_server.run("-s", phone.serial, "shell", line)
+
+
+def test_input_usage_is_androids(adb_server: AdbServer, phone) -> None:
+    usage = reference_block("input-usage")
+    for line in ("input", "input help", "input -h", "cmd input"):
+        out = adb_shell(adb_server, phone, line)
+        assert (out.stdout, out.stderr, out.returncode) == (usage, "", 0), line
+
+
+def test_input_errors_are_androids(adb_server: AdbServer, phone) -> None:
+    cases = [c for c in re.split(r"^\$ ", reference_block("input-errors"), flags=re.M) if c.strip()]
+    assert len(cases) == 3
+    for case in cases:
+        line, how, expected = case.split("\n", 2)
+        stream, code = re.fullmatch(r"\((stdout|stderr), exit (\d+)\)", how).groups()
+        out = adb_shell(adb_server, phone, line)
+        got = out.stdout if stream == "stdout" else out.stderr
+        assert out.returncode == int(code) and got.startswith(expected.rstrip("\n") + "\n"), (line, out)
+
+
+@pytest.mark.parametrize("line, code, says", [
+    ("input tap 100", 255, 'IllegalArgumentException: Argument expected after "100"'),
+    ("input tap 1_0 5", 255, "Invalid arguments for command: tap"),  # Python's float() would take 1_0
+    ("input tap nan 5", 255, "Invalid arguments for command: tap"),  # Java spells it NaN
+    ("input swipe 1 2 3 4 5.5", 255, "Invalid arguments for command: swipe"),  # durations are integers
+    ("input swipe 1 2 3", 255, 'Argument expected after "3"'),
+    ("input keyboard", 255, "executing 'keyboard':\njava.lang.IllegalArgumentException: Argument expected"),
+    ("input -d one tap 1 1", 255, "Error: Invalid arguments for display ID."),
+    ("input keyevent --delay x 3", 255, "Invalid arguments for command: keyevent"),
+    ("input keyevent --longpress", 255, "java.lang.NullPointerException"),
+    ("input motionevent PRESS 1 1", 255, "Unknown action: PRESS"),
+    ("input keycombination KEYCODE_CTRL_LEFT", 255, "Unknown keycode: KEYCODE_CTRL_LEFT"),
+    ("input keycombination KEYCODE_A", 255, "keycombination requires at least 2 keycodes"),
+    ("input roll 1", 255, 'Argument expected after "1"'),
+    ("input fly", 0, "Unknown command: fly"),
+    ("input keyevent NOT_A_KEY", 0, ""),  # KEYCODE_UNKNOWN, sent without a word
+    ("input tap 5000 5000 and more", 0, ""),  # off the display, extra arguments ignored
+    ("input tap ' 50 ' 60f", 0, ""),  # Java trims and takes a float suffix
+    ("input touchscreen -d DEFAULT_DISPLAY tap 0x1p4 1e1", 0, ""),
+    ("input press && input roll 1 -1 && input draganddrop 5 5 9 9 -7", 0, ""),
+])
+def test_input_refuses_where_android_does(adb_server: AdbServer, phone, line: str, code: int, says: str) -> None:
+    out = adb_shell(adb_server, phone, line)
+    assert out.returncode == code, out
+    assert says in (out.stdout + out.stderr) if says else (out.stdout, out.stderr) == ("", "")
+
+
+def test_motionevent_down_up_is_a_tap(device) -> None:
+    device.shell("am start -n com.android.settings/.Settings")
+    before = device.shell("settings get global bluetooth_on")
+    x, y = centre(device, **{"resource-id": "com.android.settings:id/bluetooth_switch"})
+    for line in (f"input motionevent DOWN {x} {y}", f"input motionevent move {x + 2} {y}",
+                 f"input motionevent UP {x + 2} {y}", "input motionevent CANCEL"):
+        assert device.shell(line) == ""
+    assert device.shell("settings get global bluetooth_on") != before
+
+
+def test_am_start_failure_has_exit_status_zero(adb_server: AdbServer, phone) -> None:
+    out = adb_shell(adb_server, phone, "am start -n com.example/.Nope")
+    assert out.returncode == 0 and out.stdout == "Starting: Intent { cmp=com.example/.Nope }\n"
+    assert out.stderr == "Error type 3\nError: Activity class {com.example/.Nope} does not exist.\n"
+
+
+MKSH = shutil.which("mksh")
+# Arguments to `printf '<%s>'`, each word shown in <>; and whole lines that are syntax errors.
+SHELL_WORDS = [
+    "a 'b c' \"d $HOME e\" f\\ g", "~ ~/x a~ '~' \"~\" x=~", "${HOME}x $NOPE. \"$NOPE\"", "a#b #c", "x\\",
+    "'a'\\''b'", "\"a\\$b\\\"c\\\\d\\e\"", "a; printf '<%s>' b", "a && printf '<%s>' b", "\"multi\nline\"",
+    "'it''s'", "a\\\nb", "'$(id)' '`id`' \"\\`\"",
+]
+SHELL_ERRORS = ["echo 'unclosed", "echo \"unclosed", "echo ${HOME", "echo a;;", "&& echo a", "echo a &&",
+                "echo a ||", "; echo a", "echo a; ; echo b", "echo a\n;"]
+
+
+def mksh(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # An empty directory, so a glob matches nothing, as on the simulated device.
+    return subprocess.run([MKSH, "-c", line], cwd=cwd, capture_output=True, text=True,
+                          env={"HOME": "/", "PATH": os.environ["PATH"]})
+
+
+@pytest.mark.skipif(MKSH is None, reason="Debian's mksh is not installed (apt-get install mksh)")
+def test_the_sim_shell_splits_and_refuses_as_mksh_does(tmp_path: Path) -> None:
+    """mksh is what Android ships as /system/bin/sh: the sim's parser must make the same words of a line, and
+    refuse the same lines with the same message."""
+    home = {"HOME": "/"}
+    for words in SHELL_WORDS:
+        line = f"printf '<%s>' {words}"
+        real = mksh(line, tmp_path)
+        assert real.returncode == 0, (line, real.stderr)
+        ours = "".join(f"<{w}>" for _, argv in split_commands(line, lambda n: home.get(n, "")) for w in argv[2:])
+        assert real.stdout == ours, line
+    for line in SHELL_ERRORS:
+        real = mksh(line, tmp_path)
+        with pytest.raises(ShellSyntaxError) as refused:
+            split_commands(line, lambda n: home.get(n, ""))
+        # Debian's build says "E: /usr/bin/mksh: MESSAGE"; the message is what must agree.
+        assert real.returncode == 1 and real.stderr.endswith(f"mksh: {refused.value}\n"), line
+
+
+def test_the_shell_refuses_over_adb(adb_server: AdbServer, phone) -> None:
+    out = adb_shell(adb_server, phone, "input text 'it''s")
+    assert out.returncode == 1 and out.stderr == "/system/bin/sh: no closing quote\n"
+    out = adb_shell(adb_server, phone, "input keyevent 3 &&")
+    assert out.returncode == 1 and out.stderr == "/system/bin/sh: syntax error: unexpected EOF\n"
+
+
+def test_chinese_text_is_drawn_not_boxed() -> None:
+    listed = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True) if shutil.which(
+        "fc-list") else None
+    if listed is None or not listed.stdout.strip():
+        pytest.skip("no CJK font is installed (apt-get install fonts-wqy-zenhei, as scripts/install.sh does)")
+    state = PhoneState(files={})
+    for text in ("你好", "世界", MISSING * 2):  # the last: two characters no font has, drawn as its boxes
+        state.add_note(text)
+    state.start("org.simphone.notes", ".NotesActivity")
+    img = render(state)
+    rows = [img.crop(w.bounds).tobytes() for w in build(state) if w.rid == "org.simphone.notes:id/note_title"]
+    assert len(rows) == 3
+    # Boxes would make all three rows alike: two different characters drawn as their glyphs are not.
+    assert len(set(rows)) == 3, f"CJK text drawn as missing-glyph boxes; fonts found: {installed_fonts()}"
+    cjk = font_for(44, "你")
+    assert glyph(cjk, "你") != glyph(cjk, MISSING) and glyph(cjk, "你") != glyph(cjk, "好")

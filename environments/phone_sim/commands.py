@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
-from environments.android_keys import KEYCODES
 from environments.phone_sim import apps
+from environments.phone_sim.inputcmd import cmd_input
 from environments.phone_sim.shellparse import ShellSyntaxError, split_commands
 from environments.phone_sim.state import ADB_KEYBOARD, APPS, LATIN_IME, SYSTEM_PACKAGES, PhoneState, app_by_package
 from environments.phone_sim.system import SYSTEM_COMMANDS
@@ -26,15 +26,16 @@ def fail(text: str, code: int = 1) -> Result:
     return b"", (text.rstrip("\n") + "\n").encode("utf-8"), code
 
 
-def run_line(state: PhoneState, line: str) -> Result:
-    """Run one shell command line (`;`, `&&`, `||` joined) and return its combined result."""
+def run_line(state: PhoneState, line: str) -> list[Result]:
+    """Run one shell command line (`;`, `&&`, `||` joined): each command's result, in order. The line's exit
+    status is the last one's."""
     last = 0
     env = {"?": "0", "HOME": "/", "PATH": "/system/bin", "USER": "shell"}
     try:
         commands = split_commands(line, lambda name: env.get(name, ""))
     except ShellSyntaxError as e:
-        return fail(f"/system/bin/sh: {e}", 1)
-    out, err = bytearray(), bytearray()
+        return [fail(f"/system/bin/sh: {e}", 1)]
+    results = []
     # Expansion of `$?` must see each command's predecessor, so we re-split per command: cheap, lines are short.
     for index, (connector, _argv) in enumerate(commands):
         if (connector == "&&" and last != 0) or (connector == "||" and last == 0):
@@ -42,10 +43,9 @@ def run_line(state: PhoneState, line: str) -> Result:
         env["?"] = str(last)
         argv = split_commands(line, lambda name: env.get(name, ""))[index][1]
         with state.lock:
-            o, e, last = dispatch(state, argv)
-        out += o
-        err += e
-    return bytes(out), bytes(err), last
+            results.append(dispatch(state, argv))
+        last = results[-1][2]
+    return results or [ok()]
 
 
 def dispatch(state: PhoneState, argv: list[str]) -> Result:
@@ -57,103 +57,6 @@ def dispatch(state: PhoneState, argv: list[str]) -> Result:
         return handler(state, args)
     except (IndexError, ValueError) as e:
         return fail(f"{name}: bad arguments {args!r} ({e})", 1)
-
-
-# -- input ------------------------------------------------------------------------------------------------
-
-
-def input_text_unescape(text: str) -> str:
-    """What Android's `input text` does to its argument: `%s` becomes a space."""
-    buf = list(text)
-    escape = False
-    i = 0
-    while i < len(buf):
-        if escape:
-            escape = False
-            if buf[i] == "s":
-                buf[i] = " "
-                del buf[i - 1]
-                i -= 1
-        if buf[i] == "%":
-            escape = True
-        i += 1
-    return "".join(buf)
-
-
-def cmd_input(state: PhoneState, args: list[str]) -> Result:
-    if args and args[0] in ("touchscreen", "keyboard", "mouse", "dpad", "gamepad", "touchpad"):
-        args = args[1:]
-    if not args:
-        return fail("usage: input [<source>] <command> [<arg>...]")
-    sub, rest = args[0], args[1:]
-    w, h = state.size
-    if sub in ("tap", "swipe", "draganddrop"):
-        nums = [int(float(v)) for v in rest]
-        points = nums[:4] if sub != "tap" else nums[:2]
-        if any(not (0 <= x < w) for x in points[0::2]) or any(not (0 <= y < h) for y in points[1::2]):
-            # A real device drops touches off the display without a word; so do we, but we log it.
-            state.log.append(f"input {sub} {rest} outside the {w}x{h} display: ignored")
-            return ok()
-        if sub == "tap":
-            apps.tap(state, nums[0], nums[1])
-        else:
-            x1, y1, x2, y2 = nums[:4]
-            ms = nums[4] if len(nums) > 4 else 300
-            if abs(x2 - x1) < 10 and abs(y2 - y1) < 10:
-                (apps.long_press if ms >= 500 else apps.tap)(state, x1, y1)
-            else:
-                apps.swipe(state, x1, y1, x2, y2)
-        return ok()
-    if sub == "text":
-        # Android's InputShellCommand types its next argument only (getNextArgRequired): the rest is ignored, so a
-        # space the caller did not escape as %s cuts the text short there.
-        if not rest:
-            return fail("Exception occurred while executing 'text':\njava.lang.IllegalArgumentException: "
-                        'Argument expected after "text"', 255)
-        text = input_text_unescape(rest[0])
-        bad = [c for c in text if not (32 <= ord(c) < 127 or c == "\t")]
-        if bad:
-            # Android's `input text` cannot map these to key events and throws; mimic its complaint.
-            return fail(f"Exception occurred while executing 'text':\njava.lang.IllegalArgumentException: "
-                        f"cannot type {''.join(bad)!r}: no key character map entry", 255)
-        state.log.append(f"input text {text!r}")
-        state.type_text(text)
-        return ok()
-    if sub == "keyevent":
-        for key in rest:
-            if key.startswith("--"):
-                continue
-            code = KEYCODES.get(key if key.startswith("KEYCODE_") else f"KEYCODE_{key}", None)
-            if code is None and key.isdigit():
-                code = int(key)
-            if code is None:
-                return fail(f"Error: unknown key code {key!r}", 1)
-            press_key(state, code)
-        return ok()
-    return fail(f"Error: Unknown command: {sub}")
-
-
-def press_key(state: PhoneState, code: int) -> None:
-    name = next((k for k, v in KEYCODES.items() if v == code), str(code))
-    state.log.append(f"key {name}")
-    if code == KEYCODES["KEYCODE_BACK"]:
-        state.back()
-    elif code == KEYCODES["KEYCODE_HOME"]:
-        state.home()
-    elif code == KEYCODES["KEYCODE_APP_SWITCH"]:
-        state.start(*apps.RECENTS)
-    elif code == KEYCODES["KEYCODE_DEL"] and state.focused:
-        f = state.top.fields
-        f[state.focused] = f.get(state.focused, "")[:-1]
-    elif code == KEYCODES["KEYCODE_ENTER"] and state.focused:
-        widget = next((w for w in apps.build(state) if w.rid == state.focused), None)
-        if widget is not None and widget.multiline:
-            state.type_text("\n")
-    elif code in (KEYCODES["KEYCODE_VOLUME_UP"], KEYCODES["KEYCODE_VOLUME_DOWN"]):
-        vol = int(state.settings["system"].get("volume_music", "7"))
-        vol = min(15, vol + 1) if code == KEYCODES["KEYCODE_VOLUME_UP"] else max(0, vol - 1)
-        state.settings["system"]["volume_music"] = str(vol)
-    state.touch()
 
 
 # -- activities and packages ------------------------------------------------------------------------------
@@ -174,8 +77,9 @@ def cmd_am(state: PhoneState, args: list[str]) -> Result:
             return fail("Error: only explicit intents (-n package/activity) are simulated")
         pkg, act = _component(comp)
         if f"{pkg}/{act}" not in apps.ACTIVITIES:
-            return fail(f"Starting: Intent {{ cmp={comp} }}\nError type 3\nError: Activity class "
-                        f"{{{comp}}} does not exist.")
+            # As runStartActivity does: the failure is a line on stderr, and the exit status is still 0.
+            return (f"Starting: Intent {{ cmp={comp} }}\n".encode(),
+                    f"Error type 3\nError: Activity class {{{comp}}} does not exist.\n".encode(), 0)
         state.start(pkg, act)
         return ok(f"Starting: Intent {{ cmp={comp} }}\n")
     if sub == "force-stop":
@@ -226,6 +130,8 @@ def cmd_cmd(state: PhoneState, args: list[str]) -> Result:
                   f"{app.component}\n")
     if args and args[0] == "package":
         return cmd_pm(state, args[1:])
+    if args and args[0] == "input":  # what Android 12+'s /system/bin/input runs
+        return cmd_input(state, args[1:])
     return fail(f"cmd: Can't find service: {args[0] if args else ''}", 20)
 
 

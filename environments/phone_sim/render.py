@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 from functools import lru_cache
 from xml.sax.saxutils import escape
@@ -12,19 +13,49 @@ from PIL import Image, ImageDraw, ImageFont
 from environments.phone_sim.apps import Widget, build, layout_units
 from environments.phone_sim.state import PhoneState, app_by_package
 
+# In order of preference; PIL draws a string in one font, so a string takes the first that has all its
+# characters (Latin in DejaVu, Chinese in a CJK font: Debian's fonts-wqy-zenhei, which scripts/install.sh
+# installs, or fonts-noto-cjk).
 _FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-               "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
+               "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+               "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+               "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+               "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+MISSING = "\U0010fffd"  # a private-use character no font draws: what a font's "missing glyph" box looks like
 BG, FG, MUTED, ACCENT = (250, 250, 250), (33, 33, 33), (117, 117, 117), (26, 115, 232)
 
 
-@lru_cache(maxsize=16)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    for path in _FONT_PATHS:
-        try:
-            return ImageFont.truetype(path, size)
-        except OSError:
-            continue
-    return ImageFont.load_default(size)  # Pillow's built-in font: no system fonts installed
+@lru_cache(maxsize=1)
+def installed_fonts() -> tuple[str, ...]:
+    return tuple(p for p in _FONT_PATHS if os.path.exists(p))
+
+
+@lru_cache(maxsize=64)
+def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+def glyph(font: ImageFont.FreeTypeFont | ImageFont.ImageFont, char: str) -> bytes:
+    """The pixels `font` draws for `char` on a small canvas."""
+    img = Image.new("L", (64, 64))
+    ImageDraw.Draw(img).text((8, 8), char, fill=255, font=font)
+    return img.tobytes()
+
+
+@lru_cache(maxsize=8192)
+def _draws(path: str, char: str) -> bool:
+    """Whether the font has a glyph for `char`: one that is not its missing-glyph box."""
+    font = _truetype(path, 24)
+    return glyph(font, char) != glyph(font, MISSING)
+
+
+def font_for(size: int, text: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The installed font that draws most of `text`'s characters, the earliest of them on a tie."""
+    fonts = installed_fonts()
+    if not fonts:
+        return ImageFont.load_default(size)  # Pillow's built-in font: no system fonts installed
+    chars = {c for c in text if c.isprintable() and not c.isspace()}  # what a font could lack a glyph for
+    return _truetype(max(fonts, key=lambda p: sum(_draws(p, c) for c in chars)), size)
 
 
 _cache: dict[int, tuple[tuple[int, int, int], Image.Image]] = {}
@@ -51,24 +82,24 @@ def render(state: PhoneState) -> Image.Image:
 
 def _status_bar(d: ImageDraw.ImageDraw, state: PhoneState, w: int, s: float) -> None:
     d.rectangle((0, 0, w, int(80 * s)), fill=(240, 240, 240))
-    f = _font(max(8, int(38 * s)))
-    d.text((int(40 * s), int(18 * s)), state.clock, fill=FG, font=f)
     g = state.settings["global"]
     right = "  ".join(x for x in ("✈" if g.get("airplane_mode_on") == "1" else "",
                                   "Wi-Fi" if g.get("wifi_on") == "1" else "",
                                   "BT" if g.get("bluetooth_on") == "1" else "", "100%") if x)
+    f = font_for(max(8, int(38 * s)), state.clock + right)
+    d.text((int(40 * s), int(18 * s)), state.clock, fill=FG, font=f)
     tw = d.textlength(right, font=f)
     d.text((w - tw - int(40 * s), int(18 * s)), right, fill=FG, font=f)
 
 
 def _draw(d: ImageDraw.ImageDraw, wd: Widget, state: PhoneState, s: float) -> None:
     l, t, r, b = wd.bounds
-    f = _font(max(8, int(44 * s)))
+    f = font_for(max(8, int(44 * s)), wd.text + wd.hint)
     mid = (t + b) // 2
     pad = int(48 * s)
     if wd.kind == "text":
         big = wd.rid.endswith("title") or wd.rid.endswith("clock")
-        ft = _font(max(8, int((64 if big else 44) * s)))
+        ft = font_for(max(8, int((64 if big else 44) * s)), wd.text)
         d.text((l + pad, mid), wd.text, fill=FG, font=ft, anchor="lm")
     elif wd.kind == "icon":
         app = app_by_package(wd.action.split(":", 1)[1]) if wd.action else None
@@ -76,8 +107,9 @@ def _draw(d: ImageDraw.ImageDraw, wd: Widget, state: PhoneState, s: float) -> No
         cx = (l + r) // 2
         d.rounded_rectangle((cx - size // 2, t, cx + size // 2, t + size), radius=int(36 * s),
                             fill=app.colour if app else ACCENT)
-        d.text((cx, t + size // 2), wd.text[:1], fill=(255, 255, 255), font=_font(max(8, int(80 * s))), anchor="mm")
-        d.text((cx, t + size + int(45 * s)), wd.text, fill=FG, font=_font(max(8, int(36 * s))), anchor="mm")
+        d.text((cx, t + size // 2), wd.text[:1], fill=(255, 255, 255), font=font_for(max(8, int(80 * s)), wd.text[:1]),
+               anchor="mm")
+        d.text((cx, t + size + int(45 * s)), wd.text, fill=FG, font=font_for(max(8, int(36 * s)), wd.text), anchor="mm")
     elif wd.kind == "item":
         d.line((l + pad, b, r - pad, b), fill=(224, 224, 224), width=max(1, int(2 * s)))
         d.text((l + pad, mid), wd.text, fill=FG, font=f, anchor="lm")

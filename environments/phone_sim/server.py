@@ -13,9 +13,7 @@ from environments.phone_sim.state import PhoneState
 from environments.phone_sim.transport import Connection, Stream, StreamClosed
 
 # Features we implement; the adb server only uses those both sides name (no stat_v2, ls_v2, abb, ...).
-FEATURES = "shell_v2,cmd"
-BANNER = ("device::ro.product.name=simphone;ro.product.model=SimPhone;ro.product.device=simphone;"
-          f"features={FEATURES}").encode()
+FEATURES = ("shell_v2", "cmd")
 SYNC_CHUNK = 64 * 1024
 
 
@@ -23,9 +21,13 @@ class PhoneServer:
     """A simulated Android device listening for adb servers (`adb connect HOST:PORT`)."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", state: PhoneState | None = None,
-                 width: int = 1080, height: int = 2400, authorized: bool = True) -> None:
-        """`authorized=False` simulates a phone that never accepts this computer's debugging key."""
+                 width: int = 1080, height: int = 2400, authorized: bool = True, shell_v2: bool = True) -> None:
+        """`authorized=False` simulates a phone that never accepts this computer's debugging key; `shell_v2=False`
+        one from before Android 7, whose adbd has no shell protocol (no exit status, stderr mixed in)."""
         self.authorized = authorized
+        features = ",".join(f for f in FEATURES if shell_v2 or f != "shell_v2")
+        self.banner = ("device::ro.product.name=simphone;ro.product.model=SimPhone;ro.product.device=simphone;"
+                       f"features={features}").encode()
         self.state = state or PhoneState(width=width, height=height)
         self._sock = socket.create_server((host, port), reuse_port=False)
         self.host, self.port = self._sock.getsockname()[:2]
@@ -59,7 +61,8 @@ class PhoneServer:
             with self._lock:
                 self._conns.append(conn)
             logger.debug("adb server attached from {}", addr)
-            threading.Thread(target=Connection(conn, BANNER, self._service, self.authorized).run, daemon=True).start()
+            connection = Connection(conn, self.banner, self._service, self.authorized)
+            threading.Thread(target=connection.run, daemon=True).start()
 
     def stop(self) -> None:
         """Stop listening and cut every attached adb server off, like pulling a USB cable."""
@@ -97,11 +100,13 @@ class PhoneServer:
                 message = b"phone-sim: interactive shells are not simulated; run `adb shell <command>`\n"
                 self._reply(stream, "v2" in options, message, b"", 1)
                 return
-            out, err, code = run_line(self.state, command)
+            results = run_line(self.state, command)
             if head == "exec" or "v2" not in options:
-                stream.write(out + err)  # v1 and exec: one raw stream, no exit code
+                # v1 and exec: one raw stream, no exit code, each command's stderr where it wrote it
+                stream.write(b"".join(o + e for o, e, _ in results))
             else:
-                self._reply(stream, True, out, err, code)
+                self._reply(stream, True, b"".join(o for o, _, _ in results), b"".join(e for _, e, _ in results),
+                            results[-1][2])
         elif name.startswith("sync:"):
             _sync(self.state, stream)
         elif name.startswith("reboot:"):

@@ -3,9 +3,11 @@ r"""A small POSIX-sh word splitter for the simulated device's shell; it never ru
 It follows `sh` where escaping matters: single quotes take everything literally, double quotes keep
 `\\` only before `$ \` " \\` and newline, a backslash outside quotes escapes the next character, `#`
 starting a word begins a comment, unquoted `$name`/`${name}`/`$?` expand (to the device environment),
-and `;`, `&&`, `||` separate commands. Anything this shell does not do (pipes, redirection, command
-substitution, background jobs, subshells) is a `ShellSyntaxError`, so a badly escaped string shows up
-as an error instead of quietly arriving changed.
+a `~` alone or before `/` (at a word's start or after its `=`) is $HOME, and `;`, `&&`, `||` separate
+commands. Syntax errors carry mksh's own messages (Android's /system/bin/sh is mksh; tests compare the
+two). Anything this shell does not do (pipes, redirection, command substitution, background jobs,
+subshells) is a `ShellSyntaxError`, so a badly escaped string shows up as an error instead of quietly
+arriving changed.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def split_commands(line: str, lookup: Callable[[str], str]) -> list[tuple[str, l
         if j + 1 < n and line[j + 1] == "{":
             k = line.find("}", j + 2)
             if k < 0:
-                raise ShellSyntaxError("bad substitution: missing }")
+                raise ShellSyntaxError("no closing quote")  # mksh reads `${` as an opening quote
             return lookup(line[j + 2:k]), k + 1
         if j + 1 < n and line[j + 1] in "?$#!@*0123456789-":
             return lookup(line[j + 1]), j + 2
@@ -58,7 +60,7 @@ def split_commands(line: str, lookup: Callable[[str], str]) -> list[tuple[str, l
         if c == "'":
             k = line.find("'", i + 1)
             if k < 0:
-                raise ShellSyntaxError("unterminated quoted string")
+                raise ShellSyntaxError("no closing quote")
             word.append(line[i + 1:k])
             in_word = True
             i = k + 1
@@ -67,7 +69,7 @@ def split_commands(line: str, lookup: Callable[[str], str]) -> list[tuple[str, l
             i += 1
             while True:
                 if i >= n:
-                    raise ShellSyntaxError("unterminated quoted string")
+                    raise ShellSyntaxError("no closing quote")
                 c = line[i]
                 if c == '"':
                     i += 1
@@ -91,9 +93,8 @@ def split_commands(line: str, lookup: Callable[[str], str]) -> list[tuple[str, l
             i += 2
         elif c in " \t\n":
             end_word()
-            if c == "\n":
-                if argv:
-                    out.append((connector, argv))
+            if c == "\n" and argv:  # after `&&` or `||` a newline continues the list, as in sh
+                out.append((connector, argv))
                 argv, connector = [], ";"
             i += 1
         elif c == "#" and not in_word:
@@ -103,10 +104,14 @@ def split_commands(line: str, lookup: Callable[[str], str]) -> list[tuple[str, l
             text, i = expand(i)
             word.append(text)
             in_word = True
-        elif line.startswith(("&&", "||"), i) or c == ";":
-            op = line[i:i + 2] if c != ";" else ";"
+        elif c == "~" and (not in_word or line[i - 1] == "=") and (i + 1 == n or line[i + 1] in "/ \t\n;&|"):
+            word.append(lookup("HOME"))
+            in_word = True
+            i += 1
+        elif line.startswith(("&&", "||", ";;"), i) or c == ";":
+            op = line[i:i + 2] if line.startswith(("&&", "||", ";;"), i) else ";"
             end_word()
-            if not argv:
+            if not argv or op == ";;":  # `;;` ends a case branch, and this shell has no case
                 raise ShellSyntaxError(f"syntax error: unexpected '{op}'")
             out.append((connector, argv))
             argv, connector = [], op
@@ -123,5 +128,5 @@ def split_commands(line: str, lookup: Callable[[str], str]) -> list[tuple[str, l
     if argv:
         out.append((connector, argv))
     elif connector != ";":
-        raise ShellSyntaxError(f"syntax error: '{connector}' at end of line")
+        raise ShellSyntaxError("syntax error: unexpected EOF")
     return out

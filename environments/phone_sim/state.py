@@ -98,6 +98,7 @@ class PhoneState:
     })
     stack: list[Screen] = field(default_factory=lambda: [Screen("com.android.launcher3", ".Launcher")])
     focused: str | None = None  # resource id of the focused text field on the top screen
+    pointer: tuple[int, int] | None = None  # where `input motionevent DOWN` put a finger down, until UP
     recents: list[str] = field(default_factory=list)  # packages, most recent last
     log: list[str] = field(default_factory=list)  # input events, for tests and debugging
     version: int = 0

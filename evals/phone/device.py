@@ -13,6 +13,7 @@ from loguru import logger
 
 from actions.base import Action
 from actions.space import ActionSpace
+from environments.android_shell import refused
 from environments.base import Environment, Observation
 from evals.task import TaskSetupError
 
@@ -41,11 +42,11 @@ class Adb:
     # -- content providers
     def query(self, uri: str) -> list[dict[str, str]]:
         """Rows of `content query --uri URI` as dicts ("No result found." is no rows)."""
-        out = self.shell(f"content query --uri {uri}")
-        if "Error" in out or "Exception" in out:
-            raise RuntimeError(f"content query --uri {uri} failed: {out.strip()[:200]}")
+        result = self.dev.run(f"content query --uri {uri}")
+        if refused(result):  # not a search of the rows, which may hold "Error" themselves
+            raise RuntimeError(f"content query --uri {uri} failed: {result.output[:200]}")
         rows = []
-        for line in out.splitlines():
+        for line in result.output.splitlines():
             m = re.match(r"Row: \d+ (.*)", line)
             if m:
                 # Values may hold ", " themselves; split only before "key=".
@@ -60,10 +61,10 @@ class Adb:
 
     # -- files
     def list_dir(self, path: str) -> list[str]:
-        out = self.shell(f"ls {path}")
-        if "No such file" in out:
+        result = self.dev.run(f"ls {path}")
+        if result.status != 0:  # no such directory
             return []
-        return [n.strip() for n in out.splitlines() if n.strip()]
+        return [n.strip() for n in result.output.splitlines() if n.strip()]
 
     def read_file(self, path: str) -> str:
         return self.shell(f"cat {path}")
