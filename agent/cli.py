@@ -16,7 +16,8 @@ from typing import Any
 
 from loguru import logger
 
-from agent.cli_flags import UsageError, browser_display, build_parser, flag_problems
+from agent.cli_flags import UsageError, browser_display, build_parser, flag_problems, model_settings
+from agent.logs import enable_logs
 
 # 3: a bug in this program, not in what the user gave; it shows its traceback.
 EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
@@ -33,6 +34,7 @@ EPISODE_COMMANDS = ("run", "replay", "eval")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(__doc__.split("\n")[0]).parse_args(argv)
+    enable_logs()  # off for library users; a command line shows them
     logger.remove()
     # No variable values in tracebacks: they can hold a secret or a screenshot's text.
     logger.add(sys.stderr, level="DEBUG" if args.debug else "INFO", diagnose=False,
@@ -105,7 +107,7 @@ def _environment(args: argparse.Namespace) -> Any:
         options.update(start_url=args.start_url, site=args.site, device_scale_factor=args.device_scale_factor,
                        executable_path=args.browser_path, display=browser_display(args), upload_dir=args.upload_dir)
     elif args.env == "desktop":
-        options.update(monitor=args.monitor)
+        options.update(monitor=args.monitor, scale=args.desktop_scale)
     elif args.env == "android":
         options.update(serial=args.serial)
     return create_environment(args.env, **options)
@@ -129,15 +131,10 @@ def _default_model() -> Path:
 
 def _model(args: argparse.Namespace) -> Any:
     from agent.models.factory import create_backend
-    from agent.models.settings import ModelSettings
 
     if not args.model and not args.base_url:
         args.model = str(_default_model())
-    fields = dict(model=args.model, base_url=args.base_url, api_key=args.api_key, device=args.device,
-                  min_pixels=args.min_pixels, max_pixels=args.max_pixels, max_new_tokens=args.max_new_tokens,
-                  temperature=args.temperature, allow_thought=args.think or None, engine=args.engine,
-                  grammar_field=args.grammar_field)
-    return create_backend(ModelSettings(**{k: v for k, v in fields.items() if v is not None}))
+    return create_backend(model_settings(args))  # a missing model is refused before torch is imported
 
 
 def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], Any], header: dict[str, Any],

@@ -27,14 +27,14 @@ class UsageError(Exception):
     """Bad flags, input files or a missing setup step: printed as one line, exit code 2."""
 # Settings fields whose flag is not simply the field's name with dashes.
 FLAG_OF_FIELD = {"viewport_width": "viewport", "viewport_height": "viewport", "executable_path": "browser_path",
-                 "display": "browser_display", "allow_thought": "think"}
+                 "display": "browser_display", "allow_thought": "think", "scale": "desktop_scale"}
 
 
 def _env(flag: str, default: Any = None) -> Any:
     return os.environ.get("AGENT_" + flag.upper().replace("-", "_"), default)
 
 
-def _add(p: argparse.ArgumentParser, flag: str, help: str, default: Any = None, **kw: Any) -> None:
+def add_flag(p: argparse._ActionsContainer, flag: str, help: str, default: Any = None, **kw: Any) -> None:
     env_default = _env(flag.lstrip("-"), default)
     if kw.get("action") == "store_true":
         env_default = str(env_default).lower() in ("1", "true", "yes") if env_default is not None else False
@@ -52,41 +52,61 @@ def _size(text: str) -> tuple[int, int]:
 
 def _env_flags(p: argparse.ArgumentParser, env_default: str | None = "browser") -> None:
     g = p.add_argument_group("environment")
-    _add(g, "--env", "where to act: browser, desktop or android", default=env_default)
-    _add(g, "--start-url", "browser: the page to open first")
-    _add(g, "--site", "browser: open a site shipped with the project, served on this machine (no internet "
-         "needed): " + ", ".join(f"{k} ({v})" for k, v in SITES.items()), choices=sorted(SITES))
-    _add(g, "--viewport", "browser: viewport size in CSS pixels, WIDTHxHEIGHT", type=_size)
-    _add(g, "--device-scale-factor", "browser: device pixels per CSS pixel (2 for HiDPI)", type=float)
-    _add(g, "--browser-display", "browser: virtual (headed Chromium on its own Xvfb: native widgets and dialogs "
+    add_flag(g, "--env", "where to act: browser, desktop or android", default=env_default)
+    add_flag(g, "--start-url", "browser: the page to open first")
+    add_flag(g, "--site", "browser: open a site shipped with the project, served on this machine (no internet "
+             "needed): " + ", ".join(f"{k} ({v})" for k, v in SITES.items()), choices=sorted(SITES))
+    add_flag(g, "--viewport", "browser: viewport size in CSS pixels, WIDTHxHEIGHT", type=_size)
+    add_flag(g, "--device-scale-factor", "browser: device pixels per CSS pixel (2 for HiDPI)", type=float)
+    add_flag(g, "--browser-display", "browser: virtual (headed Chromium on its own Xvfb: native widgets and dialogs "
          "work), headless, window (a visible window on your DISPLAY, to watch), or auto (virtual where it can run, "
          "else headless) [default: auto]",
          choices=DISPLAY_MODES)
-    _add(g, "--headed", "browser: the same as --browser-display window", action="store_true")
-    _add(g, "--upload-dir", "browser: files under this folder may be uploaded when a page asks for one (default: "
+    add_flag(g, "--headed", "browser: the same as --browser-display window", action="store_true")
+    add_flag(g, "--upload-dir", "browser: files under this folder may be uploaded when a page asks for one (default: "
          "uploads are off)", type=Path)
-    _add(g, "--browser-path", "browser: the Chromium executable to drive")
-    _add(g, "--monitor", "desktop: which monitor to capture and act on (1 = the first)", type=int)
-    _add(g, "--serial", "android: the device serial, when several are attached")
-    _add(g, "--settle-delay", "seconds to wait after each action for the screen to follow (default: browser 0, "
+    add_flag(g, "--browser-path", "browser: the Chromium executable to drive")
+    add_flag(g, "--monitor", "desktop: which monitor to capture and act on (1 = the first)", type=int)
+    add_flag(g, "--desktop-scale", "desktop: physical pixels per logical pixel (default: measured; 1 on X11)",
+             type=float)
+    add_flag(g, "--serial", "android: the device serial, when several are attached")
+    add_flag(g, "--settle-delay", "seconds to wait after each action for the screen to follow (default: browser 0, "
          "as it waits for the page to be drawn; desktop 0.3, android 0.5)", type=float)
 
 
-def _model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
-    g = p.add_argument_group("model")
-    _add(g, "--model", "local checkpoint folder or Hugging Face id (from the local cache)")
-    _add(g, "--base-url", "use an OpenAI-compatible server (vLLM, SGLang) at this URL instead of loading locally")
-    _add(g, "--api-key", "API key for --base-url")
-    _add(g, "--grammar-field", "--base-url: where the server reads the tool-call grammar: structured_outputs (vLLM "
-         ">= 0.12), guided_grammar (older vLLM), ebnf (SGLang)", choices=GRAMMAR_FIELDS)
-    _add(g, "--device", "torch device for the local model (auto, cpu, cuda, cuda:1)")
-    _add(g, "--min-pixels", "smallest screenshot area the model sees", type=int)
-    _add(g, "--max-pixels", "largest screenshot area the model sees (fewer is faster, less precise)", type=int)
-    _add(g, "--max-new-tokens", "longest answer", type=int)
-    _add(g, "--temperature", "0 is greedy", type=float)
-    _add(g, "--engine", "fast: our decoding (prompt-start cache, CUDA graphs, drafts); generate: transformers'",
-         choices=["fast", "generate"])
-    _add(g, "--think", "let the model write its reasoning before the tool call", action="store_true")
+def add_model_flags(p: argparse.ArgumentParser, title: str = "model") -> argparse._ArgumentGroup:
+    """The model flags `run` and `eval` share, read from the same AGENT_* variables; `model_settings` reads them."""
+    g = p.add_argument_group(title)
+    add_flag(g, "--model", "local checkpoint folder or Hugging Face id (from the local cache)")
+    add_flag(g, "--base-url", "use an OpenAI-compatible server (vLLM, SGLang) at this URL instead of loading locally")
+    add_flag(g, "--api-key", "API key for --base-url")
+    add_flag(g, "--grammar-field", "--base-url: where the server reads the tool-call grammar: structured_outputs "
+             "(vLLM >= 0.12), guided_grammar (older vLLM), ebnf (SGLang)", choices=GRAMMAR_FIELDS)
+    add_flag(g, "--timeout-s", "--base-url: seconds to wait for one answer (default 120)", type=float)
+    add_flag(g, "--max-retries", "--base-url: retries after a timeout, a 429 or a 5xx (default 3)", type=int)
+    add_flag(g, "--device", "torch device for the local model (auto, cpu, cuda, cuda:1)")
+    add_flag(g, "--min-pixels", "smallest screenshot area the model sees", type=int)
+    add_flag(g, "--max-pixels", "largest screenshot area the model sees (fewer is faster, less precise)", type=int)
+    add_flag(g, "--max-new-tokens", "longest answer", type=int)
+    add_flag(g, "--temperature", "0 is greedy", type=float)
+    add_flag(g, "--engine", "fast: our decoding (prompt-start cache, CUDA graphs, drafts); generate: transformers'",
+             choices=["fast", "generate"])
+    return g
+
+
+# ModelSettings fields that `add_model_flags` sets under their own names; `run` adds think's two.
+MODEL_FIELDS = ("model", "base_url", "api_key", "grammar_field", "timeout_s", "max_retries", "device", "min_pixels",
+                "max_pixels", "max_new_tokens", "temperature", "engine")
+
+
+def model_settings(args: argparse.Namespace) -> Any:
+    """ModelSettings from the model flags; a flag not given leaves the settings' default."""
+    from agent.models.settings import ModelSettings
+
+    fields = {name: getattr(args, name) for name in MODEL_FIELDS}
+    if getattr(args, "think", False):
+        fields.update(allow_thought=True, max_thought_tokens=args.max_thought_tokens)
+    return ModelSettings(**{k: v for k, v in fields.items() if v is not None})
 
 
 PACKAGE = "qwen-gui-agent"
@@ -140,13 +160,15 @@ def _version() -> str:
 def build_parser(description: str) -> argparse.ArgumentParser:
     parser = Parser(prog="python -m agent", description=description)
     parser.add_argument("--version", action="version", version=_version(), help="print the version and exit")
-    _add(parser, "--debug", DEBUG_HELP, action="store_true")
+    add_flag(parser, "--debug", DEBUG_HELP, action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a task")
     run.add_argument("task", help="what the agent should do, in plain words")
     _env_flags(run)
-    _model_flags(run)
+    model = add_model_flags(run)
+    add_flag(model, "--think", "let the model write its reasoning before the tool call", action="store_true")
+    add_flag(model, "--max-thought-tokens", "--think: how many tokens the reasoning may take (default 128)", type=int)
     _loop_flags(run)
 
     replay = sub.add_parser("replay", help="re-execute a recorded episode's model outputs, with no model")
@@ -178,44 +200,44 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                        help="never reach the network: use the cache, the current default, or the tiny model")
 
     bench = sub.add_parser("bench", help="time one agent step: plain generate against our backend (random weights)")
-    _add(bench, "--arch", "architectures, comma-separated: 3b, 7b, tiny (auto: 3b,7b on a GPU, tiny on the CPU)",
+    add_flag(bench, "--arch", "architectures, comma-separated: 3b, 7b, tiny (auto: 3b,7b on a GPU, tiny on the CPU)",
          default="auto")
-    _add(bench, "--screens", "screen sizes, comma-separated WIDTHxHEIGHT", default="1920x1080,2560x1440,1080x2400")
-    _add(bench, "--max-pixels", "largest image area the model sees [default: the checkpoint's, native 1080p]", type=int)
-    _add(bench, "--new-tokens", "tokens generated per step (end-of-turn suppressed until then)", default=40, type=int)
-    _add(bench, "--repeats", "timed runs per variant; the table shows medians", default=3, type=int)
-    _add(bench, "--warmup", "untimed runs per variant first", default=1, type=int)
-    _add(bench, "--history-images", "screenshots in the prompt, the current one included", default=1, type=int)
-    _add(bench, "--constrained", "put the tool-call grammar on `ours` (its token count then varies)",
+    add_flag(bench, "--screens", "screen sizes, comma-separated WIDTHxHEIGHT", default="1920x1080,2560x1440,1080x2400")
+    add_flag(bench, "--max-pixels", "largest image area the model sees [default: the checkpoint's, native 1080p]", type=int)
+    add_flag(bench, "--new-tokens", "tokens generated per step (end-of-turn suppressed until then)", default=40, type=int)
+    add_flag(bench, "--repeats", "timed runs per variant; the table shows medians", default=3, type=int)
+    add_flag(bench, "--warmup", "untimed runs per variant first", default=1, type=int)
+    add_flag(bench, "--history-images", "screenshots in the prompt, the current one included", default=1, type=int)
+    add_flag(bench, "--constrained", "put the tool-call grammar on `ours` (its token count then varies)",
          action="store_true")
-    _add(bench, "--drafts", "only count the passes grammar drafts leave per sample action (no model; seconds)",
+    add_flag(bench, "--drafts", "only count the passes grammar drafts leave per sample action (no model; seconds)",
          action="store_true")
-    _add(bench, "--device", "torch device (auto, cpu, cuda, cuda:1)", default="auto")
-    _add(bench, "--dtype", "weights dtype (auto: bfloat16 on a GPU, float32 on the CPU)", default="auto",
+    add_flag(bench, "--device", "torch device (auto, cpu, cuda, cuda:1)", default="auto")
+    add_flag(bench, "--dtype", "weights dtype (auto: bfloat16 on a GPU, float32 on the CPU)", default="auto",
          choices=["auto", "bfloat16", "float16", "float32"])
-    _add(bench, "--attn", "attention implementation, for both variants (default: sdpa, which ours needs)")
-    _add(bench, "--processor", "checkpoint folder or id whose tokenizer/processor to use [default: the tiny one]")
-    _add(bench, "--seed", "seeds weights and screenshots", default=0, type=int)
-    _add(bench, "--threads", "CPU threads for torch (1 is steadier on a small shared CPU) [default: torch's]",
+    add_flag(bench, "--attn", "attention implementation, for both variants (default: sdpa, which ours needs)")
+    add_flag(bench, "--processor", "checkpoint folder or id whose tokenizer/processor to use [default: the tiny one]")
+    add_flag(bench, "--seed", "seeds weights and screenshots", default=0, type=int)
+    add_flag(bench, "--threads", "CPU threads for torch (1 is steadier on a small shared CPU) [default: torch's]",
          type=int)
     # No AGENT_OUT default here: that variable names `run`'s recordings folder, not a JSON file.
     bench.add_argument("--out", default=Path("bench.json"), type=Path, help="JSON file for the results")
 
     bb = sub.add_parser("bench-browser", help="time the framework's own part of a browser step, by phase (no model)")
-    _add(bb, "--screens", "viewports, comma-separated WIDTHxHEIGHT[@SCALE]", default="1280x800,1920x1080,1280x800@2")
-    _add(bb, "--browser-display", "display modes, comma-separated: virtual, headless, window, auto",
+    add_flag(bb, "--screens", "viewports, comma-separated WIDTHxHEIGHT[@SCALE]", default="1280x800,1920x1080,1280x800@2")
+    add_flag(bb, "--browser-display", "display modes, comma-separated: virtual, headless, window, auto",
          default="virtual,headless")
-    _add(bb, "--steps", "clicks per configuration; the table shows medians after the first", default=15, type=int)
+    add_flag(bb, "--steps", "clicks per configuration; the table shows medians after the first", default=15, type=int)
     bb.add_argument("--out", default=Path("bench-browser.json"), type=Path, help="JSON file for the results")
 
     bp = sub.add_parser("bench-parser", help="time the answer parser on a generated fuzz corpus, worst case first")
-    _add(bp, "--answers", "answers in the corpus", default=5000, type=int)
-    _add(bp, "--max-bytes", "largest answer, in UTF-8 bytes", default=10_240, type=int)
-    _add(bp, "--seed", "seeds the corpus (the same seed times the same answers)", default=0, type=int)
+    add_flag(bp, "--answers", "answers in the corpus", default=5000, type=int)
+    add_flag(bp, "--max-bytes", "largest answer, in UTF-8 bytes", default=10_240, type=int)
+    add_flag(bp, "--seed", "seeds the corpus (the same seed times the same answers)", default=0, type=int)
 
     sim = sub.add_parser("phone-sim", help="start the simulated Android phone that adb can connect to")
-    _add(sim, "--port", "TCP port to listen on (then: adb connect 127.0.0.1:PORT)", default=5555, type=int)
-    _add(sim, "--size", "screen size in pixels, WIDTHxHEIGHT", default="1080x2400", type=_size)
+    add_flag(sim, "--port", "TCP port to listen on (then: adb connect 127.0.0.1:PORT)", default=5555, type=int)
+    add_flag(sim, "--size", "screen size in pixels, WIDTHxHEIGHT", default="1080x2400", type=_size)
     for command in sub.choices.values():
         # Also after the command (`run ... --debug`). SUPPRESS: a command that was not given it leaves the top
         # level's value (the flag before the command, or AGENT_DEBUG) alone.
@@ -226,17 +248,17 @@ def build_parser(description: str) -> argparse.ArgumentParser:
 def _loop_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("loop")
     # No defaults here: AgentConfig's apply, or a replayed recording's.
-    _add(g, "--max-steps", "stop after this many steps (default 30)", type=int)
-    _add(g, "--history-images", "screenshots shown to the model, the current one included (default 1)", type=int)
-    _add(g, "--out", "folder for recordings (one sub-folder per episode)", default=DEFAULT_OUT, type=Path)
-    _add(g, "--dry-run", "show each action, execute nothing", action="store_true")
-    _add(g, "--answer", "the task asks a question: offer the model `answer` (not in the checkpoints' tools)",
+    add_flag(g, "--max-steps", "stop after this many steps (default 30)", type=int)
+    add_flag(g, "--history-images", "screenshots shown to the model, the current one included (default 1)", type=int)
+    add_flag(g, "--out", "folder for recordings (one sub-folder per episode)", default=DEFAULT_OUT, type=Path)
+    add_flag(g, "--dry-run", "show each action, execute nothing", action="store_true")
+    add_flag(g, "--answer", "the task asks a question: offer the model `answer` (not in the checkpoints' tools)",
          action="store_true")
-    _add(g, "--stop-file", "the run stops before the next step when this file exists [default: OUT/STOP]", type=Path)
+    add_flag(g, "--stop-file", "the run stops before the next step when this file exists [default: OUT/STOP]", type=Path)
     s = p.add_argument_group("safety")
-    _add(s, "--confirm", "risky actions (pay, delete, send, install...): ask a human, allow or deny; "
+    add_flag(s, "--confirm", "risky actions (pay, delete, send, install...): ask a human, allow or deny; "
          "without a terminal, ask means deny", default="ask", choices=["ask", "allow", "deny"])
-    _add(s, "--policy", "a JSON file of safety rules (mode, allow_apps, deny_apps, allow_domains, deny_domains, "
+    add_flag(s, "--policy", "a JSON file of safety rules (mode, allow_apps, deny_apps, allow_domains, deny_domains, "
          "deny_keys, patterns)", type=Path)
     for flag, what in (("--allow-app", "an app never held back"), ("--deny-app", "an app never opened or used"),
                        ("--allow-domain", "a site never held back"), ("--deny-domain", "a site never visited"),

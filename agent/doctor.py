@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable
 
@@ -54,12 +55,28 @@ def _adb() -> Check:
     adb = shutil.which("adb")
     if not adb:
         return ("adb", False, f"adb not found: {INSTALL_HINT} (installs Debian's adb)")
+    # `adb devices` starts a server when none runs and leaves it running; a check leaves the machine as it was.
+    was_running = _adb_server_running()
     try:
         out = subprocess.run([adb, "devices"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired) as e:
         return ("adb", False, f"{adb} did not answer: {e}")
+    finally:
+        if not was_running:
+            subprocess.run([adb, "kill-server"], capture_output=True, timeout=20)
     devices = [line.split()[0] for line in out.splitlines()[1:] if line.strip()]
     return ("adb", True, f"{adb}; devices: {', '.join(devices) or 'none (try `python -m agent phone-sim`)'}")
+
+
+def _adb_server_running() -> bool:
+    """Whether an adb server listens where adb looks for one (ANDROID_ADB_SERVER_PORT, else 5037)."""
+    given = os.environ.get("ANDROID_ADB_SERVER_PORT", "")
+    port = int(given) if given.isdigit() else 5037  # adb itself refuses a port that is not a number
+    try:
+        socket.create_connection(("localhost", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def _gpu() -> Check:

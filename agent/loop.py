@@ -95,13 +95,28 @@ class Agent:
         # `answer` is offered only to tasks that ask a question: the checkpoints' tools have none.
         self.space = env.action_space.with_answer() if self.config.answer else env.action_space
         self.on_step = on_step
-        # Without a policy every action goes through; the CLI sets one that asks before risky actions.
+        # By default, the command line's policy: ask before risky actions on a terminal, refuse them without one.
         self.safety = safety or Safety()
         # Extra facts for episode.json (environment settings, model settings), chosen by the caller.
         self.header = header or {}
 
-    def run(self, task: str, out_dir: Path | None = None) -> EpisodeResult:
-        """Run one episode. Errors inside the episode end it with stop_reason "error", never lose the recording."""
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the model and the environment (the `with` block's end); an agent used without `with` leaves
+        them to the caller."""
+        try:
+            self.model.close()
+        finally:
+            self.env.close()
+
+    def run(self, task: str, out_dir: Path | str | None = None) -> EpisodeResult:
+        """Run one episode, recorded into `out_dir` when given. Errors inside the episode end it with
+        stop_reason "error", never lose the recording."""
         if not task or not task.strip():
             raise ValueError("the task is empty; say what the agent should do, e.g. 'open the settings'")
         secrets = self.safety.secrets
@@ -110,7 +125,7 @@ class Agent:
         recorder = None
         if out_dir is not None:
             recorder = EpisodeRecorder(
-                out_dir,
+                Path(out_dir),
                 {
                     "task": task,
                     "action_space": self.space.name,

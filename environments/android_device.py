@@ -97,7 +97,7 @@ class AdbDevice:
                                                  "start an emulator, or `adb connect HOST:PORT`"))
         raise EnvironmentUnavailable(
             f"{len(ready)} devices are attached ({', '.join(d.serial for d in ready)}); choose one with "
-            "AndroidSettings(serial=...)")
+            "--serial (AndroidSettings.serial)")
 
     # -- running commands ---------------------------------------------------------------------------
 

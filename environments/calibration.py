@@ -100,10 +100,10 @@ class CalibrationReport(BaseModel):
         # The hint only where the fit says so: a miss for another reason (targets too small to tell apart on a
         # tiny viewport) has nothing to do with the scale.
         if not self.ok and any(abs(k - 1) > 0.01 for k in self.scale):
-            lines.append("  a scale other than 1 points at a wrong HiDPI scale (DesktopSettings.scale, "
-                         "device_scale_factor)")
+            lines.append("  a scale other than 1 points at a wrong HiDPI scale (--desktop-scale, "
+                         "DesktopSettings.scale; --device-scale-factor in the browser)")
         if not self.ok and any(abs(o) > self.tolerance_px for o in self.offset):
-            lines.append("  an offset other than 0 points at a wrong monitor origin (DesktopSettings.monitor)")
+            lines.append("  an offset other than 0 points at a wrong monitor origin (--monitor, DesktopSettings.monitor)")
         return "\n".join(lines)
 
 

@@ -49,7 +49,7 @@ def find_chromium(explicit: Path | None = None, playwright_path: str | None = No
         if not path.is_file() or not os.access(path, os.X_OK):
             raise EnvironmentUnavailable(
                 f"Chromium executable {str(path)!r} does not exist or is not executable; fix "
-                f"BrowserSettings.executable_path or leave it unset to search for one ({INSTALL_HINT})"
+                f"--browser-path (BrowserSettings.executable_path) or leave it unset to search for one ({INSTALL_HINT})"
             )
         return path
     if playwright_path and Path(playwright_path).is_file():

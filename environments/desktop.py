@@ -79,7 +79,9 @@ class DesktopEnvironment:
         self.settings = settings or DesktopSettings()
         self._gui: Any = None
         self._mss: Any = None
-        self._display_name: str | None = None
+        # The display is checked here, as it costs one X connection: a missing one is reported before anything
+        # slow (a model) starts. pyautogui and mss start at the first observation.
+        self._display_name = self._connectable_display() if IS_X11 else None
         self._geometry: ScreenGeometry | None = None
 
     # ---- lifecycle
@@ -87,11 +89,9 @@ class DesktopEnvironment:
     def _ensure_started(self) -> None:
         if self._gui is not None:
             return
-        if IS_X11:
-            self._display_name = self._connectable_display()
-            if "pyautogui" not in sys.modules:
-                # pyautogui binds to $DISPLAY at import: point it at our display first (process-wide).
-                os.environ["DISPLAY"] = self._display_name
+        if IS_X11 and "pyautogui" not in sys.modules:
+            # pyautogui binds to $DISPLAY at import: point it at our display first (process-wide).
+            os.environ["DISPLAY"] = self._display_name
         try:
             import pyautogui
         except Exception as exc:  # pyautogui raises KeyError/Xlib errors when no display can be opened
@@ -133,13 +133,13 @@ class DesktopEnvironment:
                 for i, m in enumerate(monitors)
             )
             raise EnvironmentUnavailable(
-                f"monitor {index} does not exist; set DesktopSettings.monitor to one of {listing}"
+                f"monitor {index} does not exist; set --monitor (DesktopSettings.monitor) to one of {listing}"
             )
         return dict(monitors[index])
 
     @property
     def display_name(self) -> str | None:
-        """The X display this environment drives (None before it starts, and off X11)."""
+        """The X display this environment drives (None off X11)."""
         return self._display_name
 
     def reset(self) -> Observation:

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.cli_flags import GRAMMAR_FIELDS, UsageError, browser_display
+from agent.cli_flags import UsageError, add_flag, add_model_flags, browser_display, model_settings
 from environments.browser_settings import DISPLAY_MODES
 
 
@@ -27,25 +27,14 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="results folder; rerun into it to resume")
     p.add_argument("--list", action="store_true", help="list suites, or the tasks of --suite, and exit")
     g = p.add_argument_group("environment")
-    g.add_argument("--browser-display", choices=DISPLAY_MODES,
-                   help="browser: virtual (own Xvfb, the default where it runs), headless, window, auto")
-    g.add_argument("--headed", action="store_true", help="browser: the same as --browser-display window")
-    g.add_argument("--browser-path", help="browser: the Chromium executable")
-    g.add_argument("--serial", help="android suite: the device serial")
-    g.add_argument("--adb-port", type=int, help="phone/android suites: the adb server's port (default 5037)")
-    g.add_argument("--settle-delay", type=float, help="seconds to wait after each action for the screen to follow")
-    g = p.add_argument_group("model (agent qwen)")
-    g.add_argument("--model", help="local checkpoint folder or Hugging Face id (from the local cache)")
-    g.add_argument("--base-url", help="an OpenAI-compatible server (vLLM, SGLang) instead of a local model")
-    g.add_argument("--api-key")
-    g.add_argument("--grammar-field", choices=GRAMMAR_FIELDS,
-                   help="--base-url: where the server reads the tool-call grammar (vLLM >= 0.12, older vLLM, SGLang)")
-    g.add_argument("--device", help="torch device (auto, cpu, cuda)")
-    g.add_argument("--min-pixels", type=int)
-    g.add_argument("--max-pixels", type=int)
-    g.add_argument("--max-new-tokens", type=int)
-    g.add_argument("--temperature", type=float)
-    g.add_argument("--engine", choices=("fast", "generate"), help="local decoding: ours (fast) or transformers' generate")
+    add_flag(g, "--browser-display", "browser: virtual (own Xvfb, the default where it runs), headless, window, auto",
+             choices=DISPLAY_MODES)
+    add_flag(g, "--headed", "browser: the same as --browser-display window", action="store_true")
+    add_flag(g, "--browser-path", "browser: the Chromium executable")
+    add_flag(g, "--serial", "android suite: the device serial")
+    add_flag(g, "--adb-port", "phone/android suites: the adb server's port (default 5037)", type=int)
+    add_flag(g, "--settle-delay", "seconds to wait after each action for the screen to follow", type=float)
+    add_model_flags(p, "model (agent qwen)")
 
 
 def environment_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,15 +56,6 @@ def environment_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def model_settings(args: argparse.Namespace) -> Any:
-    from agent.models.settings import ModelSettings
-
-    fields = dict(model=args.model, base_url=args.base_url, api_key=args.api_key, device=args.device,
-                  min_pixels=args.min_pixels, max_pixels=args.max_pixels, max_new_tokens=args.max_new_tokens,
-                  temperature=args.temperature, engine=args.engine, grammar_field=args.grammar_field)
-    return ModelSettings(**{k: v for k, v in fields.items() if v is not None})
-
-
 def eval_command(args: argparse.Namespace) -> int:
     from evals.registry import SUITES, get_suite
     from evals.runner import EvalSettings, run_eval
@@ -93,10 +73,16 @@ def eval_command(args: argparse.Namespace) -> int:
         raise UsageError("give --suite NAME and --out DIR (add --list to see the suites)")
     get_suite(args.suite)  # an unknown name fails here, listing the known ones
     if args.agent == "qwen" and not (args.model or args.base_url):
-        raise UsageError("agent qwen needs --model PATH_OR_ID or --base-url; or try --agent oracle / noop")
+        raise UsageError("agent qwen needs --model PATH_OR_ID or --base-url (or AGENT_MODEL / AGENT_BASE_URL); "
+                         "or try --agent oracle / noop")
+    models = model_settings(args) if args.agent == "qwen" else None
+    if models is not None:
+        from agent.models.factory import check_model
+
+        check_model(models)  # a missing model is refused now, before any task starts or torch is imported
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
     settings = EvalSettings(suite=args.suite, out=args.out, tasks=tasks, n_combinations=args.n_combinations,
                             seed=args.seed, agent=args.agent, workers=args.workers,
                             environment=environment_overrides(args))
-    summary = run_eval(settings, model_settings=model_settings(args) if args.agent == "qwen" else None)
+    summary = run_eval(settings, model_settings=models)
     return 0 if summary.complete else 1

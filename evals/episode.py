@@ -22,6 +22,7 @@ from agent.loop import Agent
 from agent.models.base import ModelBackend
 from agent.recording import RecordingError, amend_header
 from agent.report import SCORED_KEY, write_report
+from agent.safety import Safety
 from agent.trajectory import EpisodeResult, StepRecord
 from environments.base import Environment, Observation
 from evals.instance_log import first_line
@@ -94,7 +95,9 @@ def run_instance(
     header = {"eval": {"suite": task.suite, "task": task.name, "seed": base.seed, "params": base.params}}
     started = time.perf_counter()
     try:
-        episode = Agent(prepared, model, cfg, on_step=steps.append, header=header).run(goal, instance_dir / EPISODE_DIR)
+        # No safety policy: a task's pages and phone are sandboxes, and a held-back "Delete" would fail the task.
+        agent = Agent(prepared, model, cfg, on_step=steps.append, header=header, safety=Safety(policy=None))
+        episode = agent.run(goal, instance_dir / EPISODE_DIR)
     finally:
         model.close()  # per-instance backends; the runner's shared model ignores this and is closed once
     result.wall_s = time.perf_counter() - started

@@ -10,11 +10,15 @@ pytest_plugins = [
 
 
 def pytest_configure(config: object) -> None:
-    """Compiled grammars go to a folder of this run, not the user's cache (subprocesses inherit it)."""
+    """Compiled grammars go to a folder of this run, not the user's cache (subprocesses inherit it); logs on."""
     import os
     import tempfile
 
     os.environ["AGENT_CACHE_DIR"] = tempfile.mkdtemp(prefix="agent-test-cache-")
+
+    from agent.logs import enable_logs
+
+    enable_logs()  # the tests read the packages' logs as the command line shows them; a library's are off
 
 
 def pytest_unconfigure(config: object) -> None:

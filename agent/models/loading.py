@@ -25,6 +25,8 @@ VISION_TOKENS: dict[str, str] = {
     "<|video_pad|>": "video_token_id",
 }
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+TINY_MODEL_HINT = ("no weights yet? `python -m agent make-tiny-model models/tiny` writes a tiny random-weight "
+                   "Qwen2.5-VL to try the setup with (--model models/tiny)")
 
 
 def fetch_command(model_id: str) -> str:
@@ -41,7 +43,7 @@ def resolve_checkpoint(model: str) -> Path:
     if model.startswith((".", "/", "~")) or not _HF_ID.match(model):
         raise ModelError(
             f"model directory {model!r} does not exist; pass an existing checkpoint directory or a Hugging Face "
-            f"id such as Qwen/Qwen2.5-VL-7B-Instruct"
+            f"id such as Qwen/Qwen2.5-VL-7B-Instruct; {TINY_MODEL_HINT}"
         )
     return _from_cache(model)
 
@@ -58,7 +60,7 @@ def _from_cache(model_id: str) -> Path:
         logger.debug("{} not in the local cache: {!r}", model_id, exc)
         raise ModelError(
             f"model {model_id} is not in the local Hugging Face cache ({HF_HUB_CACHE}); "
-            f"fetch it once with `{fetch_command(model_id)}` (or pass a checkpoint directory)"
+            f"fetch it once with `{fetch_command(model_id)}` (or pass a checkpoint directory); {TINY_MODEL_HINT}"
         ) from None
     return Path(snapshot)
 

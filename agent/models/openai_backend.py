@@ -151,7 +151,7 @@ class OpenAIBackend:
                 if attempt == attempts - 1:
                     raise ModelError(
                         f"the server at {self.url} failed {attempts} time(s), last: {exc}; check that it is up "
-                        "and not overloaded, or raise timeout_s / max_retries"
+                        "and not overloaded, or raise timeout_s / max_retries (--timeout-s / --max-retries)"
                     ) from None
                 delay = exc.retry_after_s
                 if delay is None:

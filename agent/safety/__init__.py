@@ -11,9 +11,12 @@ from agent.safety.secrets import Secrets
 
 @dataclass
 class Safety:
-    """What guards one agent: a policy (None lets every action through), who confirms, and the secrets."""
+    """What guards one agent: a policy, who confirms, and the secrets.
 
-    policy: SafetyPolicy | None = None
+    The default is the command line's: risky actions are asked about on a terminal and refused without one.
+    `Safety(policy=None)` lets every action through (a sandbox, a benchmark)."""
+
+    policy: SafetyPolicy | None = field(default_factory=SafetyPolicy)
     confirmer: Confirmer = field(default_factory=TerminalConfirmer)
     secrets: Secrets = field(default_factory=Secrets)
 
