@@ -11,12 +11,11 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
-from agent.cli_flags import UsageError, browser_display, build_parser, flag_problems, model_settings
+from agent.cli_flags import UsageError, browser_display, build_parser, fill_default_model, flag_problems, model_settings
 from agent.logs import enable_logs
 
 # 3: a bug in this program, not in what the user gave; it shows its traceback.
@@ -113,27 +112,10 @@ def _environment(args: argparse.Namespace) -> Any:
     return create_environment(args.env, **options)
 
 
-def _default_model() -> Path:
-    from agent.models.default_model import DEFAULT_LINK, default_model, is_tiny
-
-    found = default_model()
-    if found is None:
-        raise UsageError(f"no model given and no {DEFAULT_LINK} here; pass --model PATH_OR_ID (or set AGENT_MODEL), "
-                         "or run `python -m agent fetch-model` (it fetches the default weights when online, else "
-                         "makes a tiny random-weight model to try the setup)")
-    if is_tiny(found):
-        logger.warning("no --model given: using {} = the tiny random-weight model; its actions are random "
-                       "(`python -m agent fetch-model` when online fetches real weights)", DEFAULT_LINK)
-    else:
-        logger.info("no --model given: using {} = {}", DEFAULT_LINK, found)
-    return found
-
-
 def _model(args: argparse.Namespace) -> Any:
     from agent.models.factory import create_backend
 
-    if not args.model and not args.base_url:
-        args.model = str(_default_model())
+    fill_default_model(args)
     return create_backend(model_settings(args))  # a missing model is refused before torch is imported
 
 

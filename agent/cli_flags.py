@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.models.default_model import DEFAULT_MODEL_ID
+from loguru import logger
+
+from agent.models.default_model import DEFAULT_LINK, DEFAULT_MODEL_ID, default_model, is_tiny
 from environments.browser_settings import DISPLAY_MODES
 from environments.sites import SITES
 
@@ -107,6 +109,23 @@ def model_settings(args: argparse.Namespace) -> Any:
     if getattr(args, "think", False):
         fields.update(allow_thought=True, max_thought_tokens=args.max_thought_tokens)
     return ModelSettings(**{k: v for k, v in fields.items() if v is not None})
+
+
+def fill_default_model(args: argparse.Namespace) -> None:
+    """Give `args.model` the default model (models/default) when neither a model nor a server was given."""
+    if args.model or args.base_url:
+        return
+    found = default_model()
+    if found is None:
+        raise UsageError(f"no model given and no {DEFAULT_LINK} here; pass --model PATH_OR_ID (or set AGENT_MODEL), "
+                         "or run `python -m agent fetch-model` (it fetches the default weights when online, else "
+                         "makes a tiny random-weight model to try the setup)")
+    if is_tiny(found):
+        logger.warning("no --model given: using {} = the tiny random-weight model; its actions are random "
+                       "(`python -m agent fetch-model` when online fetches real weights)", DEFAULT_LINK)
+    else:
+        logger.info("no --model given: using {} = {}", DEFAULT_LINK, found)
+    args.model = str(found)
 
 
 PACKAGE = "qwen-gui-agent"

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.cli_flags import UsageError, add_flag, add_model_flags, browser_display, model_settings
+from agent.cli_flags import UsageError, add_flag, add_model_flags, browser_display, fill_default_model, model_settings
 from environments.browser_settings import DISPLAY_MODES
 
 
@@ -72,9 +72,8 @@ def eval_command(args: argparse.Namespace) -> int:
     if not args.suite or not args.out:
         raise UsageError("give --suite NAME and --out DIR (add --list to see the suites)")
     get_suite(args.suite)  # an unknown name fails here, listing the known ones
-    if args.agent == "qwen" and not (args.model or args.base_url):
-        raise UsageError("agent qwen needs --model PATH_OR_ID or --base-url (or AGENT_MODEL / AGENT_BASE_URL); "
-                         "or try --agent oracle / noop")
+    if args.agent == "qwen":
+        fill_default_model(args)  # refuses with what to pass when there is no default either
     models = model_settings(args) if args.agent == "qwen" else None
     if models is not None:
         from agent.models.factory import check_model

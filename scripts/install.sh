@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the agent needs on Debian/Ubuntu: the system packages (Xvfb, Chromium, adb, xdotool,
-# xclip, a CJK font) and the Python package with all its extras. Safe to run again: it skips what is already there.
+# xclip, a CJK font, mksh), the Python package with all its extras, and the default model (models/default).
+# Safe to run again: it skips what is already there.
 # Set PYTHON to choose the interpreter (default: python3); run it inside a virtualenv if you prefer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ command -v xclip >/dev/null || need+=(xclip)
 command -v xdpyinfo >/dev/null || need+=(x11-utils)
 # A CJK font, so the simulated phone draws Chinese text instead of boxes.
 [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-wqy-zenhei)
+# mksh, the shell Android runs `adb shell` commands in: the tests hold the simulated phone's shell to it.
+command -v mksh >/dev/null || need+=(mksh)
 if ((${#need[@]})); then
   if ! command -v apt-get >/dev/null; then
     echo "error: missing ${need[*]} and this is not a Debian/Ubuntu system; install them with your package manager" >&2

@@ -25,8 +25,9 @@ VISION_TOKENS: dict[str, str] = {
     "<|video_pad|>": "video_token_id",
 }
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-TINY_MODEL_HINT = ("no weights yet? `python -m agent make-tiny-model models/tiny` writes a tiny random-weight "
-                   "Qwen2.5-VL to try the setup with (--model models/tiny)")
+TINY_MODEL_HINT = ("no weights yet? `python -m agent fetch-model` fetches the default ones when online; "
+                   "`python -m agent make-tiny-model models/tiny` writes a tiny random-weight Qwen2.5-VL to try the "
+                   "setup with (--model models/tiny)")
 
 
 def fetch_command(model_id: str) -> str:
