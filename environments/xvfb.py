@@ -111,12 +111,17 @@ class VirtualDisplay:
         before = self._last
         frame, since = self._grab_raw(width, height), time.monotonic()
         changed = frame != before
+        # A loaded machine draws a fade-in's frames further apart: a pause as long as the longest gap between
+        # two of its frames is not the end of it.
+        longest_gap = 0.0
         while time.monotonic() < deadline:
             time.sleep(0.015)  # about a frame
             now_frame, now = self._grab_raw(width, height), time.monotonic()
             if now_frame != frame:
+                if changed:
+                    longest_gap = max(longest_gap, now - since)
                 frame, since, changed = now_frame, now, True
-            elif (changed or not must_change) and now - since >= quiet:
+            elif (changed or not must_change) and now - since >= max(quiet, 2 * longest_gap):
                 return True
         return False
 

@@ -263,7 +263,7 @@ def test_device_selection_errors(adb_server: AdbServer, phone) -> None:
         AndroidEnvironment(AndroidSettings(serial="emulator-5554", adb_port=adb_server.port))
     second = start_phone(adb_server)
     try:
-        with pytest.raises(EnvironmentUnavailable, match=r"2 devices are attached.*AndroidSettings\(serial=\.\.\.\)"):
+        with pytest.raises(EnvironmentUnavailable, match=r"2 devices are attached.*choose one with --serial \(AndroidSettings.serial\)"):
             AndroidEnvironment(AndroidSettings(adb_port=adb_server.port))
     finally:
         adb_server.run("disconnect", second.serial)

@@ -3,6 +3,7 @@ text caret blinking did not, at 1x and 2x."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -39,10 +40,15 @@ def test_a_counter_going_up_is_a_change(env: BrowserEnvironment) -> None:
 
 
 def test_a_blinking_caret_is_not_a_change(env: BrowserEnvironment) -> None:
-    shown = signature(env)
     env.page.evaluate("document.getElementById('field').style.caretColor = 'transparent'")  # the caret's off phase
     hidden = signature(env)
     env.page.evaluate("document.getElementById('field').style.caretColor = 'black'")
+    # The caret blinks, and a slow screenshot can fall in its off phase: look until it is on.
+    for _ in range(20):
+        shown = signature(env)
+        if (hidden.grey != shown.grey).any():
+            break
+        time.sleep(0.1)
     assert (hidden.grey != shown.grey).any(), "the caret was not on the screenshot: the test shows nothing"
     assert hidden.same_as(shown)
 
