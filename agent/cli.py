@@ -210,6 +210,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finishes = [a.finish for s in steps for a in s.attempts]
     if not texts:
         raise UsageError(f"{args.episode} holds no model outputs to replay")
+    if header.get("eval"):
+        return _replay_eval(args, header, texts, finishes)
     if args.env is None:
         args.env = header.get("environment") or ENVIRONMENT_OF_SPACE.get(header.get("action_space", ""), "browser")
     for name, value in (header.get("environment_settings") or {}).items():
@@ -225,6 +227,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return _run_episode(args, header["task"],
                         lambda: ReplayBackend(texts, budget, exhausted=finished, finishes=finishes),
                         {"replay_of": str(args.episode)}, recorded)
+
+
+def _replay_eval(args: argparse.Namespace, header: dict[str, Any], texts: list[str],
+                 finishes: list[str | None]) -> int:
+    """An eval's episode replays in its task, set up again from the recorded seed, and is scored again."""
+    from evals.cli import environment_overrides
+    from evals.replay import replay_eval_episode
+
+    args.suite = header["eval"]["suite"]
+    result = replay_eval_episode(header, texts, finishes, _recorded_budget(header), args.out,
+                                 environment_overrides(args))
+    score = "" if result.score is None else f" (score {result.score:g})"
+    print(f"{result.task}, seed {result.seed}: {result.outcome}{score} after {result.steps} steps"
+          f"{': ' + result.error if result.error else ''}; recording: {args.out / result.episode_dir}/report.html"
+          if result.episode_dir else f"{result.task}, seed {result.seed}: {result.outcome}: {result.error}")
+    return EXIT_SUCCESS if result.outcome == "success" else EXIT_FAILED
 
 
 def _recorded_budget(header: dict[str, Any]) -> Any:

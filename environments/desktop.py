@@ -1,8 +1,9 @@
 """The desktop driver: mss captures one monitor at physical resolution, pyautogui acts in logical pixels.
 
 pyautogui opens the X display named by $DISPLAY when it is first imported, so it is imported lazily here
-and one process drives one X display. Text goes through `xdotool type` on X11 (exact for every character,
-including non-ASCII), else the clipboard, else pyautogui (ASCII only).
+and one process drives one X display. Text goes through XTest on X11 (environments/xinput.py: exact for every
+character, non-ASCII too, with the keyboard map kept steady while clients read it), else `xdotool type`, else
+the clipboard, else pyautogui (ASCII only).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from loguru import logger
 from PIL import Image
@@ -35,6 +36,9 @@ from actions.space import COMPUTER, ActionSpace
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
 from environments.keys import normalize_keys, to_pyautogui
 
+if TYPE_CHECKING:
+    from environments.xinput import XInput
+
 IS_X11 = sys.platform.startswith("linux")
 
 NO_DISPLAY_HINT = (
@@ -55,8 +59,8 @@ class DesktopSettings(BaseModel):
     scale: float | None = Field(
         default=None, gt=0, description="Physical pixels per logical pixel; None measures it (1.0 on X11)."
     )
-    type_backend: Literal["auto", "xdotool", "clipboard", "pyautogui"] = "auto"
-    type_delay_ms: int = Field(default=8, ge=0, le=1000, description="Delay between characters typed by xdotool.")
+    type_backend: Literal["auto", "xtest", "xdotool", "clipboard", "pyautogui"] = "auto"
+    type_delay_ms: int = Field(default=8, ge=0, le=1000, description="Delay between characters typed (xtest, xdotool).")
     pause: float = Field(default=0.02, ge=0, description="pyautogui.PAUSE: the pause after each pyautogui call.")
     settle_delay: float = Field(default=0.3, ge=0, description="Pause after each action so the screen can update.")
     drag_duration: float = Field(default=0.3, ge=0)
@@ -79,6 +83,7 @@ class DesktopEnvironment:
         self.settings = settings or DesktopSettings()
         self._gui: Any = None
         self._mss: Any = None
+        self._keyboard: XInput | None = None  # XTest typing, opened at the first text
         # The display is checked here, as it costs one X connection: a missing one is reported before anything
         # slow (a model) starts. pyautogui and mss start at the first observation.
         self._display_name = self._connectable_display() if IS_X11 else None
@@ -154,6 +159,9 @@ class DesktopEnvironment:
         self._mss = None
         self._gui = None
         self._geometry = None
+        if self._keyboard is not None:
+            self._keyboard.close()  # gives back the keycodes it lent to characters the keyboard map lacks
+            self._keyboard = None
 
     def __enter__(self) -> DesktopEnvironment:
         return self
@@ -305,7 +313,9 @@ class DesktopEnvironment:
         text = action.text
         backend = self._type_backend(text)
         logger.debug("typing {} characters with {}", len(text), backend)
-        if backend == "xdotool":
+        if backend == "xtest":
+            self._xtest_keyboard().type(text)
+        elif backend == "xdotool":
             self._run(["xdotool", "type", "--delay", str(self.settings.type_delay_ms), "--", text], "xdotool type")
         elif backend == "clipboard":
             self._paste(text)
@@ -321,7 +331,12 @@ class DesktopEnvironment:
                     "or 'clipboard'"
                 )
             return choice
-        # pyautogui.write mistypes some characters on X11 ('<' comes out as '>'), so xdotool goes first.
+        # XTest first on X11: it maps every character the keyboard lacks before typing and keeps the map until
+        # the driver closes. xdotool maps one at a time and restores the map at once, and under load a client
+        # reads the restored map first and drops the character (a CJK one, seen in CI). pyautogui.write mistypes
+        # some characters on X11 ('<' comes out as '>').
+        if IS_X11 and _has_xlib():
+            return "xtest"
         if IS_X11 and shutil.which("xdotool"):
             return "xdotool"
         if text.isascii():
@@ -331,6 +346,14 @@ class DesktopEnvironment:
         raise ActionFailed(
             "cannot type non-ASCII text: install xdotool (Debian/Ubuntu: `apt install xdotool`) or xclip"
         )
+
+    def _xtest_keyboard(self) -> XInput:
+        if self._keyboard is None:
+            from environments.xinput import XInput
+
+            self._keyboard = XInput(self._display_name or os.environ.get("DISPLAY", ""),
+                                    type_delay=self.settings.type_delay_ms / 1000)
+        return self._keyboard
 
     def _paste(self, text: str) -> None:
         if IS_X11:
@@ -367,6 +390,12 @@ class DesktopEnvironment:
             raise ActionFailed(f"{what} did not finish within 60 s; type shorter text") from exc
         if result.returncode != 0:
             raise ActionFailed(f"{what} failed ({(result.stderr or '').strip() or result.returncode})")
+
+
+def _has_xlib() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("Xlib") is not None
 
 
 def _same_display(a: str | None, b: str | None) -> bool | None:

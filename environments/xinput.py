@@ -50,6 +50,10 @@ class XInput:
 
     def close(self) -> None:
         try:
+            # The keycodes lent to characters go back to empty: on a person's display, the map is theirs.
+            for code in self._remapped.values():
+                self._d.change_keyboard_mapping(code, [(0, 0)])
+            self._d.sync()
             self._d.close()
         except Exception as exc:  # the server is gone already
             logger.debug("closing the X input connection failed: {}", exc)

@@ -51,7 +51,7 @@ def environment_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if "android" in kinds:
         if args.serial:
             out["serial"] = args.serial
-        if args.adb_port:
+        if getattr(args, "adb_port", None):  # `replay` of an eval episode has no --adb-port
             out["adb_port"] = args.adb_port
     return out
 
