@@ -47,11 +47,11 @@ def screen(output: str) -> list[str]:
     return ["".join(line).rstrip() for line in lines]
 
 
-def run_in_terminal(argv: Sequence[str], cwd: Path, env: dict[str, str], interrupt_when: Callable[[str], bool],
+def run_in_terminal(argv: Sequence[str], cwd: Path, env: dict[str, str], interrupt_when: Callable[[str, int], bool],
                     timeout: float = 240) -> tuple[int, str]:
     """Run `argv` with a terminal as its stdin, stdout and stderr, in a process group of its own as a shell
-    starts it; once `interrupt_when(output so far)`, send SIGINT to that whole group, as Ctrl-C in a terminal
-    does. Returns the exit code and everything written to the terminal."""
+    starts it; once `interrupt_when(output so far, its pid)`, send SIGINT to that whole group, as Ctrl-C in a
+    terminal does. Returns the exit code and everything written to the terminal."""
     master, slave = pty.openpty()
     ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, COLUMNS, 0, 0))
     proc = subprocess.Popen(list(argv), cwd=cwd, env={**env, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS)},
@@ -71,7 +71,7 @@ def run_in_terminal(argv: Sequence[str], cwd: Path, env: dict[str, str], interru
                 out += chunk
             elif proc.poll() is not None:
                 break
-            if not sent and interrupt_when(out.decode(errors="replace")):
+            if not sent and interrupt_when(out.decode(errors="replace"), proc.pid):
                 os.killpg(proc.pid, signal.SIGINT)
                 sent = True
         code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -81,3 +81,27 @@ def run_in_terminal(argv: Sequence[str], cwd: Path, env: dict[str, str], interru
             proc.wait()
         os.close(master)
     return code, out.decode(errors="replace")
+
+
+def helpers(pid: int) -> dict[int, tuple[str, int]]:
+    """The processes started under `pid`, children of children included: {pid: (name, session id)}."""
+    parents: dict[int, tuple[int, str]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        parents[int(stat.parent.name)] = (int(rest[1]), name)
+    found: dict[int, tuple[str, int]] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, name) in parents.items():
+            if ppid == parent and child not in found:
+                try:
+                    found[child] = (name, os.getsid(child))
+                except ProcessLookupError:
+                    continue
+                frontier.append(child)
+    return found
