@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from agent.cli_flags import UsageError, browser_display, build_parser, fill_default_model, flag_problems, model_settings
-from agent.logs import enable_logs
+from agent.logs import enable_logs, stderr_sink
 
 # 3: a bug in this program, not in what the user gave; it shows its traceback.
 EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     enable_logs()  # off for library users; a command line shows them
     logger.remove()
     # No variable values in tracebacks: they can hold a secret or a screenshot's text.
-    logger.add(sys.stderr, level="DEBUG" if args.debug else "INFO", diagnose=False,
+    logger.add(stderr_sink, level="DEBUG" if args.debug else "INFO", diagnose=False, colorize=sys.stderr.isatty(),
                format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
     handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
     try:
@@ -148,19 +148,22 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
     config = AgentConfig(**{**recorded, **{k: v for k, v in flags.items() if v is not None}},
                          stop_file=args.stop_file or args.out / "STOP")
     logger.info("to stop the run: Ctrl-C, or create {}", config.stop_file)
-    env = _environment(args)
-    try:
-        model = make_model()
+    with LiveView(config.max_steps, environment=args.env) as view:
+        view.phase(f"preparing the {args.env}")
+        env = _environment(args)
         try:
-            view = LiveView(config.max_steps)
-            settings = {k: getattr(args, k) for k in REPLAYED_ENVIRONMENT if getattr(args, k) is not None}
-            agent = Agent(env, model, config, on_step=view.step, safety=safety,
-                          header={"environment": args.env, "environment_settings": settings, **header})
-            result = agent.run(task, episode_dir_for(args.out, task))
+            view.phase("loading the model")
+            model = make_model()
+            try:
+                settings = {k: getattr(args, k) for k in REPLAYED_ENVIRONMENT if getattr(args, k) is not None}
+                agent = Agent(env, model, config, on_step=view.step, on_phase=view.step_phase, safety=safety,
+                              header={"environment": args.env, "environment_settings": settings, **header})
+                result = agent.run(task, episode_dir_for(args.out, task))
+            finally:
+                model.close()
         finally:
-            model.close()
-    finally:
-        env.close()
+            view.phase(f"closing the {args.env}")
+            env.close()
     view.result(EpisodeResult.model_validate(safety.secrets.redact_data(result.model_dump(mode="json"))))
     return EXIT_SUCCESS if result.success else EXIT_FAILED
 

@@ -4,6 +4,7 @@ decides), on in the command line."""
 from __future__ import annotations
 
 import importlib
+import sys
 
 from loguru import logger
 
@@ -16,3 +17,11 @@ def enable_logs() -> None:
     for name in PACKAGES:
         importlib.import_module(name)  # its first import disables its logs: let that happen before enabling
         logger.enable(name)
+
+
+def stderr_sink(message: str) -> None:
+    """The command line's sink: whatever sys.stderr is at the moment. While a rich live display (a status line,
+    a progress bar) is on the terminal, rich puts a proxy there that prints each line above the display; a
+    sink holding the stream it was given at the start would write into the display's line instead."""
+    sys.stderr.write(message)
+    sys.stderr.flush()

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loguru import logger
 from PIL import Image
@@ -28,6 +28,11 @@ from prompts.messages import ChatMessage
 from prompts.qwen import PastStep, PromptInputs, build_messages, retry_message
 
 StepCallback = Callable[[StepRecord], None]
+# What a step is doing now, for a live view: observe (capture the screen; the first step's also starts the
+# environment), think (the model call, re-asks included), act, confirm (waiting on a human's yes or no);
+# finish: the episode has ended and its recording and report are being written.
+Phase = Literal["observe", "think", "act", "confirm", "finish"]
+PhaseCallback = Callable[[int, Phase], None]
 
 
 class EpisodeStop(Exception):
@@ -88,6 +93,7 @@ class Agent:
         on_step: StepCallback | None = None,
         header: dict[str, Any] | None = None,
         safety: Safety | None = None,
+        on_phase: PhaseCallback | None = None,
     ):
         self.env = env
         self.model = model
@@ -95,6 +101,7 @@ class Agent:
         # `answer` is offered only to tasks that ask a question: the checkpoints' tools have none.
         self.space = env.action_space.with_answer() if self.config.answer else env.action_space
         self.on_step = on_step
+        self.on_phase = on_phase
         # By default, the command line's policy: ask before risky actions on a terminal, refuse them without one.
         self.safety = safety or Safety()
         # Extra facts for episode.json (environment settings, model settings), chosen by the caller.
@@ -155,6 +162,7 @@ class Agent:
             stop = EpisodeStop("error", f"{type(e).__name__}: {e}")
         result = self._result(task, stop, state.steps, recorder)
         if recorder:
+            self._phase(len(state.steps), "finish")
             recorder.finish(result)
             try:
                 write_report(recorder.dir)
@@ -172,6 +180,7 @@ class Agent:
         self._check_stop_file()
         started = time.perf_counter()
         space = self.space
+        self._phase(index, "observe")
         t = time.perf_counter()
         obs = self.env.reset() if index == 1 else self.env.observe()
         capture = time.perf_counter() - t
@@ -190,6 +199,7 @@ class Agent:
         )
         decision = _Decision(messages=build_messages(inputs))
         decision.timings.capture = capture
+        self._phase(index, "think")
         try:
             self._decide(decision, mapper, size)
         except BaseException as e:
@@ -217,6 +227,7 @@ class Agent:
             elif not self._permitted(decision.mapped, obs, record):
                 feedback = f"the last action was not carried out: {record.error}; choose another action"
             else:
+                self._phase(index, "act")
                 feedback = self._act(decision.mapped, record)
         finally:
             record.timings.total = time.perf_counter() - started
@@ -308,6 +319,7 @@ class Agent:
             if self.config.dry_run:
                 allowed, decided = True, "dry run: a human would be asked"
             else:
+                self._phase(record.index, "confirm")
                 allowed, decided = self.safety.confirmer.confirm(action, assessment, record.screenshot)
         record.safety = {"verdict": assessment.verdict, "reasons": assessment.reasons,
                          "target": assessment.target_text, "decision": decided}
@@ -315,6 +327,10 @@ class Agent:
             record.error = f"{decided} ({'; '.join(assessment.reasons)})"
             logger.warning("action held back: {}", record.error)
         return allowed
+
+    def _phase(self, index: int, phase: Phase) -> None:
+        if self.on_phase:
+            self.on_phase(index, phase)
 
     def _check_stop_file(self) -> None:
         path = self.config.stop_file

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -173,15 +174,19 @@ def _model_html(summary: EvalSummary) -> str:
 
 
 class ProgressView:
-    """A rich progress bar counting outcomes; safe to update from worker threads."""
+    """A rich progress bar on stderr counting outcomes, and a line per finished instance above it; safe to update
+    from worker threads. While the bar is shown, rich puts a proxy in sys.stderr that prints each line above
+    it, so log lines written to sys.stderr (the command line's sink does) do not run into the bar."""
 
-    def __init__(self, total: int, enabled: bool = True) -> None:
+    MARKS = {"success": "[green]✓[/]", "failure": "[red]✗[/]", "error": "[yellow]![/]"}
+
+    def __init__(self, total: int, enabled: bool = True, console: Console | None = None) -> None:
         self.enabled = enabled and total > 0
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                   MofNCompleteColumn(), TimeElapsedColumn(), disable=not self.enabled,
-                                  transient=False)
+                                  transient=False, console=console or Console(stderr=True))
         self._bar = self._progress.add_task(self._describe(), total=total)
 
     def _describe(self) -> str:
@@ -202,4 +207,10 @@ class ProgressView:
     def finished(self, result: InstanceResult) -> None:
         with self._lock:
             self.counts[result.outcome] += 1
+            if self.enabled:
+                score = "" if result.score is None else f" · score {result.score:.2f}"
+                self._progress.console.print(
+                    f"{self.MARKS[result.outcome]} {escape(result.instance_id)} {result.outcome}{score} · "
+                    f"{result.steps}/{result.max_steps} steps · {escape(result.stop_reason or 'not run')}",
+                    markup=True, highlight=False, soft_wrap=True)
             self._progress.update(self._bar, advance=1, description=self._describe())

@@ -5,7 +5,8 @@ k < n_combinations, each with a seed derived from (seed, task, k); they are run 
 partial run covers every task. A rerun into the same folder skips finished instances and retries those
 that ended in error (setup failures, crashes, a dead browser), keeping the earlier attempt's files.
 Ctrl-C or SIGTERM once lets the episodes in progress finish and starts no new ones; twice stops them before
-their next step (recorded as interrupted, so retried by a rerun).
+their next step (recorded as interrupted, so retried by a rerun). Either way the summary of what was recorded is
+written before KeyboardInterrupt is raised.
 """
 
 from __future__ import annotations
@@ -153,10 +154,19 @@ def run_eval(settings: EvalSettings, model: ModelBackend | None = None,
     if settings.agent == "qwen" and todo:
         shared = _SharedModel(model if model is not None else _create_model(model_settings))
     try:
-        _run_workers(settings, store, todo, shared, identity)
-    finally:
-        if shared is not None and owned:
-            shared.inner.close()
+        try:
+            _run_workers(settings, store, todo, shared, identity)
+        finally:
+            if shared is not None and owned:
+                shared.inner.close()
+    except KeyboardInterrupt:
+        _report(settings, store, instances, identity)  # a stopped run, too, has the summary of what it recorded
+        raise
+    return _report(settings, store, instances, identity)
+
+
+def _report(settings: EvalSettings, store: ResultStore, instances: list[Instance],
+            identity: ModelIdentity) -> EvalSummary:
     wanted = {inst.id for inst in instances}
     results = [r for r in store.all_results() if r.instance_id in wanted]
     summary = summarize(settings.suite, settings.agent, results, expected=len(instances), model=identity)

@@ -1,5 +1,5 @@
-"""The command line as a user runs it: eval with the oracle, replay, bad flags, signals, the coordinate
-self-test, doctor."""
+"""The command line as a user runs it: eval with the oracle, replay, bad flags, signals (Ctrl-C in a terminal
+too), the coordinate self-test, doctor."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import pytest
 
 from agent.recording import EPISODE_FILE, STEPS_FILE
 from agent.trajectory import Attempt, StepRecord
+from tests.support.terminal import helpers, run_in_terminal, screen
 
+ROOT = Path(__file__).resolve().parents[1]
 START_URL = "data:text/html," + urllib.parse.quote("<body style='margin:0'><p>nothing to do</p></body>")
 
 
@@ -211,3 +213,54 @@ def test_a_task_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path:
     done = agent("run", "caf\udce9 au lait", "--model", "/no/such/model", "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "not valid UTF-8" in done.stderr, done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_in_a_terminal_ends_the_episode_and_leaves_a_clean_screen(tmp_path: Path) -> None:
+    # A terminal's Ctrl-C goes to its whole foreground process group: the helpers (Playwright's driver,
+    # Chromium, Xvfb) must be out of it, so that only the agent hears it and closes them itself.
+    # Waits of two lengths: the same action three times on an unchanged screen would end the episode as stuck.
+    source = answers_only(tmp_path / "answers", [wait_call(0.5 + i % 2 / 10) for i in range(30)])
+    out = tmp_path / "out"
+    seen: dict[int, tuple[str, int]] = {}
+
+    def after_two_steps(output: str, pid: int) -> bool:
+        if 'step 2/30 {"action"' not in output:  # its step line
+            return False
+        seen.update(helpers(pid))
+        return True
+
+    code, output = run_in_terminal([sys.executable, "-m", "agent", "replay", str(source), "--max-steps", "30",
+                                    "--start-url", START_URL, "--out", str(out)], ROOT, dict(os.environ),
+                                   after_two_steps)
+    assert code == 1, output
+    episode, header = only_episode(out)
+    assert header["result"]["stop_reason"] == "interrupted", output
+    assert header["result"]["error"] == "stopped by the user (Ctrl-C or SIGTERM)" and (episode / "report.html").is_file()
+    names = [name for name, _ in seen.values()]
+    assert "chromium" in names and "Xvfb" in names and any(n.startswith("node") for n in names), seen
+    agent_session = {sid for name, sid in seen.values() if name.startswith("python")} | {os.getsid(0)}
+    assert not [p for p, (name, sid) in seen.items() if sid in agent_session and not name.startswith("python")], seen
+    assert "step 2/30: model thinking" in output  # the status line
+    assert "Future exception" not in output and "Traceback" not in output, output
+    final = [line for line in screen(output) if line]
+    assert not [line for line in final if "model thinking" in line or "looking at the screen" in line], final
+    assert final[-3].startswith("interrupted after") and final[-1].startswith("recording: "), final
+
+
+def test_ctrl_c_in_a_terminal_during_eval_finishes_the_episode_and_writes_the_summary(tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    code, output = run_in_terminal(
+        [sys.executable, "-m", "agent", "eval", "--suite", "miniwob", "--tasks", "click-button,enter-text,focus-text",
+         "--agent", "oracle", "--settle-delay", "0.02", "--out", str(out)],
+        ROOT, dict(os.environ), lambda output, pid: "recording to" in output)
+    assert code == 1, output
+    results = [json.loads(p.read_text()) for p in out.glob("instances/*/result.json")]
+    # The episode in progress ended as it would have: the browser was still there to finish it.
+    assert results and all(r["outcome"] == "success" for r in results), output
+    assert len(results) < 3 and (out / "summary.json").is_file() and (out / "index.html").is_file()
+    assert "Future exception" not in output and "Traceback" not in output, output
+    lines = [line for line in screen(output) if line]
+    assert "✓ click-button__0 success · score 1.00 · 2/" in "\n".join(lines), lines
+    # Every log line is a line of its own: none was written into the progress bar's line.
+    assert not [line for line in lines if " INFO " in line and not line[:8].replace(":", "").isdigit()], lines
+    assert any("interrupted: finishing the episodes in progress" in line for line in lines), lines

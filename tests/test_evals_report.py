@@ -39,3 +39,44 @@ def test_the_summary_table_is_whole_when_piped(tmp_path: Path) -> None:
     cells = rows[0].replace("│", " ").split()
     assert cells == ["email-inbox-forward-nl-turk", "1", "1", "0", "0", "100.0%", "12.0", "0.123", "0.456", "0.789"]
     assert "model oracle" in out
+
+
+def test_log_lines_and_instance_lines_print_above_the_progress_bar() -> None:
+    import io
+    import threading
+
+    from loguru import logger
+    from rich.console import Console
+
+    from agent.logs import stderr_sink
+    from evals.report import ProgressView
+    from evals.results import InstanceResult
+    from tests.support.terminal import screen
+
+    out = io.StringIO()
+    sink = logger.add(stderr_sink, format="{time:HH:mm:ss} {level: <7} {message}")
+    outcomes = ("success", "failure", "error", "success")
+    try:
+        with ProgressView(len(outcomes), console=Console(file=out, width=160, force_terminal=True)) as view:
+
+            def worker(k: int, outcome: str) -> None:  # as the runner's workers do: log, then report the result
+                logger.info("recording to instances/click-button__{}/episode", k)
+                view.finished(InstanceResult(instance_id=f"click-button__{k}", suite="miniwob", task="click-button",
+                                             difficulty="easy", index=k, seed=k, agent="oracle", outcome=outcome,
+                                             score=1.0 if outcome == "success" else None, steps=2, max_steps=10,
+                                             stop_reason="terminate"))
+
+            threads = [threading.Thread(target=worker, args=(k, o)) for k, o in enumerate(outcomes)]
+            for t in threads:
+                t.start()
+                t.join()
+    finally:
+        logger.remove(sink)
+    lines = [line for line in screen(out.getvalue()) if line]
+    bar = [line for line in lines if "/4" in line]
+    assert bar == [lines[-1]] and "✓ 2 ✗ 1 ! 1" in bar[0] and "4/4" in bar[0], lines
+    logs = [line for line in lines if "INFO" in line]
+    assert len(logs) == 4 and all(line.split(" ", 1)[1].startswith("INFO    recording to instances/") for line in logs)
+    assert "✓ click-button__0 success · score 1.00 · 2/10 steps · terminate" in lines
+    assert "✗ click-button__1 failure · 2/10 steps · terminate" in lines
+    assert "! click-button__2 error · 2/10 steps · terminate" in lines
