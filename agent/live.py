@@ -109,8 +109,9 @@ class LiveView:
         style = "green" if result.success else "yellow"
         what = result.stop_reason + (f" ({result.status})" if result.status else "")
         detail = result.answer or result.error or ""
-        self.console.print(f"[{style}]{what}[/] after {result.steps} steps" + (f" {escape(detail)}" if detail else ""), markup=True,
-                           highlight=False, soft_wrap=True)
+        tail = f" {escape(detail)}" if detail else ""
+        self.console.print(f"[{style}]{what}[/] after {result.steps} steps{tail}", markup=True, highlight=False,
+                           soft_wrap=True)
         if self.timings:
             self.console.print(f"[dim]{Timings.episode_summary(self.timings)}[/]", markup=True, highlight=False,
                                soft_wrap=True)
