@@ -36,7 +36,84 @@ def use_colorwheel_2(p: Page, goal: str) -> Iterator[Action]:
     yield from _type_color(p, "".join(f"{int(c):02x}" for c in channels))
 
 
+# hot-cold's signal bands (HOT, WARM, COLD, ICE COLD) by distance from the hidden spot, in CSS px, and the
+# range the page draws that spot from (x, y offsets into its 160x125 area below the 50 px query).
+_HOT_COLD_BANDS = np.array([5.0, 10.0, 40.0])
+_HOT_COLD_SIGNALS = ("hot", "warm", "cold", "ice-cold")
+_HOT_COLD_SPOT_X, _HOT_COLD_SPOT_Y, _HOT_COLD_QUERY_PX = (5, 155), (5, 120), 50
+# A probe's point reaches the page through model-image pixels and back: a spot this near a band's edge
+# may read either band, so the search never rules it out on that reading.
+_HOT_COLD_SLACK_PX = 1.5
+_HOT_COLD_PROBES = 30
+_HOT_COLD_SAMPLE = 3000
+
+
+def _bands(d: np.ndarray) -> np.ndarray:
+    return np.searchsorted(_HOT_COLD_BANDS, d, side="right")
+
+
+def hot_cold(p: Page, goal: str) -> Iterator[Action]:
+    """The spot is hidden in a closure; the signal under the mouse tells how far it is. Keep every spot the
+    readings so far allow, move to the point that splits them most evenly (preferring one that may read HOT)
+    and read the signal again, until it reads HOT; then click there."""
+    xs, ys = np.meshgrid(np.arange(*_HOT_COLD_SPOT_X), np.arange(*_HOT_COLD_SPOT_Y) + _HOT_COLD_QUERY_PX,
+                         indexing="ij")
+    spots = np.stack([xs.ravel(), ys.ravel()], 1).astype(float)
+    left, top, right, bottom = p.js("() => { const r = document.getElementById('touch-area').getBoundingClientRect();"
+                                    " return [r.left, r.top, r.right, r.bottom]; }")
+    gx, gy = np.meshgrid(np.arange(left + 2, right - 2, 3), np.arange(top + 2, bottom - 2, 3), indexing="ij")
+    probes = np.stack([gx.ravel(), gy.ravel()], 1).round()
+    rng = np.random.default_rng(0)  # a fixed sample, so a seed's run is the same every time
+    for _ in range(_HOT_COLD_PROBES):
+        sample = spots if len(spots) <= _HOT_COLD_SAMPLE else spots[rng.choice(len(spots), _HOT_COLD_SAMPLE,
+                                                                                 replace=False)]
+        bands = _bands(np.hypot(*(probes[:, None, :] - sample[None, :, :]).transpose(2, 0, 1)))
+        counts = np.stack([(bands == b).sum(1) for b in range(len(_HOT_COLD_SIGNALS))], 1)
+        x, y = probes[int(np.argmin((counts ** 2).sum(1) / len(sample) - 0.5 * counts[:, 0]))]
+        point = (int(x), int(y))
+        yield MouseMove(coordinate=point)
+        signal = p.js("() => { const s = document.getElementById('signal'); return s && s.className; }")
+        if signal not in _HOT_COLD_SIGNALS:
+            raise OracleError(f"no signal after moving to {point}: {signal!r}")
+        if signal == "hot":
+            yield LeftClick(coordinate=point)
+            return
+        band = _HOT_COLD_SIGNALS.index(signal)
+        d = np.hypot(spots[:, 0] - x, spots[:, 1] - y)
+        spots = spots[(_bands(d - _HOT_COLD_SLACK_PX) <= band) & (band <= _bands(d + _HOT_COLD_SLACK_PX))]
+        if len(spots) == 0:
+            raise OracleError("no spot fits the signals read")
+    raise OracleError(f"the signal never read HOT in {_HOT_COLD_PROBES} moves")
+
+
+def click_scroll_list(p: Page, goal: str) -> Iterator[Action]:
+    """Click the first wanted option (which selects it alone), then move the list box's focus to the other one
+    with ctrl+arrow, which selects nothing, and toggle it with ctrl+space: a multi-select's keys, since our clicks
+    take no modifier."""
+    wanted = match(r"^Select (.+) from the scroll list and click Submit\.$", goal).group(1)
+    options = p.js("() => [...document.querySelectorAll('#options option')].map((o) => o.textContent)")
+    # Names may hold ", " themselves: find the one or two options whose joined names are the goal's list.
+    picks = next(([i] for i, o in enumerate(options) if o == wanted), None) or next(
+        ([i, j] for i, a in enumerate(options) for j, b in enumerate(options) if i != j and f"{a}, {b}" == wanted),
+        None)
+    if picks is None:
+        raise OracleError(f"no options make {wanted!r}: {options}")
+    first, *rest = picks
+    yield from p.click("#options option", nth=first)
+    for other in rest:
+        step = "down" if other > first else "up"
+        for _ in range(abs(other - first)):
+            yield Key(keys=["ctrl", step])
+        yield Key(keys=["ctrl", "space"])
+    chosen = p.js("() => [...document.getElementById('options').selectedOptions].map((o) => o.index)")
+    if sorted(chosen) != sorted(picks):
+        raise OracleError(f"options {chosen} are selected, not {picks}")
+    yield from p.click("#area button", text="Submit")
+
+
 SCRIPTS = {
+    "click-scroll-list": click_scroll_list,
+    "hot-cold": hot_cold,
     "use-colorwheel": use_colorwheel,
     "use-colorwheel-2": use_colorwheel_2,
 }
