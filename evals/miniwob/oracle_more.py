@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from actions.base import Action, Type
-from actions.computer import Key, LeftClick, MouseMove
+from actions.computer import Key, LeftClick, LeftClickDrag, MouseMove
 from evals.miniwob.page import OracleError, Page, match
 
 
@@ -111,7 +111,50 @@ def click_scroll_list(p: Page, goal: str) -> Iterator[Action]:
     yield from p.click("#area button", text="Submit")
 
 
+# Where characters [start, end) of the editor's one line of text lie: the first's left and the last's right edge.
+_TEXT_SPAN_JS = """([start, end]) => { const node = document.querySelector('#editor .ql-editor p').firstChild;
+  const range = document.createRange(); range.setStart(node, start); range.setEnd(node, start + 1);
+  const first = range.getBoundingClientRect(); range.setStart(node, end - 1); range.setEnd(node, end);
+  const last = range.getBoundingClientRect();
+  return [first.left, first.top + first.height / 2, last.right, last.top + last.height / 2]; }"""
+_EDITOR_BUTTONS = {"bold": ".ql-bold", "italics": ".ql-italic", "underlined": ".ql-underline"}
+
+
+def text_editor(p: Page, goal: str) -> Iterator[Action]:
+    """Select the word (a drag over exactly its letters: a double click would leave out a comma the page counts
+    as part of it) or everything (ctrl+a), then press the toolbar's style button or pick the colour's first
+    swatch, and submit."""
+    m = match(r"give (?:the text (\S+)|everything) the (?:style|color) (\w+)|make everything the color (\w+)", goal)
+    word, style = m.group(1), m.group(2) or m.group(3)
+    text = p.js("() => editor.getText().replace(/\\n$/, '')")
+    if word is None:
+        yield from p.click("#editor .ql-editor")
+        yield Key(keys=["ctrl", "a"])
+        start, length = 0, len(text)
+    else:
+        words = text.split(" ")
+        if word not in words:
+            raise OracleError(f"no word {word!r} in {text!r}")
+        start = sum(len(w) + 1 for w in words[:words.index(word)])
+        length = len(word)
+        x0, y0, x1, y1 = p.js(_TEXT_SPAN_JS, [start, start + length])
+        yield LeftClickDrag(start_coordinate=(int(x0) + 1, int(y0)), coordinate=(int(x1) - 1, int(y1)))
+    selection = p.js("() => editor.getSelection()")
+    if not selection or (selection["index"], selection["length"]) != (start, length):
+        raise OracleError(f"the editor's selection is {selection}, not {length} characters from {start}")
+    if style in _EDITOR_BUTTONS:
+        yield from p.click(f"#area .ql-toolbar {_EDITOR_BUTTONS[style]}")
+    else:
+        yield from p.click("#area .ql-toolbar .ql-color .ql-picker-label")
+        swatch = p.js("(c) => COLOR_MAP[c] && COLOR_MAP[c][0]", style)
+        if not swatch:
+            raise OracleError(f"the page has no colour {style!r}")
+        yield from p.click(f'#area .ql-toolbar .ql-color .ql-picker-item[data-value="{swatch}"]')
+    yield from p.click("#subbtn")
+
+
 SCRIPTS = {
+    "text-editor": text_editor,
     "click-scroll-list": click_scroll_list,
     "hot-cold": hot_cold,
     "use-colorwheel": use_colorwheel,
