@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import numpy as np
 
 from actions.base import Action, Type
-from actions.computer import Key, LeftClick, LeftClickDrag, MouseMove
+from actions.computer import Key, LeftClick, LeftClickDrag, MouseMove, Scroll
 from evals.miniwob.page import OracleError, Page, match
 
 
@@ -86,6 +86,23 @@ def hot_cold(p: Page, goal: str) -> Iterator[Action]:
     raise OracleError(f"the signal never read HOT in {_HOT_COLD_PROBES} moves")
 
 
+# An option's box and its list box's, which scrolls inside itself (the page helper's scroll search reads overflow
+# styles, which a list box does not set).
+_OPTION_BOXES_JS = """(i) => { const sel = document.getElementById('options'), o = sel.options[i].getBoundingClientRect(),
+  s = sel.getBoundingClientRect(); return [o.left + o.width / 2, o.top + o.height / 2, s.top, s.bottom,
+  s.left + s.width / 2, s.top + s.height / 2]; }"""
+
+
+def _reveal_option(p: Page, index: int) -> Generator[Action, None, tuple[int, int]]:
+    """Wheel the list box until option `index` shows; returns the point to click it."""
+    for _ in range(4):
+        x, y, top, bottom, cx, cy = p.js(_OPTION_BOXES_JS, index)
+        if top + 3 <= y <= bottom - 3:
+            return int(x), int(y)
+        yield Scroll(coordinate=(int(cx), int(cy)), pixels=-int(round(y - cy)))
+    raise OracleError(f"could not scroll option {index} into view")
+
+
 def click_scroll_list(p: Page, goal: str) -> Iterator[Action]:
     """Click the first wanted option (which selects it alone), then move the list box's focus to the other one
     with ctrl+arrow, which selects nothing, and toggle it with ctrl+space: a multi-select's keys, since our clicks
@@ -99,7 +116,8 @@ def click_scroll_list(p: Page, goal: str) -> Iterator[Action]:
     if picks is None:
         raise OracleError(f"no options make {wanted!r}: {options}")
     first, *rest = picks
-    yield from p.click("#options option", nth=first)
+    x, y = yield from _reveal_option(p, first)
+    yield LeftClick(coordinate=(x, y))
     for other in rest:
         step = "down" if other > first else "up"
         for _ in range(abs(other - first)):
