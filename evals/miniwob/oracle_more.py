@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 from actions.base import Action, Type
-from actions.computer import Key, LeftClick, LeftClickDrag, MouseMove, Scroll
+from actions.computer import Key, LeftClick, LeftClickDrag, MouseMove
 from evals.miniwob.page import OracleError, Page, match
 
 
@@ -86,27 +86,17 @@ def hot_cold(p: Page, goal: str) -> Iterator[Action]:
     raise OracleError(f"the signal never read HOT in {_HOT_COLD_PROBES} moves")
 
 
-# An option's box and its list box's, which scrolls inside itself (the page helper's scroll search reads overflow
-# styles, which a list box does not set).
-_OPTION_BOXES_JS = """(i) => { const sel = document.getElementById('options'), o = sel.options[i].getBoundingClientRect(),
-  s = sel.getBoundingClientRect(); return [o.left + o.width / 2, o.top + o.height / 2, s.top, s.bottom,
-  s.left + s.width / 2, s.top + s.height / 2]; }"""
-
-
-def _reveal_option(p: Page, index: int) -> Generator[Action, None, tuple[int, int]]:
-    """Wheel the list box until option `index` shows; returns the point to click it."""
-    for _ in range(4):
-        x, y, top, bottom, cx, cy = p.js(_OPTION_BOXES_JS, index)
-        if top + 3 <= y <= bottom - 3:
-            return int(x), int(y)
-        yield Scroll(coordinate=(int(cx), int(cy)), pixels=-int(round(y - cy)))
-    raise OracleError(f"could not scroll option {index} into view")
+# The options the list box shows whole now (it scrolls inside itself, and a wheel's scroll there lags behind).
+_SHOWN_OPTIONS_JS = """() => { const sel = document.getElementById('options'), s = sel.getBoundingClientRect();
+  return [...sel.options].map((o, i) => [i, o.getBoundingClientRect()])
+    .filter(([i, r]) => r.top >= s.top && r.bottom <= s.bottom).map(([i, r]) => i); }"""
 
 
 def click_scroll_list(p: Page, goal: str) -> Iterator[Action]:
-    """Click the first wanted option (which selects it alone), then move the list box's focus to the other one
-    with ctrl+arrow, which selects nothing, and toggle it with ctrl+space: a multi-select's keys, since our clicks
-    take no modifier."""
+    """Click the shown option nearest a wanted one and walk to it with the arrow keys (each selects the option it
+    reaches alone, and scrolls the list to it); then move the focus to the other wanted one with ctrl+arrow,
+    which selects nothing, and toggle it with ctrl+space: a multi-select's keys, since our clicks take no
+    modifier."""
     wanted = match(r"^Select (.+) from the scroll list and click Submit\.$", goal).group(1)
     options = p.js("() => [...document.querySelectorAll('#options option')].map((o) => o.textContent)")
     # Names may hold ", " themselves: find the one or two options whose joined names are the goal's list.
@@ -115,13 +105,16 @@ def click_scroll_list(p: Page, goal: str) -> Iterator[Action]:
         None)
     if picks is None:
         raise OracleError(f"no options make {wanted!r}: {options}")
-    first, *rest = picks
-    x, y = yield from _reveal_option(p, first)
-    yield LeftClick(coordinate=(x, y))
-    for other in rest:
-        step = "down" if other > first else "up"
+    shown = p.js(_SHOWN_OPTIONS_JS)
+    if not shown:
+        raise OracleError("the list box shows no option whole")
+    start, first = min(((v, t) for v in shown for t in picks), key=lambda vt: abs(vt[0] - vt[1]))
+    yield from p.click("#options option", nth=start)
+    for _ in range(abs(first - start)):
+        yield Key(keys=["down" if first > start else "up"])
+    for other in (t for t in picks if t != first):
         for _ in range(abs(other - first)):
-            yield Key(keys=["ctrl", step])
+            yield Key(keys=["ctrl", "down" if other > first else "up"])
         yield Key(keys=["ctrl", "space"])
     chosen = p.js("() => [...document.getElementById('options').selectedOptions].map((o) => o.index)")
     if sorted(chosen) != sorted(picks):
