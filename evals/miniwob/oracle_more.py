@@ -1,4 +1,4 @@
-"""Oracle scripts for MiniWoB++'s colour pickers, the hot-cold search and the multi-select scroll list."""
+"""Oracle scripts for MiniWoB++'s colour pickers, the hot-cold search, the multi-select list and the text editor."""
 
 from __future__ import annotations
 
@@ -132,9 +132,9 @@ _EDITOR_BUTTONS = {"bold": ".ql-bold", "italics": ".ql-italic", "underlined": ".
 
 
 def text_editor(p: Page, goal: str) -> Iterator[Action]:
-    """Select the word (a drag over exactly its letters: a double click would leave out a comma the page counts
-    as part of it) or everything (ctrl+a), then press the toolbar's style button or pick the colour's first
-    swatch, and submit."""
+    """Select the word (a drag from inside its first letter to just past its last: a double click would leave
+    out a comma the page counts as part of it) or everything (ctrl+a), then press the toolbar's style button or
+    pick the colour's first swatch, and submit."""
     m = match(r"give (?:the text (\S+)|everything) the (?:style|color) (\w+)|make everything the color (\w+)", goal)
     word, style = m.group(1), m.group(2) or m.group(3)
     text = p.js("() => editor.getText().replace(/\\n$/, '')")
@@ -149,7 +149,7 @@ def text_editor(p: Page, goal: str) -> Iterator[Action]:
         start = sum(len(w) + 1 for w in words[:words.index(word)])
         length = len(word)
         x0, y0, x1, y1 = p.js(_TEXT_SPAN_JS, [start, start + length])
-        yield LeftClickDrag(start_coordinate=(int(x0) + 1, int(y0)), coordinate=(int(x1) - 1, int(y1)))
+        yield LeftClickDrag(start_coordinate=(int(x0) + 1, int(y0)), coordinate=(int(x1) + 1, int(y1)))
     selection = p.js("() => editor.getSelection()")
     if not selection or (selection["index"], selection["length"]) != (start, length):
         raise OracleError(f"the editor's selection is {selection}, not {length} characters from {start}")
@@ -164,54 +164,7 @@ def text_editor(p: Page, goal: str) -> Iterator[Action]:
     yield from p.click("#subbtn")
 
 
-# daily-calendar's windows (the half-hours the event must end in, first and last) and its duration words.
-_CALENDAR_WINDOWS = {"8AM and 12PM": (16, 24), "12PM and 4PM": (24, 32), "4PM and 8PM": (32, 40)}
-_CALENDAR_HALF_HOURS = {"30 mins": 1, "0.5 hours": 1, "60 mins": 2, "1 hour": 2, "90 mins": 3, "1.5 hours": 3}
-# For each first half-hour s that lets the event end inside the window: the widest x range over which all of its
-# half-hours show themselves (not under an hour label, whose line box overlaps them, or a drawn event).
-_CALENDAR_RUNS_JS = """([first, last, n]) => {
-  const covers = [...document.querySelectorAll('#area .hour-label, #area .event')].map((e) => e.getBoundingClientRect());
-  const runs = [];
-  for (let s = first; s <= last; s++) {
-    let lo = -Infinity, hi = Infinity;
-    for (let k = s; k < s + n; k++) {
-      const r = document.getElementById('hh-' + k).getBoundingClientRect();
-      let left = r.left, right = r.right;
-      for (const c of covers) {
-        if (c.top >= r.bottom || r.top >= c.bottom) continue;
-        if (c.left <= left) left = Math.max(left, c.right); else right = Math.min(right, c.left);
-      }
-      lo = Math.max(lo, left); hi = Math.min(hi, right);
-    }
-    runs.push([hi - lo, s, (lo + hi) / 2]);
-  }
-  return runs.sort((a, b) => b[0] - a[0])[0]; }"""
-
-
-def daily_calendar(p: Page, goal: str) -> Iterator[Action]:
-    """Drag down over the event's half-hours, then click the new event to open its form, name it and create it.
-    The page draws the event about an hour above the half-hours dragged over (its layout puts them below their
-    hour's label line; its drawing assumes they are beside it), so a release at the drag's end is not on the
-    event; the drag stays on until a release on the event, which the click gives."""
-    duration, name, window = match(r'Create a (.+?) event named "(.+?)", between (.+?)\.$', goal).groups()
-    if duration not in _CALENDAR_HALF_HOURS or window not in _CALENDAR_WINDOWS:
-        raise OracleError(f"unexpected daily-calendar goal {goal!r}")
-    n = _CALENDAR_HALF_HOURS[duration]
-    end_first, end_last = _CALENDAR_WINDOWS[window]  # the page wants the event to end inside the window
-    width, start, x = p.js(_CALENDAR_RUNS_JS, [end_first - n, end_last - n, n])
-    if width < 4:
-        raise OracleError(f"no {n} half-hours ending in {window} show a common column")
-    yield from p.reveal(f"#hh-{start}")
-    rows = p.js("([s, n]) => [s, s + n - 1].map((k) => { const r = document.getElementById('hh-' + k)"
-                ".getBoundingClientRect(); return r.top + r.height / 2; })", [start, n])
-    yield LeftClickDrag(start_coordinate=(int(x), int(rows[0])), coordinate=(int(x), int(rows[1])))
-    yield from p.click("#newEvent")
-    yield from p.fill("#create-event #event-name", name)
-    yield from p.click("#create-event .create")
-
-
 SCRIPTS = {
-    "daily-calendar": daily_calendar,
     "text-editor": text_editor,
     "click-scroll-list": click_scroll_list,
     "hot-cold": hot_cold,
