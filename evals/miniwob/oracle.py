@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from actions.base import Action, Type, Wait
-from evals.miniwob import oracle_clicks, oracle_drag, oracle_forms
+from evals.miniwob import oracle_clicks, oracle_drag, oracle_forms, oracle_more
 from evals.miniwob.page import OracleError, Page, quoted
 
 Script = Callable[[Page, str], Iterator[Action]]
@@ -302,6 +302,7 @@ SCRIPTS: dict[str, Script] = {
     **oracle_clicks.SCRIPTS,
     **oracle_forms.SCRIPTS,
     **oracle_drag.SCRIPTS,
+    **oracle_more.SCRIPTS,
     "choose-date": choose_date,
     "choose-date-easy": choose_date,
     "choose-date-medium": choose_date,
