@@ -6,7 +6,10 @@ pointer), so there too the touch is page-level while the keyboard stays X. Chrom
 phone's browser would: a tap gives pointer events of type "touch", touch events and then the compatibility
 mouse events and a click; a drag scrolls what lies under its start, by the distance dragged less the touch slop
 (about 15 CSS px). A swipe slows down to a stop and rests before it lifts, so it never flings: the page scrolls
-by what was swiped, not by a guess at momentum.
+by what was swiped, not by a guess at momentum. As on a phone, Chromium moves a tap onto a clickable element
+within about 10 CSS px of it (touch adjustment: a tap on a slider's track beside its handle grabs the handle), and
+`--disable-touch-adjustment` no longer turns that off. Long presses are Chromium's synthetic touch gesture, since
+it sees no long press in held dispatched touches.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ SWIPE_SECONDS = 0.3
 SWIPE_MOVES = 18
 # Rest at the end before lifting: Chromium takes a pointer that has not moved for 40 ms as stopped (no fling).
 SWIPE_REST_SECONDS = 0.06
+# A touch this soon after a tap ends is the second half of a double tap to Chromium (its timeout is 300 ms),
+# which a page may not see as a tap of its own (a field tapped right after a menu item kept no focus).
+DOUBLE_TAP_SECONDS = 0.35
 
 # adb key events a page can take, as the keyboard keys they are (environments.keys' names).
 _PAGE_KEYS: dict[str, str] = {
@@ -59,6 +65,13 @@ class TouchInput:
     def __init__(self, cdp: Callable[[], Any], guard: Guard) -> None:
         self._cdp = cdp
         self._guard = guard
+        self._tapped_at = 0.0  # time.monotonic() when the last tap lifted
+
+    def _wait_out_double_tap(self) -> None:
+        # A person's separate taps are never that quick; a model's answers on a GPU can be.
+        wait = self._tapped_at + DOUBLE_TAP_SECONDS - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
     def _session(self, what: str) -> Any:
         session = self._cdp()
@@ -72,18 +85,22 @@ class TouchInput:
         self._guard(lambda: session.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points}), what)
 
     def tap(self, x: float, y: float) -> None:
+        self._wait_out_double_tap()
         self._send("touchStart", (x, y), "tapping")
         self._send("touchEnd", None, "tapping")
+        self._tapped_at = time.monotonic()
 
     def long_press(self, x: float, y: float, seconds: float) -> None:
         # Chromium's gesture detector sees no long press in held dispatchTouchEvent touches (the tap still clicks
         # on release); its own synthetic tap held for the time does, touch events included.
+        self._wait_out_double_tap()
         session = self._session("pressing")
         gesture = {"x": x, "y": y, "duration": round(seconds * 1000), "gestureSourceType": "touch"}
         self._guard(lambda: session.send("Input.synthesizeTapGesture", gesture), "pressing")
 
     def swipe(self, start: tuple[float, float], end: tuple[float, float]) -> None:
         (x0, y0), (x1, y1) = start, end
+        self._wait_out_double_tap()
         self._send("touchStart", start, "swiping")
         try:
             for i in range(1, SWIPE_MOVES + 1):

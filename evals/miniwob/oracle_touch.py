@@ -37,6 +37,17 @@ NOT_TOUCH: dict[str, str] = {
     "copy-paste-2": "copies with ctrl+a, ctrl+c, ctrl+v",
     "guess-number": "selects the last guess with ctrl+a before typing the next",
     "choose-list": "a native <select> list, which headless Chromium does not draw",
+    "drag-box": "jQuery UI's draggable follows the mouse only: a touch drag moves nothing",
+    "drag-items": "jQuery UI's sortable follows the mouse only: a touch drag moves nothing",
+    "drag-sort-numbers": "jQuery UI's sortable follows the mouse only: a touch drag moves nothing",
+    "resize-textarea": "jQuery UI's resizable follows the mouse only: a touch drag moves nothing",
+    "draw-line": "the drawing follows the mouse only: a touch drag draws nothing",
+    "highlight-text": "selects text by dragging: a touch drag scrolls instead (a phone selects by long press)",
+    "highlight-text-2": "selects text by dragging: a touch drag scrolls instead (a phone selects by long press)",
+    "use-slider": "taps the track beside the handle, which Chromium's touch adjustment moves onto the handle, so "
+                  "the value does not jump there",
+    "sign-agreement": "the agreement's box sits near the top of the screen: each swipe has ~100 px of room, and "
+                      "scrolling its text to the end takes more swipes than the task's 8 steps",
 }
 
 
