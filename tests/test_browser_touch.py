@@ -3,7 +3,6 @@ finger does, the keyboard and system buttons work, and what a web page cannot do
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,14 +102,3 @@ def test_touch_typing_keys_and_system_buttons(log_page: BrowserEnvironment, page
         with pytest.raises(ActionFailed, match=why):
             env.act(refused)
 
-
-def test_touch_home_is_refused_where_the_start_page_is_blank() -> None:
-    env = BrowserEnvironment(BrowserSettings(touch=True, display="headless", viewport_width=360,
-                                             viewport_height=800, settle_timeout=0.5))
-    try:
-        started = time.monotonic()
-        with pytest.raises(ActionFailed, match="no home screen"):
-            env.act(SystemButton(button="Home"))
-        assert time.monotonic() - started < 30
-    finally:
-        env.close()

@@ -36,7 +36,7 @@ NOT_TOUCH: dict[str, str] = {
     "copy-paste": "copies with ctrl+a, ctrl+c, ctrl+v",
     "copy-paste-2": "copies with ctrl+a, ctrl+c, ctrl+v",
     "guess-number": "selects the last guess with ctrl+a before typing the next",
-    "choose-list": "a native <select> list, which headless Chromium does not draw",
+    "choose-list": "a native `<select>` list, which headless Chromium does not draw",
     "drag-box": "jQuery UI's draggable follows the mouse only: a touch drag moves nothing",
     "drag-items": "jQuery UI's sortable follows the mouse only: a touch drag moves nothing",
     "drag-sort-numbers": "jQuery UI's sortable follows the mouse only: a touch drag moves nothing",
