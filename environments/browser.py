@@ -32,8 +32,8 @@ from environments.browser_actions import BrowserInput, PageActions, PlaywrightIn
 from environments.browser_errors import raise_for
 from environments.browser_settings import BrowserSettings
 from environments.browser_tab import TabWatch
-from environments.browser_touch import TouchInput, dialog_keys, touch_handlers
 from environments.browser_target import TEXT_AT_JS
+from environments.browser_touch import TouchInput, dialog_keys, touch_handlers
 from environments.chromium import SharedPlaywright, launch_chromium
 from environments.keys import normalize_keys
 from environments.sites.server import LocalSite
