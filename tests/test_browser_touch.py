@@ -102,3 +102,20 @@ def test_touch_typing_keys_and_system_buttons(log_page: BrowserEnvironment, page
         with pytest.raises(ActionFailed, match=why):
             env.act(refused)
 
+
+
+def test_touch_on_the_virtual_display_is_page_level(page_server: str) -> None:
+    # Xvfb has no touch device: the touches still reach the page through CDP, while typing stays X input.
+    env = BrowserEnvironment(BrowserSettings(touch=True, display="virtual", viewport_width=600, viewport_height=800,
+                                             start_url=f"{page_server}/log", settle_timeout=1.0))
+    try:
+        env.reset()
+        env.page.evaluate(TOUCH_LOG_JS)
+        env.act(Click(coordinate=(100, 50)))
+        env.act(Type(text="hi"))
+        assert [e["pointer"] for e in touches(env) if e["type"] == "click"] == ["touch"]
+        assert env.page.evaluate("document.getElementById('box').value") == "hi"
+        env.act(Swipe(coordinate=(300, 700), coordinate2=(300, 400)))
+        assert 300 - 30 <= env.page.evaluate("scrollY") <= 300
+    finally:
+        env.close()
