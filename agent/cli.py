@@ -154,7 +154,8 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
         model = make_model()
         try:
             view = LiveView(config.max_steps)
-            settings = {k: getattr(args, k) for k in REPLAYED_ENVIRONMENT if getattr(args, k) is not None}
+            # A switch left off (False) is not recorded, as a flag not given is not.
+            settings = {k: v for k in REPLAYED_ENVIRONMENT if (v := getattr(args, k)) is not None and v is not False}
             agent = Agent(env, model, config, on_step=view.step, safety=safety,
                           header={"environment": args.env, "environment_settings": settings, **header})
             result = agent.run(task, episode_dir_for(args.out, task))
