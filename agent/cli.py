@@ -22,7 +22,7 @@ from agent.logs import enable_logs, stderr_sink
 EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 # Settings a replay takes from the recording unless a flag (or its variable) gives them: those that decide
 # what the model was shown and how many answers the loop asks for, so the recorded answers fit again.
-REPLAYED_ENVIRONMENT = ("start_url", "site", "viewport", "device_scale_factor", "monitor", "settle_delay")
+REPLAYED_ENVIRONMENT = ("start_url", "site", "viewport", "device_scale_factor", "touch", "monitor", "settle_delay")
 REPLAYED_CONFIG = ("max_steps", "history_images", "retries_on_bad_answer", "stuck_after", "extra_instructions",
                    "dry_run", "answer")
 # Where an action space is acted in, for recordings that do not name their environment (an eval's).
@@ -104,7 +104,8 @@ def _environment(args: argparse.Namespace) -> Any:
         if args.viewport:
             options["viewport_width"], options["viewport_height"] = args.viewport
         options.update(start_url=args.start_url, site=args.site, device_scale_factor=args.device_scale_factor,
-                       executable_path=args.browser_path, display=browser_display(args), upload_dir=args.upload_dir)
+                       executable_path=args.browser_path, display=browser_display(args), upload_dir=args.upload_dir,
+                       touch=args.touch)
     elif args.env == "desktop":
         options.update(monitor=args.monitor, scale=args.desktop_scale)
     elif args.env == "android":
@@ -155,7 +156,9 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
             view.phase("loading the model")
             model = make_model()
             try:
-                settings = {k: getattr(args, k) for k in REPLAYED_ENVIRONMENT if getattr(args, k) is not None}
+                # A switch left off (False) is not recorded, as a flag not given is not.
+                settings = {k: v for k in REPLAYED_ENVIRONMENT
+                            if (v := getattr(args, k)) is not None and v is not False}
                 agent = Agent(env, model, config, on_step=view.step, on_phase=view.step_phase, safety=safety,
                               header={"environment": args.env, "environment_settings": settings, **header})
                 result = agent.run(task, episode_dir_for(args.out, task))
@@ -218,7 +221,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.env is None:
         args.env = header.get("environment") or ENVIRONMENT_OF_SPACE.get(header.get("action_space", ""), "browser")
     for name, value in (header.get("environment_settings") or {}).items():
-        if name in REPLAYED_ENVIRONMENT and getattr(args, name) is None:
+        # A switch left off (--touch is False) counts as not given: the recorded answers need the recorded value.
+        if name in REPLAYED_ENVIRONMENT and (getattr(args, name) is None or getattr(args, name) is False):
             setattr(args, name, value)
     recorded = {k: v for k, v in (header.get("config") or {}).items() if k in REPLAYED_CONFIG}
     budget = _recorded_budget(header)

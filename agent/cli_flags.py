@@ -65,6 +65,9 @@ def _env_flags(p: argparse.ArgumentParser, env_default: str | None = "browser") 
          "else headless) [default: auto]",
          choices=DISPLAY_MODES)
     add_flag(g, "--headed", "browser: the same as --browser-display window", action="store_true")
+    add_flag(g, "--touch", "browser: a phone: the model answers with mobile_use (tap, long press, swipe, type, "
+             "system buttons), carried out by touch; pair it with a phone viewport such as --viewport 360x800 "
+             "--device-scale-factor 3", action="store_true")
     add_flag(g, "--upload-dir", "browser: files under this folder may be uploaded when a page asks for one (default: "
          "uploads are off)", type=Path)
     add_flag(g, "--browser-path", "browser: the Chromium executable to drive")

@@ -25,7 +25,7 @@ from actions.base import Action, Answer, Terminate, Type
 from actions.browser import with_scheme
 from actions.computer import DoubleClick, Key, LeftClick, LeftClickDrag, MiddleClick, MouseMove, RightClick, Scroll
 from actions.geometry import ScreenGeometry
-from actions.space import BROWSER, ActionSpace
+from actions.space import BROWSER, MOBILE, ActionSpace
 from actions.text import clip
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
 from environments.browser_actions import BrowserInput, PageActions, PlaywrightInput
@@ -33,6 +33,7 @@ from environments.browser_errors import raise_for
 from environments.browser_settings import BrowserSettings
 from environments.browser_tab import TabWatch
 from environments.browser_target import TEXT_AT_JS
+from environments.browser_touch import TouchInput, dialog_keys, touch_handlers
 from environments.chromium import SharedPlaywright, launch_chromium
 from environments.keys import normalize_keys
 from environments.sites.server import LocalSite
@@ -68,7 +69,7 @@ def virtual_display_problem(settings: BrowserSettings) -> str | None:
 
 
 class BrowserEnvironment:
-    """A Chromium browser as an Environment (action space: BROWSER).
+    """A Chromium browser as an Environment (action space: BROWSER, or MOBILE with `touch`: a phone).
 
     The browser starts on the first reset/observe/act; each reset opens a fresh context (no cookies, no
     history) on `start_url`. A click that opens a tab makes that tab the active one; closing the active tab
@@ -101,6 +102,10 @@ class BrowserEnvironment:
         self._notes: list[str] = []  # what the model must be told at the next observation
         self._tabs_given_up: set[str] = set()  # CDP target ids of tabs _settle no longer waits for
         self._actions = PageActions(self.settings, lambda: self._page, self._guard, self._page_input())
+        if self.settings.touch:
+            self.action_space = MOBILE
+            touch = TouchInput(lambda: self.tab._cdp, self._guard)
+            self._actions.handlers = touch_handlers(self._actions, touch, self._home_address)
 
     def _page_input(self) -> PlaywrightInput:
         """Page-level input on the active tab: all of it off the virtual display, and its stand-in there
@@ -168,7 +173,9 @@ class BrowserEnvironment:
                 self._context.close()
             except Exception as exc:  # a context of a dead browser: nothing left to release
                 logger.debug("closing the old browser context failed: {}", exc)
-        options: dict[str, Any] = {"locale": s.locale}
+        # A phone has a touchscreen (touch events on, `pointer: coarse`) but keeps the desktop layout:
+        # is_mobile would lay a page without a viewport tag, as MiniWoB++'s, out 980 px wide and shrink it.
+        options: dict[str, Any] = {"locale": s.locale, "has_touch": s.touch}
         if self.mode == "virtual":
             options["no_viewport"] = True  # the window, sized to the screen, is the viewport
         else:
@@ -261,6 +268,11 @@ class BrowserEnvironment:
         if self._site is None:
             self._site = LocalSite(self.settings.site)
         return self._site.url
+
+    def _home_address(self) -> str | None:
+        """Where a phone's Home goes: the start page, unless that is a blank one (a task loads its own page)."""
+        address = self._start_address()
+        return None if address == "about:blank" else address
 
     def _goto_start(self) -> None:
         address = self._start_address()
@@ -365,7 +377,7 @@ class BrowserEnvironment:
         if self.mode == "virtual":
             return "; answer it on the screen."
         typed = "type the answer, then " if kind == "prompt" else ""
-        return f" (not drawn on the screenshot); {typed}press Enter to accept or Escape to dismiss it."
+        return f" (not drawn on the screenshot); {typed}{self._accept_or_dismiss} it."
 
     def _capture(self, page: Any) -> Image.Image:
         if self._screen is not None:
@@ -499,7 +511,7 @@ class BrowserEnvironment:
         tab = self._tabs.get(self._page)
         if tab is None:
             return False
-        keys = normalize_keys(action.keys) if isinstance(action, Key) else ()
+        keys = normalize_keys(action.keys) if isinstance(action, Key) else dialog_keys(action)
         if tab.chooser is not None and isinstance(action, Type):
             self._choose_file(tab, action.text)
             return True
@@ -515,9 +527,15 @@ class BrowserEnvironment:
         if keys in (("enter",), ("escape",)):
             self._guard(lambda: tab.answer_dialog(keys == ("enter",)), "answering the dialog")
             return True
-        raise ActionFailed(f"{tab.dialog.describe()}, not drawn on the screenshot; answer it first: press Enter "
-                           "to accept or Escape to dismiss" + (", or type the answer" if tab.dialog.kind == "prompt"
-                                                                  else ""))
+        raise ActionFailed(f"{tab.dialog.describe()}, not drawn on the screenshot; answer it first: "
+                           f"{self._accept_or_dismiss}" + (", or type the answer" if tab.dialog.kind == "prompt"
+                                                           else ""))
+
+    @property
+    def _accept_or_dismiss(self) -> str:
+        if self.settings.touch:
+            return "press system_button Enter to accept or Back to dismiss"
+        return "press Enter to accept or Escape to dismiss"
 
     # ---- file uploads
 

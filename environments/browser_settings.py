@@ -55,6 +55,10 @@ class BrowserSettings(BaseModel):
         default=None, description="Files the page may be given when it opens a file chooser; None: uploads are off."
     )
     drag_steps: int = Field(default=8, ge=1, description="Mouse moves between press and release of a drag.")
+    touch: bool = Field(
+        default=False, description="A phone: the MOBILE action space (tap, long press, swipe, type, system buttons) "
+        "with touch input on the page (environments.browser_touch), instead of the mouse and keyboard's BROWSER."
+    )
     extra_args: tuple[str, ...] = ()
     locale: str = "en-US"
 

@@ -17,12 +17,18 @@ import pytest
 
 from actions.base import Answer, Terminate
 from actions.browser import Navigate
+from actions.computer import DoubleClick, Key, LeftClick, LeftClickDrag, MouseMove, RightClick, Scroll
+from actions.mobile import Click, MobileKey, Swipe, SystemButton
+from actions.space import MOBILE
+from environments.base import ActionFailed
 from agent.models.replay import ReplayBackend
 from agent.models.base import Generation, GenerationRequest
 from evals.agents import OracleBackend, tool_call
 from evals.episode import run_instance
 from evals.miniwob.budgets import MIN_ORACLE_SEEDS, ORACLE_MARGIN, STEP_BUDGET, oracle_runs
 from evals.miniwob.oracle import SCRIPTS
+from evals.miniwob.oracle_touch import NOT_TOUCH, TOUCH_SLOP, touch_answer
+from evals.miniwob.page import OracleError
 from evals.miniwob.tasks import DESKTOP_SUITE, EPISODE_MAX_MS, MOBILE_SUITE
 from evals.results import InstanceResult
 from tests.support.evals import browser_for, run_one
@@ -97,8 +103,6 @@ def test_the_seed_fixes_the_task_and_the_time_limit_is_raised(desktop_browser: A
 
 
 def test_a_wrong_answer_scores_zero_and_a_new_episode_cannot_reset_it(desktop_browser: Any) -> None:
-    from actions.computer import LeftClick
-
     cls = DESKTOP_SUITE.tasks["click-test-2"]  # two buttons: ONE is right, TWO is wrong
     task = cls.from_seed(0)
     desktop_browser.reset()
@@ -116,16 +120,53 @@ def test_a_wrong_answer_scores_zero_and_a_new_episode_cannot_reset_it(desktop_br
     assert task.state(desktop_browser) == (True, -1.0)
 
 
-def test_oracle_in_the_phone_sized_view(tmp_path: Path) -> None:
+# Taps, a dialog's close button, a swipe that scrolls a text area, typing and Enter as a system button.
+PHONE_HANDFUL = ["click-button", "click-dialog", "scroll-text-2", "terminal"]
+
+
+def test_oracle_on_the_phone_view_answers_by_touch(tmp_path: Path) -> None:
     env = browser_for(MOBILE_SUITE.tasks["click-button"])
     try:
-        results = [run_one(MOBILE_SUITE.tasks[name], 2, env, "oracle", tmp_path)
-                   for name in ("click-button", "enter-password", "click-dialog")]
+        assert env.action_space is MOBILE
+        results = [run_one(MOBILE_SUITE.tasks[name], 2, env, "oracle", tmp_path) for name in PHONE_HANDFUL]
         shot = env.observe().screenshot
+        with pytest.raises(ActionFailed, match="no home screen"):  # the start page is blank: the task loads its own
+            env.act(SystemButton(button="Home"))
     finally:
         env.close()
     assert all(r.outcome == "success" for r in results), results
     assert shot.size == (1080, 2400)  # 360x800 CSS px at device scale factor 3
+    episode = tmp_path / results[2].episode_dir  # type: ignore[operator]
+    assert json.loads((episode / "episode.json").read_text())["action_space"] == "mobile"
+    lines = (episode / "steps.jsonl").read_text().splitlines()
+    answers = [json.loads(line)["attempts"][0]["raw_text"] for line in lines]
+    assert all('"name": "mobile_use"' in a for a in answers) and any('"swipe"' in a for a in answers), answers
+
+
+def test_scripted_answers_become_touch_answers() -> None:
+    assert touch_answer(LeftClick(coordinate=(5, 6)), 800) == Click(coordinate=(5, 6))
+    assert touch_answer(LeftClickDrag(start_coordinate=(1, 2), coordinate=(3, 4)), 800) == Swipe(
+        coordinate=(1, 2), coordinate2=(3, 4))
+    # Scrolling down 100 px: the finger pulls the page up by as much, plus the touch slop; kept on the screen.
+    assert touch_answer(Scroll(coordinate=(50, 400), pixels=-100), 800).coordinate2 == (50, 400 - 100 - TOUCH_SLOP)
+    assert touch_answer(Scroll(coordinate=(50, 700), pixels=300), 800).coordinate2 == (50, 799)
+    assert touch_answer(Key(keys=["Return"]), 800) == SystemButton(button="Enter")
+    assert touch_answer(Key(keys=["right"]), 800) == MobileKey(text="dpad_right")
+    for mouse_only in (Key(keys=["ctrl", "a"]), MouseMove(coordinate=(1, 1)), DoubleClick(coordinate=(1, 1)),
+                       RightClick(coordinate=(1, 1))):
+        with pytest.raises(OracleError, match="no touch counterpart"):
+            touch_answer(mouse_only, 800)
+
+
+def test_scripts_touch_cannot_do_are_skipped_on_the_phone_only() -> None:
+    assert set(NOT_TOUCH) <= set(SCRIPTS)
+    for name in NOT_TOUCH:
+        assert DESKTOP_SUITE.tasks[name].has_oracle() and not MOBILE_SUITE.tasks[name].has_oracle()
+    task = MOBILE_SUITE.tasks["copy-paste"].from_seed(0)
+    with pytest.raises(OracleError, match="cannot be done by touch: copies with ctrl"):
+        task.oracle(None)  # type: ignore[arg-type]  # refused before it looks at the environment
+    assert MOBILE_SUITE.tasks["click-button"].environment_options()["touch"] is True
+    assert DESKTOP_SUITE.tasks["click-button"].environment_options()["touch"] is False
 
 
 def _refused_url() -> str:

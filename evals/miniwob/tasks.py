@@ -72,19 +72,23 @@ MEDIUM = {
 
 @dataclass(frozen=True)
 class View:
-    """How the page is shown: a viewport in CSS px and a device scale factor (physical px per CSS px)."""
+    """How the page is shown: a viewport in CSS px and a device scale factor (physical px per CSS px), and
+    whether it is a phone (`touch`: the MOBILE action space, touch input)."""
 
     suite: str
     viewport: tuple[int, int]
     device_scale_factor: float
     description: str
+    touch: bool = False
 
 
 DESKTOP = View("miniwob", (1280, 720), 1.0, "MiniWoB++ in a 1280x720 desktop browser window")
 # Like AndroidWorld's MobileMiniWoB++: the page on a common phone screen, 360x800 CSS px at 3 physical px
-# each (1080x2400), so the model reads the 160x210 task area with three times the pixels. Narrower
-# viewports push jQuery UI dialogs (300 px wide before the tasks resize them) off the screen.
-MOBILE = View("miniwob-mobile", (360, 800), 3.0, "MiniWoB++ on a phone-sized 1080x2400 screen (360x800 CSS px at 3x)")
+# each (1080x2400), so the model reads the 160x210 task area with three times the pixels, acted on as a phone
+# (mobile_use: taps, swipes, the keyboard, system buttons). Narrower viewports push jQuery UI dialogs (300 px
+# wide before the tasks resize them) off the screen.
+MOBILE = View("miniwob-mobile", (360, 800), 3.0,
+              "MiniWoB++ on a phone: a 1080x2400 touchscreen (360x800 CSS px at 3x), mobile_use actions", touch=True)
 
 
 def package_task_names() -> list[str]:
@@ -130,7 +134,8 @@ class MiniWoBTask(Task):
     @classmethod
     def environment_options(cls) -> dict[str, Any]:
         w, h = cls.view.viewport
-        return {"viewport_width": w, "viewport_height": h, "device_scale_factor": cls.view.device_scale_factor}
+        return {"viewport_width": w, "viewport_height": h, "device_scale_factor": cls.view.device_scale_factor,
+                "touch": cls.view.touch}
 
     def goal(self) -> str:
         if self.utterance is None:
@@ -223,14 +228,22 @@ class MiniWoBTask(Task):
     @classmethod
     def has_oracle(cls) -> bool:
         from evals.miniwob.oracle import SCRIPTS
+        from evals.miniwob.oracle_touch import NOT_TOUCH
 
-        return cls.name in SCRIPTS
+        return cls.name in SCRIPTS and not (cls.view.touch and cls.name in NOT_TOUCH)
 
     def oracle(self, env: Environment) -> Iterator[Action] | None:
-        from evals.miniwob.oracle import SCRIPTS, Page
+        from evals.miniwob.oracle import SCRIPTS, OracleError, Page
+        from evals.miniwob.oracle_touch import NOT_TOUCH, touch_answers
 
         script = SCRIPTS.get(self.name)
-        return script(Page(_page(env), env.observe), self.goal()) if script else None
+        if script is None:
+            return None
+        if self.view.touch and self.name in NOT_TOUCH:
+            # Asked for by name: an error (nothing measured), not the failure of an agent.
+            raise OracleError(f"the oracle's script for {self.name} cannot be done by touch: {NOT_TOUCH[self.name]}")
+        answers = script(Page(_page(env), env.observe), self.goal())
+        return touch_answers(answers, self.view.viewport[1]) if self.view.touch else answers
 
 
 def _pause_clock(page: Any) -> float:
