@@ -224,7 +224,7 @@ def visual_addition(p: Page, goal: str) -> Iterator[Action]:
 
 
 def count_shape(p: Page, goal: str) -> Iterator[Action]:
-    m = match(rf"How many (?:(large|small) )?(?:(\w+) )?({SHAPE_KINDS})s? are there", goal)
+    m = match(rf"How many (?:(large|small) )?(?:(\w+) )?({SHAPE_KINDS}|\S)s? are there", goal)
     size, color, what = m.groups()
     count = sum(shape_matches(s, size, color, what) for s in p.js(SHAPES_JS, "#area_svg > *"))
     yield from p.click("#count-buttons button", text=str(count))
