@@ -36,8 +36,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     enable_logs()  # off for library users; a command line shows them
     logger.remove()
     # No variable values in tracebacks: they can hold a secret or a screenshot's text.
-    logger.add(stderr_sink, level="DEBUG" if args.debug else "INFO", diagnose=False, colorize=sys.stderr.isatty(),
-               format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
+    sink = logger.add(stderr_sink, level="DEBUG" if args.debug else "INFO", diagnose=False,
+                      colorize=sys.stderr.isatty(),
+                      format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
+    try:
+        return _command(args, argv)
+    finally:
+        logger.remove(sink)  # an in-process caller (a test, a notebook) is left no sink of ours
+
+
+def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
     try:
         with _sigterm_as_interrupt() if args.command in EPISODE_COMMANDS else contextlib.nullcontext():
