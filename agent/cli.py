@@ -215,8 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from agent.loop import EpisodeStop
-    from agent.models.replay import ReplayBackend
+    from agent.models.replay import ReplayBackend, recording_replayed
     from agent.recording import load_episode
 
     header, steps = load_episode(args.episode)
@@ -235,12 +234,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     recorded = {k: v for k, v in (header.get("config") or {}).items() if k in REPLAYED_CONFIG}
     budget = _recorded_budget(header)
 
-    def finished() -> EpisodeStop:
-        # The recording ended there (an error, Ctrl-C, or a replay that took another path): a stop, not a fault.
-        return EpisodeStop("interrupted", f"replay finished: all {len(texts)} recorded answers were replayed")
-
     return _run_episode(args, header["task"],
-                        lambda: ReplayBackend(texts, budget, exhausted=finished, finishes=finishes),
+                        lambda: ReplayBackend(texts, budget, exhausted=lambda: recording_replayed(len(texts)),
+                                              finishes=finishes),
                         {"replay_of": str(args.episode)}, recorded)
 
 

@@ -11,8 +11,7 @@ from typing import Any
 from actions.geometry import ImageBudget
 from agent.config import AgentConfig
 from agent.models.identity import reference_identity
-from agent.models.replay import ReplayBackend
-from agent.loop import EpisodeStop
+from agent.models.replay import ReplayBackend, recording_replayed
 from evals.registry import get_suite
 from evals.results import InstanceResult
 
@@ -28,9 +27,6 @@ def replay_eval_episode(header: dict[str, Any], texts: list[str], finishes: list
     task = cls.from_seed(seed)
     instance_id = f"{cls.name}__replay-{time.strftime('%Y%m%d-%H%M%S')}"
 
-    def finished() -> EpisodeStop:
-        return EpisodeStop("interrupted", f"replay finished: all {len(texts)} recorded answers were replayed")
-
     base = InstanceResult(instance_id=instance_id, suite=suite.name, task=cls.name, difficulty=cls.difficulty,
                           index=0, seed=seed, agent="replay", model=reference_identity("replay", budget),
                           outcome="error", params=task.params.model_dump(mode="json"))
@@ -38,8 +34,8 @@ def replay_eval_episode(header: dict[str, Any], texts: list[str], finishes: list
 
     env = cls.create_environment(environment)
     try:
-        return run_instance(task, env, lambda _task, _env: ReplayBackend(texts, budget, exhausted=finished,
-                                                                         finishes=finishes),
+        return run_instance(task, env, lambda _task, _env: ReplayBackend(
+                            texts, budget, exhausted=lambda: recording_replayed(len(texts)), finishes=finishes),
                             base, out / instance_id, out, AgentConfig())
     finally:
         env.close()

@@ -56,3 +56,11 @@ class ReplayBackend:
 
 
 __all__ = ["ReplayBackend"]
+
+
+def recording_replayed(count: int) -> Exception:
+    """The stop for a replay whose `count` recorded answers ran out first (the recording ended in an error or
+    Ctrl-C, or the replay took another path): an ending, not a fault."""
+    from agent.loop import EpisodeStop
+
+    return EpisodeStop("interrupted", f"replay finished: all {count} recorded answers were replayed")
