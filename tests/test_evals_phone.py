@@ -62,6 +62,19 @@ def test_scores_follow_the_device_state_not_the_agent(phone_env: Any) -> None:
     assert note.score(phone_env) == 1.0
 
 
+def test_a_task_half_done_gets_a_share_of_half_credit(phone_env: Any) -> None:
+    adb = Adb(phone_env)
+    task = PHONE_SUITE.tasks["two-toggles"].from_seed(3)
+    task.setup(phone_env)
+    assert task.score(phone_env) == 0.0
+    p: Any = task.params
+    keys = {"Wi-Fi": "wifi_on", "Bluetooth": "bluetooth_on", "airplane mode": "airplane_mode_on"}
+    adb.put_setting("global", keys[p.first], "1" if p.first_state == "on" else "0")
+    assert task.score(phone_env) == 0.25  # one of two parts: below any success, above nothing done
+    adb.put_setting("global", keys[p.second], "1" if p.second_state == "on" else "0")
+    assert task.score(phone_env) == 1.0
+
+
 def test_android_suite_sets_up_and_scores_with_standard_commands(adb_server: AdbServer,
                                                                    tmp_path: Path) -> None:
     """The `android` suite drives any device through the plain Android driver; here the device is the

@@ -22,6 +22,12 @@ TOGGLES: dict[str, tuple[str, str]] = {  # label in the goal -> (namespace, key)
 State = Literal["on", "off"]
 
 
+def partial_credit(done: list[bool]) -> float:
+    """A task's score from its parts: 1.0 when all are done, else half credit shared among the parts done: an unfinished
+    task always scores below a finished one, and the success rate counts only 1.0."""
+    return 1.0 if all(done) else 0.5 * sum(done) / len(done)
+
+
 def bit(state: str) -> str:
     return "1" if state == "on" else "0"
 

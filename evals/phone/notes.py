@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from environments.base import Environment
-from evals.phone.base import NOTES_DIR, PhoneTask, random_name, random_number, random_phrase
+from evals.phone.base import NOTES_DIR, PhoneTask, partial_credit, random_name, random_number, random_phrase
 from evals.phone.device import Adb, digits
 from evals.task import TaskParams, TaskSetupError, seeded_rng
 
@@ -76,7 +76,7 @@ class CreateTwoNotes(PhoneTask):
     def score(self, env: Environment) -> float:
         texts = [t.strip() for t in notes(Adb(env)).values()]
         done = [self.params.first in texts, self.params.second in texts]  # type: ignore[attr-defined]
-        return 1.0 if all(done) else 0.5 * sum(done) / 2
+        return partial_credit(done)
 
 
 class TitleParams(TaskParams):
@@ -186,7 +186,7 @@ class AddTwoExpenses(PhoneTask):
         p: Any = self.params
         new = {(n.strip(), a.strip()) for n, a in expenses(Adb(env))[self._before:]}
         done = [(p.item1, p.amount1) in new, (p.item2, p.amount2) in new]
-        return 1.0 if all(done) else 0.5 * sum(done) / 2
+        return partial_credit(done)
 
 
 # -- across apps -------------------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ class ContactThenNote(PhoneTask):
         p: Any = self.params
         contact = any(n.strip() == p.name and digits(num) == digits(p.number) for n, num in adb.contacts())
         note = any(t.strip() == f"Call {p.name}" for t in notes(adb).values())
-        return 1.0 if contact and note else 0.5 * (contact + note) / 2
+        return partial_credit([contact, note])
 
 
 class WifiOffThenNote(PhoneTask):
@@ -277,4 +277,4 @@ class WifiOffThenNote(PhoneTask):
         adb = Adb(env)
         wifi = adb.setting("global", "wifi_on") == "0"
         note = any(t.strip() == self.params.text for t in notes(adb).values())  # type: ignore[attr-defined]
-        return 1.0 if wifi and note else 0.5 * (wifi + note) / 2
+        return partial_credit([wifi, note])

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from environments.base import Environment
-from evals.phone.base import TOGGLES, PhoneTask, State, bit, random_name, random_number
+from evals.phone.base import TOGGLES, PhoneTask, State, bit, partial_credit, random_name, random_number
 from evals.phone.device import Adb, digits
 from evals.phone.notes import (
     AddExpense, AddTwoExpenses, ContactNumberToNote, ContactThenNote, CreateNote, CreateTwoNotes, DeleteAllNotes,
@@ -99,7 +99,7 @@ class TwoToggles(PhoneTask):
     def score(self, env: Environment) -> float:
         adb = Adb(env)
         done = [adb.setting(*TOGGLES[s]) == bit(st) for s, st in self._targets()]
-        return 1.0 if all(done) else 0.5 * sum(done) / len(done)
+        return partial_credit(done)
 
 
 class AllOff(PhoneTask):
@@ -269,7 +269,7 @@ class AddTwoContacts(PhoneTask):
         p: Any = self.params
         have = {(n.strip(), digits(num)) for n, num in Adb(env).contacts()}
         done = [(p.name1, digits(p.number1)) in have, (p.name2, digits(p.number2)) in have]
-        return 1.0 if all(done) else 0.5 * sum(done) / 2
+        return partial_credit(done)
 
 
 PHONE_TASKS: tuple[type[PhoneTask], ...] = (
