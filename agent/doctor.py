@@ -34,11 +34,13 @@ def _display() -> Check:
 
 
 def _chromium() -> Check:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return ("browser", True, path)
-    return ("browser", False, f"no Chromium found: {INSTALL_HINT} (installs Debian's chromium)")
+    from environments.base import EnvironmentUnavailable
+    from environments.chromium import find_chromium
+
+    try:
+        return ("browser", True, str(find_chromium()))
+    except EnvironmentUnavailable as e:
+        return ("browser", False, str(e))
 
 
 def _browser_display() -> Check:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,13 +105,25 @@ def test_calibration_command_on_the_browser() -> None:
     assert "targets hit: 12/12" in done.stdout
 
 
-def test_doctor_lists_the_parts() -> None:
-    done = agent("doctor", "--model", "/no/such/model")
-    assert done.returncode == 0
-    for part in ("torch", "browser", "adb", "gpu", "model"):
-        assert part in done.stdout
-    assert "browser display" in done.stdout
-    assert "does not exist" in done.stdout
+def doctor_rows(stdout: str) -> dict[str, tuple[str, str]]:
+    """doctor's table as part -> (usable, details), one row per line at a wide terminal."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 3 and cells[0] != "part":
+            rows[cells[0]] = (cells[1], cells[2])
+    return rows
+
+
+def test_doctor_says_what_it_found_and_what_is_missing() -> None:
+    rows = doctor_rows(agent("doctor", "--model", "/no/such/model").stdout)
+    assert rows["browser"] == ("yes", str(Path(shutil.which("chromium") or "no chromium on PATH"))), rows
+    assert rows["adb"][0] == "yes" and rows["python: playwright"] == ("yes", "installed"), rows
+    assert rows["model"][0] == "no" and "does not exist" in rows["model"][1], rows
+    # With only Python on PATH, the same machine has no Chromium and no adb, and doctor says so with the fix.
+    bare = doctor_rows(agent("doctor", env={"PATH": str(Path(sys.executable).parent)}).stdout)
+    assert bare["browser"][0] == "no" and "scripts/install.sh" in bare["browser"][1], bare
+    assert bare["adb"][0] == "no" and "model" not in bare, bare
 
 
 def test_replay_takes_its_settings_from_the_recording(tmp_path: Path) -> None:
