@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from actions.base import Action
-from actions.space import ActionSpace
+from actions.space import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ActionSpace
 from actions.text import clip
 
 # Bounds on work per answer, so a pathological output cannot stall the loop.
@@ -37,8 +37,8 @@ MAX_JSON_STARTS = 100
 MAX_SCAN_TOKENS = 1_000
 MAX_DEPTH = 32
 
-_OPEN_TAG = "<tool_call>"
-_CLOSE_TAG = "</tool_call>"
+_OPEN_TAG = TOOL_CALL_OPEN.strip()
+_CLOSE_TAG = TOOL_CALL_CLOSE.strip()
 # Where a model ends a call itself: braces missing just before these were dropped, not cut off.
 _CALL_ENDS = (_CLOSE_TAG, "```")
 # strict=False: raw control characters inside strings (a tab, a newline in typed text) are accepted, as
@@ -146,7 +146,7 @@ def parse_action(text: str, space: ActionSpace) -> ParsedAction:
 
 
 def _example(space: ActionSpace) -> str:
-    return f'<tool_call>\n{{"name": "{space.tool_name}", "arguments": {{"action": ...}}}}\n</tool_call>'
+    return TOOL_CALL_OPEN + f'{{"name": "{space.tool_name}", "arguments": {{"action": ...}}}}' + TOOL_CALL_CLOSE
 
 
 def _nothing_usable(reading: _Reading, space: ActionSpace) -> str:

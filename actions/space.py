@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Annotated, Any, Union
@@ -16,6 +17,14 @@ from actions.mobile import MOBILE_ACTIONS
 
 # Model text is bounded so constrained decoding can never run away inside a string.
 MAX_TEXT_CHARS = 500
+# How Qwen2.5-VL's chat template asks for a call (tests/data/qwen_cookbook): the tags on their own lines.
+TOOL_CALL_OPEN = "<tool_call>\n"
+TOOL_CALL_CLOSE = "\n</tool_call>"
+
+
+def tool_call_text(tool_name: str, arguments: dict[str, Any]) -> str:
+    """A call to `tool_name` written as Qwen2.5-VL writes it: what scripted agents answer and benchmarks replay."""
+    return TOOL_CALL_OPEN + json.dumps({"name": tool_name, "arguments": arguments}) + TOOL_CALL_CLOSE
 
 
 class UnknownSpaceError(KeyError):

@@ -6,7 +6,6 @@ which the real parser, coordinate mapping and driver carry out in the real Agent
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
@@ -14,17 +13,13 @@ from loguru import logger
 
 from actions.base import Action, Terminate
 from actions.geometry import CoordinateMapper, ImageBudget
+from actions.space import tool_call_text
 from agent.models.base import Generation, GenerationRequest, ModelError
 from evals.episode import PreparedEnvironment
 from evals.instance_log import first_line
 from evals.task import Task
 
 REFERENCE_AGENTS = ("noop", "oracle")
-
-
-def tool_call(tool_name: str, action: Action) -> str:
-    """The answer Qwen2.5-VL writes for `action` (points already in model-image coordinates)."""
-    return "<tool_call>\n" + json.dumps({"name": tool_name, "arguments": action.arguments()}) + "\n</tool_call>"
 
 
 def _image_sizes(request: GenerationRequest, budget: ImageBudget) -> list[tuple[int, int]]:
@@ -40,7 +35,7 @@ class NoopBackend:
         self.image_budget = image_budget or ImageBudget()
 
     def generate(self, request: GenerationRequest) -> Generation:
-        text = tool_call(request.space.tool_name, Terminate(status="success"))
+        text = tool_call_text(request.space.tool_name, Terminate(status="success").arguments())
         return Generation(text=text, image_sizes=_image_sizes(request, self.image_budget))
 
     def close(self) -> None:
@@ -89,7 +84,7 @@ class OracleBackend:
                 raise RuntimeError("the oracle needs an observation before it can point at anything")
             mapper = CoordinateMapper(geometry, *request.image_size)
             action = action.map_points(mapper.to_model)
-        return Generation(text=tool_call(request.space.tool_name, action),
+        return Generation(text=tool_call_text(request.space.tool_name, action.arguments()),
                           image_sizes=_image_sizes(request, self.image_budget), generate_s=time.perf_counter() - t)
 
     def close(self) -> None:

@@ -17,7 +17,8 @@ from actions.parsing import ParseError, parse_action
 from actions.space import SPACES, ActionSpace
 from agent.models.base import GenerationRequest, ModelBackend, ModelError
 from agent.models.factory import create_backend
-from agent.models.grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, split_tool_call
+from actions.space import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from agent.models.grammar import split_tool_call
 from agent.models.replay import ReplayBackend
 from agent.models.settings import ModelSettings
 from agent.models.transformers_backend import TransformersBackend

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from actions.parsing import parse_action
-from actions.space import BROWSER, COMPUTER, MOBILE, SPACES
+from actions.space import BROWSER, COMPUTER, MOBILE, SPACES, tool_call_text
 from agent.trajectory import StepRecord
 from prompts.messages import ChatMessage, ImagePart, TextPart
 from prompts.qwen import (
@@ -160,3 +160,12 @@ def test_notes_follow_the_query_one_line_each() -> None:
 def test_extra_instructions_insertion_point() -> None:
     prompt = system_prompt(COMPUTER, 10, 10, "\n\nNever close the window.")
     assert prompt.startswith("You are a helpful assistant.\n\nNever close the window.\n\n# Tools")
+
+
+def test_scripted_answers_are_written_as_qwen_wrote_its_own() -> None:
+    # The model's answer in the cookbook's cell, after the generation prompt: our one writer of tool calls
+    # (oracle and noop agents, benchmarks) must produce that text for the same call.
+    written_by_qwen = MOBILE_CHAT.rsplit("<|im_start|>assistant\n", 1)[1].strip()
+    call = json.loads(written_by_qwen.removeprefix("<tool_call>").removesuffix("</tool_call>"))
+    assert tool_call_text(call["name"], call["arguments"]) == written_by_qwen
+    assert parse_action(written_by_qwen, MOBILE).action.arguments() == call["arguments"]

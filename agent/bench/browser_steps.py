@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from actions.geometry import ImageBudget
+from actions.space import tool_call_text
 from agent.models.base import Generation, GenerationRequest
-from agent.models.grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 from agent.trajectory import StepRecord
 
 # A page like a real one to encode (text, cards, a photo-like picture) that any click changes: the count goes
@@ -102,9 +102,8 @@ class CentreClicker:
         x = w // 3 if self.answered % 2 else 2 * w // 3
         arguments: dict[str, Any] = ({"action": "left_click", "coordinate": [x, h // 2]}
                                      if self.answered <= self.clicks else {"action": "terminate", "status": "success"})
-        call = json.dumps({"name": request.space.tool_name, "arguments": arguments})
         sizes = [self.image_budget.resized_size(*image.size) for m in request.messages for image in m.images]
-        return Generation(text=TOOL_CALL_OPEN + call + TOOL_CALL_CLOSE, image_sizes=sizes)
+        return Generation(text=tool_call_text(request.space.tool_name, arguments), image_sizes=sizes)
 
     def close(self) -> None:
         pass

@@ -7,13 +7,12 @@ all its weight on the script's next token stands in for it, and the engine's own
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from actions.space import COMPUTER, MOBILE, ActionSpace
+from actions.space import COMPUTER, MOBILE, ActionSpace, tool_call_text
 from agent.models.engine import StepEngine, TokenChooser
-from agent.models.grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolCallGrammars
+from agent.models.grammar import ToolCallGrammars
 
 # (space, screen as the model sees it, calls): the actions an episode is made of.
 SAMPLE_CALLS: tuple[tuple[ActionSpace, tuple[int, int], tuple[dict[str, Any], ...]], ...] = (
@@ -79,7 +78,7 @@ def _in_schema_order(space: ActionSpace, width: int, height: int, call: dict[str
 def count_passes(grammars: ToolCallGrammars, tokenizer: Any, stop_token_ids: list[int], space: ActionSpace,
                  size: tuple[int, int], call: dict[str, Any]) -> DraftCount:
     arguments = _in_schema_order(space, *size, call)
-    text = TOOL_CALL_OPEN + json.dumps({"name": space.tool_name, "arguments": arguments}) + TOOL_CALL_CLOSE
+    text = tool_call_text(space.tool_name, arguments)
     script = [*tokenizer.encode(text, add_special_tokens=False), stop_token_ids[0]]
     vocab_size = grammars.tokenizer_info.vocab_size
     chooser = TokenChooser(stop_token_ids, grammars.compiled(space, *size))

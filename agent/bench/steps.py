@@ -11,6 +11,7 @@ from typing import Any
 
 from loguru import logger
 
+from actions.space import tool_call_text
 from agent.bench.archs import BenchModel
 from agent.bench.options import BenchOptions
 from agent.models.base import ModelError
@@ -18,10 +19,7 @@ from agent.models.base import ModelError
 VARIANTS: tuple[str, ...] = ("generate", "ours")
 TASK = "Open the settings, turn on Wi-Fi, then go back to the home screen."
 # An earlier answer, shown with each history screenshot when --history-images > 1.
-PAST_ANSWER = (
-    '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [640, 360]}}'
-    "\n</tool_call>"
-)
+PAST_ANSWER = tool_call_text("computer_use", {"action": "left_click", "coordinate": [640, 360]})
 
 
 @dataclass

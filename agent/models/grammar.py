@@ -26,11 +26,9 @@ from typing import Any
 
 from loguru import logger
 
-from actions.space import ActionSpace
+from actions.space import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ActionSpace
 from agent.models.grammar_cache import MIN_COMPILE_S, CompiledGrammarStore
 
-TOOL_CALL_OPEN = "<tool_call>\n"
-TOOL_CALL_CLOSE = "\n</tool_call>"
 # Distinct (space, size, thought) grammars kept compiled; screens come in few sizes.
 GRAMMAR_CACHE_SIZE = 32
 
@@ -240,8 +238,6 @@ def split_tool_call(text: str) -> tuple[str, str]:
 
 
 __all__ = [
-    "TOOL_CALL_CLOSE",
-    "TOOL_CALL_OPEN",
     "ToolCallGrammars",
     "json_schema_grammar",
     "split_tool_call",

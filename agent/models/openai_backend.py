@@ -27,7 +27,8 @@ from PIL import Image
 
 from actions.geometry import ImageBudget
 from agent.models.base import Finish, Generation, GenerationRequest, ModelError
-from agent.models.grammar import TOOL_CALL_CLOSE, tool_call_ebnf
+from actions.space import TOOL_CALL_CLOSE
+from agent.models.grammar import tool_call_ebnf
 from agent.models.settings import ModelSettings
 from prompts.messages import ChatMessage, ImagePart, TextPart
 
