@@ -9,9 +9,9 @@ shared; across machines --out must be a path every node mounts (NFS or the like)
 What each instance asks the cluster for (Ray starts it only on a node with all of them free):
 - CPU: `RaySettings.cpus_per_instance` (a browser or simulated phone and the agent loop).
 - GPU: `gpus_per_instance`; by default 1 when agent qwen loads its model locally, 0 with a --base-url server.
-- `android_device`: 1 for a task on a real device or emulator (the `android` suite); a node offers as many as
-  it has devices, `ray start ... --resources '{"android_device": 1}'`. The simulated `phone` suite starts its own
-  phone per instance and needs only an adb server on the node.
+- `android_device`: 1 for a task on a real device or emulator (the `android` suite); a node with one declares it,
+  `ray start ... --resources '{"android_device": 1}'` (one per node: the instance uses the device its node's adb
+  server has). The simulated `phone` suite starts its own phone per instance and needs only an adb server there.
 
 Ray's own retries are off (max_retries=0): an instance whose worker died is an error, retried by a rerun, as
 every other error is (evals.attempt): one retry mechanism, whichever executor ran it.
