@@ -29,7 +29,8 @@ class UsageError(Exception):
     """Bad flags, input files or a missing setup step: printed as one line, exit code 2."""
 # Settings fields whose flag is not simply the field's name with dashes.
 FLAG_OF_FIELD = {"viewport_width": "viewport", "viewport_height": "viewport", "executable_path": "browser_path",
-                 "display": "browser_display", "allow_thought": "think", "scale": "desktop_scale"}
+                 "display": "browser_display", "allow_thought": "think", "scale": "desktop_scale",
+                 "cpus_per_instance": "ray_cpus_per_instance", "gpus_per_instance": "ray_gpus_per_instance"}
 
 
 def _env(flag: str, default: Any = None) -> Any:

@@ -2,6 +2,8 @@
 
     python -m agent eval --suite miniwob --tasks click-button,book-flight --n-combinations 3 \
         --agent qwen --model Qwen/Qwen2.5-VL-7B-Instruct --workers 2 --out runs/eval-miniwob
+    python -m agent eval --suite miniwob --agent qwen --base-url http://vllm:8000/v1 --executor ray \
+        --ray-address auto --out /shared/runs/eval-miniwob
 
 Exit codes: 0 every instance was recorded and none ended in error, 1 some did not, 2 bad usage, 3 a bug here.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
+
+from loguru import logger
 
 from agent.cli_flags import UsageError, add_flag, add_model_flags, browser_display, fill_default_model, model_settings
 from environments.browser_settings import DISPLAY_MODES
@@ -34,6 +38,15 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     add_flag(g, "--serial", "android suite: the device serial")
     add_flag(g, "--adb-port", "phone/android suites: the adb server's port (default 5037)", type=int)
     add_flag(g, "--settle-delay", "seconds to wait after each action for the screen to follow", type=float)
+    r = p.add_argument_group("executor")
+    add_flag(r, "--executor", "threads: worker threads of this process (--workers); ray: one Ray task per instance on "
+             "a cluster (see the README's 'Running a study on a cluster')", default="threads", choices=("threads", "ray"))
+    add_flag(r, "--ray-address", "ray: the cluster to join ('auto' finds the one started on this machine with `ray "
+             "start`, or HOST:PORT) [default: start a local one for this run]")
+    add_flag(r, "--ray-cpus-per-instance", "ray: CPUs an instance's environment and agent loop take (default 1)",
+             type=float)
+    add_flag(r, "--ray-gpus-per-instance", "ray: GPUs for an instance's own model (default: 1 when agent qwen loads "
+             "the model locally, 0 with --base-url, where the server holds it)", type=float)
     add_model_flags(p, "model (agent qwen)")
 
 
@@ -54,6 +67,19 @@ def environment_overrides(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, "adb_port", None):  # `replay` of an eval episode has no --adb-port
             out["adb_port"] = args.adb_port
     return out
+
+
+def _ray_settings(args: argparse.Namespace) -> Any:
+    from evals.plan import RaySettings
+
+    if args.executor != "ray":
+        return RaySettings()
+    if args.workers != 1:
+        logger.warning("--workers {} applies to --executor threads; on Ray the cluster's free resources decide how "
+                       "many instances run at once (--ray-cpus-per-instance and --ray-gpus-per-instance)", args.workers)
+    given = {"address": args.ray_address, "cpus_per_instance": args.ray_cpus_per_instance,
+             "gpus_per_instance": args.ray_gpus_per_instance}
+    return RaySettings(**{k: v for k, v in given.items() if v is not None})
 
 
 def eval_command(args: argparse.Namespace) -> int:
@@ -82,6 +108,6 @@ def eval_command(args: argparse.Namespace) -> int:
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
     settings = EvalSettings(suite=args.suite, out=args.out, tasks=tasks, n_combinations=args.n_combinations,
                             seed=args.seed, agent=args.agent, workers=args.workers,
-                            environment=environment_overrides(args))
+                            environment=environment_overrides(args), executor=args.executor, ray=_ray_settings(args))
     summary = run_eval(settings, model_settings=models)
     return 0 if summary.complete else 1

@@ -201,9 +201,6 @@ class ProgressView:
     def __exit__(self, *exc: Any) -> None:
         self._progress.stop()
 
-    def started(self, iid: str) -> None:
-        pass
-
     def finished(self, result: InstanceResult) -> None:
         with self._lock:
             self.counts[result.outcome] += 1

@@ -82,6 +82,11 @@ def _check_same_model(root: Path, recorded: Any, asked: ModelIdentity) -> None:
             "limits, or choose another --out")
 
 
+def next_attempt(previous: InstanceResult | None) -> int:
+    """The number of an instance's next attempt, after the one recorded (None: none yet)."""
+    return previous.attempt + 1 if previous else 1
+
+
 def instance_id(task: str, index: int) -> str:
     return f"{task}__{index}"
 
@@ -150,7 +155,7 @@ class ResultStore:
         number of this attempt. The instance's log stays where it is: every attempt appends to it."""
         d = self.instance_dir(iid)
         previous = self.load(iid)
-        attempt = (previous.attempt + 1) if previous else 1
+        attempt = next_attempt(previous)
         leftovers = ([p for p in d.iterdir() if not p.name.startswith("attempt-") and p.name != LOG_FILE]
                      if d.is_dir() else [])
         if leftovers:

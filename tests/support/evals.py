@@ -74,15 +74,19 @@ class FlakyClickTask(Task):
         if not marker.exists():
             marker.touch()
             raise TaskSetupError("the test's first setup fails on purpose")
-        env.page.set_content(  # type: ignore[attr-defined]
-            "<button id=b style='position:absolute;left:150px;top:120px;width:100px;height:40px' "
-            "onclick='window.clicked=1'>Done</button>")
+        done_button(env)
 
     def score(self, env: Environment) -> float:
         return float(env.page.evaluate("() => window.clicked === 1"))  # type: ignore[attr-defined]
 
     def oracle(self, env: Environment) -> Iterator[Action]:
         yield LeftClick(coordinate=(200, 140))
+
+
+def done_button(env: Environment) -> None:
+    env.page.set_content(  # type: ignore[attr-defined]
+        "<button id=b style='position:absolute;left:150px;top:120px;width:100px;height:40px' "
+        "onclick='window.clicked=1'>Done</button>")
 
 
 class BrokenEnvironmentTask(FlakyClickTask):
