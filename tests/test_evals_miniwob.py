@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -19,11 +20,11 @@ from actions.base import Answer, Terminate
 from actions.browser import Navigate
 from actions.computer import DoubleClick, Key, LeftClick, LeftClickDrag, MouseMove, RightClick, Scroll
 from actions.mobile import Click, MobileKey, Swipe, SystemButton
-from actions.space import MOBILE
+from actions.space import MOBILE, tool_call_text
 from environments.base import ActionFailed
 from agent.models.replay import ReplayBackend
 from agent.models.base import Generation, GenerationRequest
-from evals.agents import OracleBackend, tool_call
+from evals.agents import OracleBackend
 from evals.episode import run_instance
 from evals.miniwob.budgets import MIN_ORACLE_SEEDS, ORACLE_MARGIN, STEP_BUDGET, oracle_runs
 from evals.miniwob.oracle import SCRIPTS
@@ -169,6 +170,19 @@ def test_scripts_touch_cannot_do_are_skipped_on_the_phone_only() -> None:
     assert DESKTOP_SUITE.tasks["click-button"].environment_options()["touch"] is False
 
 
+def _readme_table(heading: str) -> set[str]:
+    """The task names in the first column of the README table after the line starting with `heading`."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = re.search(re.escape(heading) + r".*?\n\| task \| why \|\n\| --- \| --- \|\n((?:\|[^\n]*\n)+)", text, re.DOTALL)
+    assert rows, f"no table after {heading!r} in the README"
+    return {name for row in rows.group(1).splitlines() for name in re.findall(r"`([a-z0-9-]+)`", row.split("|")[1])}
+
+
+def test_the_readme_lists_every_task_the_oracle_leaves_out_and_no_other() -> None:
+    assert _readme_table("MiniWoB++ tasks without an oracle script") == set(DESKTOP_SUITE.tasks) - set(SCRIPTS)
+    assert _readme_table("Scripted tasks the oracle skips in `miniwob-mobile`") == set(NOT_TOUCH)
+
+
 def _refused_url() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -181,7 +195,7 @@ def test_an_agent_that_leaves_the_task_page_fails(desktop_browser: Any, tmp_path
     # reward there must be the agent's failure, not a scoring error retried on every resume.
     url = _refused_url() if where == "error page" else "about:blank"
     cls = DESKTOP_SUITE.tasks["click-button"]
-    texts = [tool_call("computer_use", a) for a in (Navigate(url=url), Terminate(status="success"))]
+    texts = [tool_call_text("computer_use", a.arguments()) for a in (Navigate(url=url), Terminate(status="success"))]
     base = InstanceResult(instance_id="leave__0", suite=cls.suite, task=cls.name, difficulty=cls.difficulty,
                           index=0, seed=4, agent="qwen", outcome="error")
     r = run_instance(cls.from_seed(4), desktop_browser, lambda t, e: ReplayBackend(texts), base,
@@ -192,7 +206,7 @@ def test_an_agent_that_leaves_the_task_page_fails(desktop_browser: Any, tmp_path
 def test_a_task_that_asks_a_question_is_offered_answer(desktop_browser: Any, tmp_path: Path) -> None:
     cls = DESKTOP_SUITE.tasks["click-button"]
     question = type("ClickButtonQuestion", (cls,), {"asks_question": True})
-    texts = [tool_call("computer_use", Answer(text="the button"))]
+    texts = [tool_call_text("computer_use", Answer(text="the button").arguments())]
     outcomes = []
     for task_cls in (cls, question):
         base = InstanceResult(instance_id=f"{task_cls.__name__}__0", suite=cls.suite, task=cls.name,

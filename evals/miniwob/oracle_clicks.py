@@ -164,7 +164,9 @@ def _social_action(p: Page, label: str) -> str:
 def _social_click(p: Page, index: int, action: str) -> Iterator[Action]:
     """Click post `index`'s `action`: a button under the post, or an item of its "more" menu."""
     if p.exists(f"#area .media .controls > .{action}"):
-        yield from p.click(f"#area .media .controls > .{action}", nth=index)
+        # Every icon swaps its image on hover (CSS `content:`), so a click in the instant the mouse arrives can
+        # land while the element has no box and miss.
+        yield from p.hover_click(f"#area .media .controls > .{action}", nth=index)
         return
     yield from p.hover_click("#area .media .controls .more", nth=index)  # the icon swaps its image on hover
     yield from p.click(f"#area .media ul li.{action}")  # only the menu just opened shows

@@ -15,7 +15,14 @@ _DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 
 
 def drag_box(p: Page, goal: str) -> Iterator[Action]:
-    yield LeftClickDrag(start_coordinate=p.point("#draggableSmall"), coordinate=p.point("#draggableLarge"))
+    """Move the small box by the distance between the boxes' centres: the large box's centre itself may be
+    under the small box, so a visible point of the large one is no target."""
+    x, y = p.point("#draggableSmall")
+    dx, dy = p.js("() => { const c = (s) => { const r = document.querySelector(s).getBoundingClientRect();"
+                  " return [r.left + r.width / 2, r.top + r.height / 2]; };"
+                  " const [sx, sy] = c('#draggableSmall'), [lx, ly] = c('#draggableLarge');"
+                  " return [lx - sx, ly - sy]; }")
+    yield LeftClickDrag(start_coordinate=(x, y), coordinate=(round(x + dx), round(y + dy)))
     yield from p.click("#subbtn")
 
 

@@ -30,9 +30,9 @@ TOUCH_SLOP = 15
 NOT_TOUCH: dict[str, str] = {
     "click-menu": "opens submenus by hovering (mouse_move)",
     "click-menu-2": "opens submenus by hovering (mouse_move)",
-    "social-media": "the 'more' menu's icon wants a hover before the click (mouse_move)",
-    "social-media-all": "the 'more' menu's icon wants a hover before the click (mouse_move)",
-    "social-media-some": "the 'more' menu's icon wants a hover before the click (mouse_move)",
+    "social-media": "each icon swaps its image on hover and wants the mouse there before the click (mouse_move)",
+    "social-media-all": "each icon swaps its image on hover and wants the mouse there before the click (mouse_move)",
+    "social-media-some": "each icon swaps its image on hover and wants the mouse there before the click (mouse_move)",
     "copy-paste": "copies with ctrl+a, ctrl+c, ctrl+v",
     "copy-paste-2": "copies with ctrl+a, ctrl+c, ctrl+v",
     "guess-number": "selects the last guess with ctrl+a before typing the next",
@@ -46,6 +46,11 @@ NOT_TOUCH: dict[str, str] = {
     "highlight-text-2": "selects text by dragging: a touch drag scrolls instead (a phone selects by long press)",
     "use-slider": "taps the track beside the handle, which Chromium's touch adjustment moves onto the handle, so "
                   "the value does not jump there",
+    "hot-cold": "finds the hot spot by moving the mouse over the area (mouse_move): a finger only taps",
+    "click-scroll-list": "selects a second option with ctrl+arrow and ctrl+space, a multi-select list's keys",
+    "text-editor": "selects the text to style with ctrl+a",
+    "use-colorwheel": "replaces the colour field's text with ctrl+a before typing",
+    "use-colorwheel-2": "replaces the colour field's text with ctrl+a before typing",
     "sign-agreement": "the agreement's box sits near the top of the screen: each swipe has ~100 px of room, and "
                       "scrolling its text to the end takes more swipes than the task's 8 steps",
 }
