@@ -91,6 +91,7 @@ class BrowserEnvironment:
         self._page: Any = None
         self._crashed: str | None = None
         self._closing = False
+        self._closed = False  # close() was called: the environment is done for good
         self._cdp: Any = None
         self._screen: VirtualDisplay | None = None
         self._site: LocalSite | None = None
@@ -147,7 +148,7 @@ class BrowserEnvironment:
             else:
                 self._browser = launch_chromium(self._pw, s, headless=self.mode == "headless")
         except BaseException:
-            self.close()
+            self._release()
             raise
         self._browser.on("disconnected", lambda _: self._mark_crashed("the browser process exited"))
         # A browser-level CDP session sees a new tab the moment Chromium creates it, well before Playwright
@@ -251,6 +252,8 @@ class BrowserEnvironment:
             self._crashed = why
 
     def _ensure_started(self) -> None:
+        if self._closed:
+            raise EnvironmentUnavailable("this BrowserEnvironment was closed; create a new one")
         if self._crashed is not None:
             raise EnvironmentUnavailable(f"the browser is gone ({self._crashed}); start a new episode with reset()")
         if self._browser is None:
@@ -284,7 +287,7 @@ class BrowserEnvironment:
 
     def reset(self) -> Observation:
         if self._crashed is not None:
-            self.close()
+            self._release()
             self._crashed = None
         if self._browser is None:
             self._ensure_started()
@@ -294,6 +297,11 @@ class BrowserEnvironment:
         return self.observe()
 
     def close(self) -> None:
+        self._closed = True
+        self._release()
+
+    def _release(self) -> None:
+        """Stop the browser and everything started with it; a reset() after a crash starts them again."""
         self._closing = True
         self._cdp = None
         self._tabs.clear()

@@ -25,7 +25,7 @@ from loguru import logger
 
 from environments.android import AndroidEnvironment, AndroidSettings
 from environments.android_shell import ShellResult, refused
-from environments.base import ActionFailed, Environment, EnvironmentUnavailable
+from environments.base import ActionFailed, EnvironmentUnavailable
 from environments.phone_sim import PhoneServer
 from environments.phone_sim import apps as sim_apps
 from environments.phone_sim import commands as sim_commands
@@ -57,8 +57,8 @@ def centre_of(env: AndroidEnvironment, attr: str, value: str) -> tuple[int, int]
     return (l + r) // 2, (t + b) // 2
 
 
-def test_protocol_and_observation(env: AndroidEnvironment) -> None:
-    assert isinstance(env, Environment) and env.action_space is MOBILE
+def test_observation_of_the_launcher(env: AndroidEnvironment) -> None:
+    assert env.action_space is MOBILE
     obs = env.reset()
     assert obs.screenshot.size == (1080, 2400) and obs.geometry.scale == 1.0
     assert obs.extras["foreground_package"] == "com.android.launcher3"
