@@ -96,7 +96,7 @@ class BrowserEnvironment:
         self._screen: VirtualDisplay | None = None
         self._site: LocalSite | None = None
         self._overlay_shown = False  # a popup or dialog was on the virtual screen when it last settled
-        # The page was handed out (`page`) since the screen last settled: it may have changed unseen.
+        # The page was handed out (`page()`) since the screen last settled: it may have changed unseen.
         self._page_lent = False
         self._xinput: Any = None
         self._tabs: dict[Any, TabWatch] = {}
@@ -334,9 +334,8 @@ class BrowserEnvironment:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
     def page(self) -> Any:
-        """The active Playwright page (for tasks that read page state, and for calibration). Whoever takes it
+        """The active Playwright page: the PageAccess capability (environments.capabilities). Whoever takes it
         may change the page outside the driver's actions (a task's setup, its clock), so on the virtual display
         the next screenshot first waits until Chromium has drawn it."""
         self._ensure_started()
@@ -366,7 +365,7 @@ class BrowserEnvironment:
             # which an X screen capture alone would not notice.
             extras["title"] = self._title(page)
             if self._screen is not None and self._page_lent:
-                # What changed the page through `page` since the last action (a task's script, its clock run
+                # What changed the page through `page()` since the last action (a task's script, its clock run
                 # forward) is on the X screen only once Chromium has drawn it; a capture through CDP draws the
                 # page itself, and after an action alone the settle has waited already.
                 self._guard(lambda: self._wait_until_drawn(time.monotonic() + self.settings.settle_timeout),
@@ -426,7 +425,7 @@ class BrowserEnvironment:
     def text_at(self, x: int, y: int) -> str | None:
         """What a person reads on the control a click at (x, y) (CSS pixels) activates, or None.
 
-        An optional capability (agent.safety's TargetInspector) so a policy can judge a click by what it
+        The TextAtPoint capability (environments.capabilities), so a policy can judge a click by what it
         touches: see environments.browser_target for what is read. Never a password. While a JS dialog is
         open, every click answers it: the dialog's text is what it touches.
         """

@@ -120,7 +120,7 @@ def test_the_default_safety_refuses_a_risky_click_without_a_terminal(pay_page: B
     result = Agent(pay_page, ReplayBackend([CLICK], BUDGET), AgentConfig(max_steps=1), safety=safety).run(
         "pay", tmp_path / "ep")
     (step,) = load_episode(tmp_path / "ep")[1]
-    assert (pay_page.page.title() == "paid") == paid == step.executed, result
+    assert (pay_page.page().title() == "paid") == paid == step.executed, result
     if not paid:
         assert step.safety["verdict"] == "ask" and "no terminal" in step.safety["decision"], step.safety
 
@@ -132,7 +132,7 @@ def test_the_default_safety_asks_on_a_terminal(tmp_path: Path) -> None:
             " display='headless'))\n"
             f"agent = Agent(env, ReplayBackend([{CLICK!r}], ImageBudget(max_pixels={BUDGET.max_pixels})), "
             "AgentConfig(max_steps=1))\n"
-            "agent.run('pay')\nprint('title:', env.page.title())\nenv.close()\n")
+            "agent.run('pay')\nprint('title:', env.page().title())\nenv.close()\n")
     leader, follower = pty.openpty()
     try:
         os.write(leader, b"y\n")  # the person at the terminal says yes, typed ahead
