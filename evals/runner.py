@@ -32,7 +32,7 @@ from agent.models.base import ModelBackend
 from agent.models.identity import ModelIdentity, identify, reference_identity
 from environments.base import Environment
 from evals.agents import NoopBackend, OracleBackend
-from evals.episode import PreparedEnvironment, run_instance
+from evals.episode import TaskEnvironment, run_instance
 from evals.instance_log import first_line, instance_log
 from evals.registry import get_suite
 from evals.report import EvalSummary, ProgressView, summarize, write_reports
@@ -325,10 +325,10 @@ def _attempt(settings: EvalSettings, store: ResultStore, inst: Instance, attempt
 
 
 def _model_factory(agent: str, shared: ModelBackend | None,
-                   end_episodes: threading.Event) -> Callable[[Task, PreparedEnvironment], ModelBackend]:
+                   end_episodes: threading.Event) -> Callable[[Task, TaskEnvironment], ModelBackend]:
     budget = shared.image_budget if shared is not None else None
 
-    def make(task: Task, env: PreparedEnvironment) -> ModelBackend:
+    def make(task: Task, env: TaskEnvironment) -> ModelBackend:
         model: ModelBackend
         if agent == "noop":
             model = NoopBackend(budget)

@@ -329,3 +329,13 @@ def test_a_recording_that_cannot_be_written_ends_the_episode_as_an_error(tmp_pat
     assert "Traceback" not in done.stderr, "a write failure is an ending, not a crash"
     header, steps = load_episode(out)  # what was written stays readable
     assert header["task"] == "wait" and steps and all((out / s.screenshot).is_file() for s in steps)
+
+
+def test_an_episode_without_reset_starts_from_the_screen_as_prepared(env: BrowserEnvironment, tmp_path: Path) -> None:
+    env.reset()
+    env.page().fill("#name", "prepared")  # a task's setup, done before the episode
+    agent = Agent(env, ReplayBackend([tool_call({"action": "terminate", "status": "success"})], BUDGET))
+    assert agent.run("check the name", tmp_path / "ep", reset=False).success
+    assert env.page().eval_on_selector("#name", "e => e.value") == "prepared"  # a reset would have cleared it
+    agent.run("check the name", tmp_path / "again")
+    assert env.page().eval_on_selector("#name", "e => e.value") == ""
