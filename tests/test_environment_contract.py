@@ -1,5 +1,5 @@
-"""`check_environment` over every driver, each on its real part: Chromium, an X display, a phone over real adb,
-and the simulated phone the phone tasks run on."""
+"""`check_environment` over every driver, each on its real part (Chromium, an X display, a phone over real adb,
+the simulated phone the phone tasks run on), and capabilities found through wrappers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from collections.abc import Callable
 import pytest
 
 from environments.android import AndroidEnvironment, AndroidSettings
-from environments.base import Environment, Observation
+from actions.space import MOBILE
+from environments.base import Environment, EnvironmentWrapper, Observation
 from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.capabilities import MissingCapability, PageAccess, TextAtPoint, capability, find_capability
 from environments.contract import ContractError, check_environment
 from environments.desktop import DesktopEnvironment, DesktopSettings
 from evals.phone.device import SimulatedPhoneEnvironment
@@ -72,3 +74,33 @@ def test_a_broken_environment_is_reported_with_each_problem(xvfb: str) -> None:
     assert message.startswith("_Lenient breaks the environment contract")
     assert "mouse_move at (1280, 0), right of the 1280x800 screen, was carried out" in message
     assert "observe() after close() returned an observation" in message
+
+
+class _Bare:
+    """The protocol and no capability."""
+
+    action_space = MOBILE
+
+    def reset(self) -> Observation:
+        raise NotImplementedError
+
+    observe = reset
+
+    def act(self, action: object) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Reading(EnvironmentWrapper):
+    def text_at(self, x: int, y: int) -> str | None:
+        return f"read at {x},{y}"
+
+
+def test_a_capability_is_found_through_wrappers_or_missed_with_a_clear_error() -> None:
+    wrapped = EnvironmentWrapper(_Reading(_Bare()))
+    assert wrapped.unwrapped.__class__ is _Bare
+    assert capability(wrapped, TextAtPoint, "the safety policy").text_at(3, 4) == "read at 3,4"
+    assert find_capability(wrapped, PageAccess) is None
+    with pytest.raises(MissingCapability, match=r"^MiniWoB\+\+ tasks need PageAccess, which _Bare does not offer; "
+                                                r"it is the browser's"):
+        capability(wrapped, PageAccess, "MiniWoB++ tasks")
