@@ -54,6 +54,7 @@ class _EpisodeState:
     # The latest steps' screens, for no-change feedback and stuck detection (`keep_signatures` of them).
     signatures: list[ScreenSignature] = field(default_factory=list)
     keep_signatures: int = 2
+    reset: bool = True  # the first step resets the environment; without, it starts from the screen as it is
     seen: int = 0  # screens seen so far
     # What to tell the model in the next prompt, one line each (an error, a refusal).
     notes: list[str] = field(default_factory=list)
@@ -121,9 +122,10 @@ class Agent:
         finally:
             self.env.close()
 
-    def run(self, task: str, out_dir: Path | str | None = None) -> EpisodeResult:
+    def run(self, task: str, out_dir: Path | str | None = None, reset: bool = True) -> EpisodeResult:
         """Run one episode, recorded into `out_dir` when given. Errors inside the episode end it with
-        stop_reason "error", never lose the recording."""
+        stop_reason "error", never lose the recording. The episode starts with `env.reset()`; with `reset`
+        False it starts from the environment as the caller prepared it (an eval task's setup)."""
         if not task or not task.strip():
             raise ValueError("the task is empty; say what the agent should do, e.g. 'open the settings'")
         secrets = self.safety.secrets
@@ -143,7 +145,7 @@ class Agent:
                 },
                 redact=secrets.redact_data,
             )
-        state = _EpisodeState(keep_signatures=max(2, self.config.stuck_after))
+        state = _EpisodeState(keep_signatures=max(2, self.config.stuck_after), reset=reset)
         stop = EpisodeStop("max_steps", f"reached the limit of {self.config.max_steps} steps")
         try:
             for index in range(1, self.config.max_steps + 1):
@@ -182,7 +184,7 @@ class Agent:
         space = self.space
         self._phase(index, "observe")
         t = time.perf_counter()
-        obs = self.env.reset() if index == 1 else self.env.observe()
+        obs = self.env.reset() if index == 1 and state.reset else self.env.observe()
         capture = time.perf_counter() - t
         changed = state.see(obs.screenshot, obs.geometry.scale)
         previous = state.steps[-1] if state.steps else None

@@ -27,7 +27,7 @@ from environments.adb_text import (
 from environments.android_apps import close_matches, resolve_app
 from environments.android_device import AdbDevice
 from environments.android_keys import KEYCODES, normalise_key
-from environments.android_shell import refused
+from environments.android_shell import ShellResult, refused
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
 
 _BOUNDS = re.compile(r"\[(-?\d+),(-?\d+)\]\[(-?\d+),(-?\d+)\]")
@@ -74,12 +74,12 @@ class AndroidEnvironment:
     def __init__(self, settings: AndroidSettings | None = None) -> None:
         self.settings = settings or AndroidSettings()
         s = self.settings
-        self.dev = AdbDevice(s.serial, s.adb_host, s.adb_port, s.connect, s.timeout_s, s.reconnect_timeout_s)
-        self.serial = self.dev.serial
+        self._dev = AdbDevice(s.serial, s.adb_host, s.adb_port, s.connect, s.timeout_s, s.reconnect_timeout_s)
+        self.serial = self._dev.serial
         self._packages: list[str] | None = None
         self._warnings: list[str] = []
         self._closed = False
-        info = self.dev.screen_info()
+        info = self._dev.screen_info()
         logger.info("attached {}: {}x{} physical, override {}, density {}, rotation {}", self.serial,
                     *info.physical, info.override, info.density, info.rotation)
         self._size = info.size
@@ -91,7 +91,7 @@ class AndroidEnvironment:
         if self.settings.press_home_on_reset:
             self._key("KEYCODE_HOME")
             time.sleep(self.settings.settle_delay)
-        expected = self.dev.screen_info().size
+        expected = self._dev.screen_info().size
         obs = self.observe()
         if obs.screenshot.size != expected:
             # Some vendors' screencap ignores `wm size` overrides; taps then land scaled. Say so loudly.
@@ -101,9 +101,9 @@ class AndroidEnvironment:
 
     def observe(self) -> Observation:
         self._check_open()
-        img = self.dev.screenshot(raw=self.settings.raw_screencap)
+        img = self._dev.screenshot(raw=self.settings.raw_screencap)
         self._size = img.size  # the frame is what `input` acts in, whatever rotation did since
-        extras: dict[str, Any] = _foreground(self.dev.shell("dumpsys window"))
+        extras: dict[str, Any] = _foreground(self._dev.shell("dumpsys window"))
         if max(hi for _, hi in img.getextrema()) <= 2:
             msg = ("the screenshot is all black: a secure window (FLAG_SECURE: banking, passwords, DRM video) "
                    "or a screen that is off")
@@ -175,7 +175,7 @@ class AndroidEnvironment:
     def _input(self, cmd: str, shown: str | None = None, timeout_s: float | None = None) -> None:
         """Run an `input` command; ActionFailed if the device refused it. `shown` stands for a command that carries
         typed text: the device's answer, which can quote the text, then stays out of the message."""
-        result = self.dev.run(cmd, timeout_s, shown)
+        result = self._dev.run(cmd, timeout_s, shown)
         if not refused(result):
             return
         if shown:
@@ -187,9 +187,27 @@ class AndroidEnvironment:
         raise ActionFailed(f"the device refused `{cmd}` (exit status {result.status}): {clip(result.output, 200)}"
                            + hint)
 
+    # -- capabilities (environments.capabilities) -------------------------------------------------------
+
+    def shell(self, cmd: str) -> str:
+        """DeviceShell: the command's output."""
+        self._check_open()
+        return self._dev.shell(cmd)
+
+    def run(self, cmd: str) -> ShellResult:
+        """DeviceShell: the command's output and exit status."""
+        self._check_open()
+        return self._dev.run(cmd)
+
+    def push_file(self, path: str, data: bytes) -> None:
+        """DeviceShell: write `data` to `path` on the device."""
+        self._check_open()
+        self._dev.push(path, data)
+
     def packages(self) -> list[str]:
+        """AppCatalog: the installed packages, as `pm list packages` gives them (read once per episode)."""
         if self._packages is None:
-            out = self.dev.shell("pm list packages")
+            out = self._dev.shell("pm list packages")
             self._packages = sorted(line[8:].strip() for line in out.splitlines() if line.startswith("package:"))
         return self._packages
 
@@ -200,17 +218,17 @@ class AndroidEnvironment:
             raise ActionFailed(f"no app called {clip(name)!r} is installed" +
                                (f"; close matches: {', '.join(near)}" if near else "") +
                                ". Open it from the launcher instead, or name it exactly as its icon does")
-        out = self.dev.shell("cmd package resolve-activity --brief -a android.intent.action.MAIN "
+        out = self._dev.shell("cmd package resolve-activity --brief -a android.intent.action.MAIN "
                              f"-c android.intent.category.LAUNCHER {pkg}")
         comp = next((ln.strip() for ln in reversed(out.splitlines())
                      if re.fullmatch(r"[\w.]+/[\w.$]+", ln.strip())), None)
         if comp:
-            started = self.dev.run(f"am start -n {comp}")
+            started = self._dev.run(f"am start -n {comp}")
             if not refused(started):
                 logger.debug("opened {!r}: {}", clip(name), comp)
                 return
             logger.debug("am start -n {} failed ({}); trying monkey", comp, clip(started.output, 120))
-        out = self.dev.run(f"monkey -p {pkg} -c android.intent.category.LAUNCHER 1")
+        out = self._dev.run(f"monkey -p {pkg} -c android.intent.category.LAUNCHER 1")
         if out.status != 0 or "Events injected: 1" not in out.output:
             raise ActionFailed(f"{clip(name)!r} ({pkg}) is installed but has no launcher activity to open: "
                                f"{out.output[-200:]}")
@@ -240,32 +258,32 @@ class AndroidEnvironment:
             if ADB_KEYBOARD_PACKAGE not in self.packages():
                 raise ActionFailed("cannot type non-ASCII text: `input text` only types ASCII, and ADBKeyboard, "
                                    f"which types the rest, is not installed; {how}")
-        previous = self.dev.shell("settings get secure default_input_method").strip()
+        previous = self._dev.shell("settings get secure default_input_method").strip()
         if previous != ADB_KEYBOARD_IME:
-            self.dev.shell(f"ime enable {ADB_KEYBOARD_IME}")
-            chosen = self.dev.run(f"ime set {ADB_KEYBOARD_IME}")
+            self._dev.shell(f"ime enable {ADB_KEYBOARD_IME}")
+            chosen = self._dev.run(f"ime set {ADB_KEYBOARD_IME}")
             if chosen.status != 0 or "selected" not in chosen.output:
                 raise ActionFailed("cannot type non-ASCII text: ADBKeyboard is installed but could not be made "
                                    f"the keyboard ({clip(chosen.output, 200)}); {how}")
             time.sleep(self.settings.ime_switch_wait_s)
         try:
-            out = self.dev.shell(adb_keyboard_command(text), shown=f"ADBKeyboard {shown}")
+            out = self._dev.shell(adb_keyboard_command(text), shown=f"ADBKeyboard {shown}")
             if "Broadcast completed" not in out:
                 raise ActionFailed(f"ADBKeyboard's broadcast failed: {out.strip()[:200]}")
         finally:
             if previous != ADB_KEYBOARD_IME and self.settings.restore_ime and previous not in ("", "null"):
-                self.dev.shell(f"ime set {previous}")
+                self._dev.shell(f"ime set {previous}")
 
     def _dump_ui(self) -> str:
-        out = self.dev.shell("uiautomator dump /sdcard/window_dump.xml && cat /sdcard/window_dump.xml")
+        out = self._dev.shell("uiautomator dump /sdcard/window_dump.xml && cat /sdcard/window_dump.xml")
         start = out.find("<?xml")
         return out[start:] if start >= 0 else ""
 
     def text_at(self, x: int, y: int) -> str | None:
         """What a person reads on what a tap at (x, y) activates, from the accessibility tree: the text, content
         description and hint of the smallest node there, or of the whole clickable node around it (a tap on a
-        row's label activates the row, icon and all). What the safety policy reads to decide whether a tap is
-        risky; None when the tree is unavailable."""
+        row's label activates the row, icon and all). The TextAtPoint capability, which the safety policy reads
+        to decide whether a tap is risky; None when the tree is unavailable."""
         try:
             root = ET.fromstring(self._dump_ui())
         except ET.ParseError:  # no tree (an empty dump included)

@@ -137,6 +137,10 @@ class AdbDevice:
                 c.close()
         return self._with_reconnect(run, cmd)
 
+    def push(self, path: str, data: bytes) -> None:
+        """Write `data` to `path` on the device (adb's sync service)."""
+        self._with_reconnect(lambda: self.device.sync.push(io.BytesIO(data), path), f"push {path}")
+
     def _with_reconnect(self, fn: Callable[[], T], cmd: str, shown: str | None = None) -> T:
         try:
             return fn()

@@ -80,3 +80,30 @@ class Environment(Protocol):
     def close(self) -> None:
         """Release everything the environment holds; safe to call twice."""
         ...
+
+
+class EnvironmentWrapper:
+    """An environment around another one (`inner`): it forwards the protocol, and subclasses change what they
+    need. `unwrapped` is the driver at the bottom; capabilities are found through the layers
+    (`environments.capabilities.capability`)."""
+
+    def __init__(self, inner: Environment) -> None:
+        self.inner = inner
+        self.action_space: ActionSpace = inner.action_space
+
+    @property
+    def unwrapped(self) -> Environment:
+        inner = self.inner
+        return inner.unwrapped if isinstance(inner, EnvironmentWrapper) else inner
+
+    def reset(self) -> Observation:
+        return self.inner.reset()
+
+    def observe(self) -> Observation:
+        return self.inner.observe()
+
+    def act(self, action: Action) -> None:
+        self.inner.act(action)
+
+    def close(self) -> None:
+        self.inner.close()

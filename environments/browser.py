@@ -91,11 +91,12 @@ class BrowserEnvironment:
         self._page: Any = None
         self._crashed: str | None = None
         self._closing = False
+        self._closed = False  # close() was called: the environment is done for good
         self._cdp: Any = None
         self._screen: VirtualDisplay | None = None
         self._site: LocalSite | None = None
         self._overlay_shown = False  # a popup or dialog was on the virtual screen when it last settled
-        # The page was handed out (`page`) since the screen last settled: it may have changed unseen.
+        # The page was handed out (`page()`) since the screen last settled: it may have changed unseen.
         self._page_lent = False
         self._xinput: Any = None
         self._tabs: dict[Any, TabWatch] = {}
@@ -147,7 +148,7 @@ class BrowserEnvironment:
             else:
                 self._browser = launch_chromium(self._pw, s, headless=self.mode == "headless")
         except BaseException:
-            self.close()
+            self._release()
             raise
         self._browser.on("disconnected", lambda _: self._mark_crashed("the browser process exited"))
         # A browser-level CDP session sees a new tab the moment Chromium creates it, well before Playwright
@@ -251,6 +252,8 @@ class BrowserEnvironment:
             self._crashed = why
 
     def _ensure_started(self) -> None:
+        if self._closed:
+            raise EnvironmentUnavailable("this BrowserEnvironment was closed; create a new one")
         if self._crashed is not None:
             raise EnvironmentUnavailable(f"the browser is gone ({self._crashed}); start a new episode with reset()")
         if self._browser is None:
@@ -284,7 +287,7 @@ class BrowserEnvironment:
 
     def reset(self) -> Observation:
         if self._crashed is not None:
-            self.close()
+            self._release()
             self._crashed = None
         if self._browser is None:
             self._ensure_started()
@@ -294,6 +297,11 @@ class BrowserEnvironment:
         return self.observe()
 
     def close(self) -> None:
+        self._closed = True
+        self._release()
+
+    def _release(self) -> None:
+        """Stop the browser and everything started with it; a reset() after a crash starts them again."""
         self._closing = True
         self._cdp = None
         self._tabs.clear()
@@ -326,9 +334,8 @@ class BrowserEnvironment:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
     def page(self) -> Any:
-        """The active Playwright page (for tasks that read page state, and for calibration). Whoever takes it
+        """The active Playwright page: the PageAccess capability (environments.capabilities). Whoever takes it
         may change the page outside the driver's actions (a task's setup, its clock), so on the virtual display
         the next screenshot first waits until Chromium has drawn it."""
         self._ensure_started()
@@ -358,7 +365,7 @@ class BrowserEnvironment:
             # which an X screen capture alone would not notice.
             extras["title"] = self._title(page)
             if self._screen is not None and self._page_lent:
-                # What changed the page through `page` since the last action (a task's script, its clock run
+                # What changed the page through `page()` since the last action (a task's script, its clock run
                 # forward) is on the X screen only once Chromium has drawn it; a capture through CDP draws the
                 # page itself, and after an action alone the settle has waited already.
                 self._guard(lambda: self._wait_until_drawn(time.monotonic() + self.settings.settle_timeout),
@@ -418,7 +425,7 @@ class BrowserEnvironment:
     def text_at(self, x: int, y: int) -> str | None:
         """What a person reads on the control a click at (x, y) (CSS pixels) activates, or None.
 
-        An optional capability (agent.safety's TargetInspector) so a policy can judge a click by what it
+        The TextAtPoint capability (environments.capabilities), so a policy can judge a click by what it
         touches: see environments.browser_target for what is read. Never a password. While a JS dialog is
         open, every click answers it: the dialog's text is what it touches.
         """

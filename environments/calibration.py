@@ -19,14 +19,18 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict
 
 from actions.computer import LeftClick
 from actions.geometry import CoordinateMapper, ImageBudget
-from environments.base import DriverError, Environment, EnvironmentUnavailable
+from environments.base import DriverError, Environment, EnvironmentUnavailable, EnvironmentWrapper
+from environments.capabilities import PageAccess, find_capability
+
+if TYPE_CHECKING:
+    from environments.desktop import DesktopEnvironment
 
 Point = tuple[float, float]
 
@@ -130,8 +134,8 @@ class BrowserTargets:
     name = "browser"
     background = (184, 196, 208)  # the page's background (#b8c4d0); anything else at a target's centre is it
 
-    def __init__(self, env: Any) -> None:
-        self.page = env.page
+    def __init__(self, env: PageAccess) -> None:
+        self.page = env.page()
 
     def show(self, rows: int, cols: int) -> list[Point]:
         html = resources.files("environments").joinpath("pages/calibration.html").read_text(encoding="utf-8")
@@ -157,7 +161,7 @@ class DesktopTargets:
     name = "desktop"
     background = (184, 196, 208)  # the window's background (#b8c4d0)
 
-    def __init__(self, env: Any) -> None:
+    def __init__(self, env: DesktopEnvironment) -> None:
         self.env = env
         self.proc: subprocess.Popen[str] | None = None
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -168,7 +172,7 @@ class DesktopTargets:
         rect = [round(g.origin_x), round(g.origin_y), math.floor(lw), math.floor(lh)]
         script = Path(__file__).with_name("target_window.py")
         env = dict(os.environ)
-        if getattr(self.env, "display_name", None):
+        if self.env.display_name:
             env["DISPLAY"] = self.env.display_name
         self.proc = subprocess.Popen(
             [sys.executable, str(script), *map(str, rect), str(rows), str(cols)],
@@ -221,13 +225,14 @@ class DesktopTargets:
 
 def surface_for(env: Environment) -> CalibrationSurface:
     """The target surface that fits a driver."""
-    from environments.browser import BrowserEnvironment
     from environments.desktop import DesktopEnvironment
 
-    if isinstance(env, BrowserEnvironment):
-        return BrowserTargets(env)
-    if isinstance(env, DesktopEnvironment):
-        return DesktopTargets(env)
+    if (browser := find_capability(env, PageAccess)) is not None:
+        return BrowserTargets(browser)
+    # The targets are a window of their own on the desktop's X display: only that driver has one.
+    desktop = env.unwrapped if isinstance(env, EnvironmentWrapper) else env
+    if isinstance(desktop, DesktopEnvironment):
+        return DesktopTargets(desktop)
     raise DriverError(
         f"no calibration surface for {type(env).__name__}; calibrate supports the browser and desktop drivers, "
         "or pass surface= with an object that shows targets and logs clicks"

@@ -88,10 +88,13 @@ class DesktopEnvironment:
         # slow (a model) starts. pyautogui and mss start at the first observation.
         self._display_name = self._connectable_display() if IS_X11 else None
         self._geometry: ScreenGeometry | None = None
+        self._closed = False
 
     # ---- lifecycle
 
     def _ensure_started(self) -> None:
+        if self._closed:
+            raise EnvironmentUnavailable("this DesktopEnvironment was closed; create a new one")
         if self._gui is not None:
             return
         if IS_X11 and "pyautogui" not in sys.modules:
@@ -151,6 +154,7 @@ class DesktopEnvironment:
         return self.observe()
 
     def close(self) -> None:
+        self._closed = True
         if self._mss is not None:
             try:
                 self._mss.close()

@@ -15,7 +15,7 @@ from actions.base import Action, Terminate
 from actions.geometry import CoordinateMapper, ImageBudget
 from actions.space import tool_call_text
 from agent.models.base import Generation, GenerationRequest, ModelError
-from evals.episode import PreparedEnvironment
+from evals.episode import TaskEnvironment
 from evals.instance_log import first_line
 from evals.task import Task
 
@@ -50,7 +50,7 @@ class OracleBackend:
 
     name = "oracle"
 
-    def __init__(self, task: Task, env: PreparedEnvironment, image_budget: ImageBudget | None = None) -> None:
+    def __init__(self, task: Task, env: TaskEnvironment, image_budget: ImageBudget | None = None) -> None:
         self.task = task
         self.env = env
         self.image_budget = image_budget or ImageBudget()
@@ -61,7 +61,7 @@ class OracleBackend:
         try:
             if not self._started:
                 self._started = True
-                self._script = self.task.oracle(self.env.inner)
+                self._script = self.task.oracle(self.env)
                 if self._script is None:
                     logger.warning("task {} has no oracle script; the oracle gives up", self.task.name)
             if self._script is None:

@@ -20,7 +20,7 @@ from agent.models.base import ModelBackend
 from agent.models.identity import ModelIdentity
 from environments.base import Environment
 from evals.agents import NoopBackend, OracleBackend
-from evals.episode import PreparedEnvironment, run_instance
+from evals.episode import TaskEnvironment, run_instance
 from evals.instance_log import first_line, instance_log
 from evals.plan import EvalSettings, Instance
 from evals.results import InstanceResult, ResultStore
@@ -171,10 +171,10 @@ def _attempt(job: Job, store: ResultStore, attempt: int, envs: dict[str, Environ
 
 
 def _model_factory(agent: str, shared: ModelBackend | None,
-                   end_episodes: StopFlag) -> Callable[[Task, PreparedEnvironment], ModelBackend]:
+                   end_episodes: StopFlag) -> Callable[[Task, TaskEnvironment], ModelBackend]:
     budget = shared.image_budget if shared is not None else None
 
-    def make(task: Task, env: PreparedEnvironment) -> ModelBackend:
+    def make(task: Task, env: TaskEnvironment) -> ModelBackend:
         model: ModelBackend
         if agent == "noop":
             model = NoopBackend(budget)

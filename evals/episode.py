@@ -16,7 +16,6 @@ from loguru import logger
 
 from actions.base import Action
 from actions.geometry import ScreenGeometry
-from actions.space import ActionSpace
 from agent.config import AgentConfig
 from agent.loop import Agent
 from agent.models.base import ModelBackend
@@ -24,7 +23,7 @@ from agent.recording import RecordingError, amend_header
 from agent.report import SCORED_KEY, write_report
 from agent.safety import Safety
 from agent.trajectory import EpisodeResult, StepRecord
-from environments.base import Environment, Observation
+from environments.base import Environment, EnvironmentWrapper, Observation
 from evals.instance_log import first_line
 from evals.results import InstanceResult, StepLatency
 from evals.task import SUCCESS_THRESHOLD, Task, TaskSetupError
@@ -32,23 +31,20 @@ from evals.task import SUCCESS_THRESHOLD, Task, TaskSetupError
 EPISODE_DIR = "episode"
 
 
-class PreparedEnvironment:
-    """The environment as the Agent sees it during an eval episode.
-
-    The Agent resets its environment on its first step; here the runner has already reset it and the
-    task has set it up, so `reset()` only observes. Each action runs inside the task's `acting` (where a page's
-    clock runs). It also remembers the last screen geometry, which the oracle needs to turn page coordinates
-    into model-image coordinates.
+class TaskEnvironment(EnvironmentWrapper):
+    """The environment as the Agent sees it during an eval episode, which starts from the task's setup (the
+    Agent runs without a reset). Each action runs inside the task's `acting` (where a page's clock runs). It
+    remembers the last screen geometry, which the oracle needs to turn page coordinates into model-image
+    coordinates.
     """
 
     def __init__(self, inner: Environment, task: Task) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.task = task
-        self.action_space: ActionSpace = inner.action_space
         self.last_geometry: ScreenGeometry | None = None
 
     def reset(self) -> Observation:
-        return self.observe()
+        raise RuntimeError("an eval episode starts from the task's setup: the runner resets, never the episode")
 
     def observe(self) -> Observation:
         obs = self.inner.observe()
@@ -63,7 +59,7 @@ class PreparedEnvironment:
         """The runner owns the inner environment and closes it; an episode must not."""
 
 
-ModelFactory = Callable[[Task, PreparedEnvironment], ModelBackend]
+ModelFactory = Callable[[Task, TaskEnvironment], ModelBackend]
 
 
 def run_instance(
@@ -88,7 +84,7 @@ def run_instance(
         kind = "setup failed" if isinstance(e, TaskSetupError) else f"setup failed ({type(e).__name__})"
         return _finish(result, outcome="error", error=f"{kind}: {first_line(str(e))}")
     result.goal = goal
-    prepared = PreparedEnvironment(env, task)
+    prepared = TaskEnvironment(env, task)
     steps: list[StepRecord] = []
     model = make_model(task, prepared)
     cfg = (config or AgentConfig()).model_copy(update={"max_steps": task.max_steps, "answer": task.asks_question})
@@ -97,7 +93,7 @@ def run_instance(
     try:
         # No safety policy: a task's pages and phone are sandboxes, and a held-back "Delete" would fail the task.
         agent = Agent(prepared, model, cfg, on_step=steps.append, header=header, safety=Safety(policy=None))
-        episode = agent.run(goal, instance_dir / EPISODE_DIR)
+        episode = agent.run(goal, instance_dir / EPISODE_DIR, reset=False)
     finally:
         model.close()  # per-instance backends; the runner's shared model ignores this and is closed once
     result.wall_s = time.perf_counter() - started

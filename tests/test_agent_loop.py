@@ -40,7 +40,7 @@ def env() -> Iterator[BrowserEnvironment]:
 
 def model_point(env: BrowserEnvironment, selector: str) -> list[int]:
     """Where the model would point for an element's centre, in the resized image."""
-    rect = env.page.eval_on_selector(selector, "e => { const r = e.getBoundingClientRect(); "
+    rect = env.page().eval_on_selector(selector, "e => { const r = e.getBoundingClientRect(); "
                                                "return [r.x + r.width / 2, r.y + r.height / 2]; }")
     obs: Observation = env.observe()
     return list(CoordinateMapper.for_screen(obs.geometry, BUDGET).to_model(tuple(rect)))
@@ -69,8 +69,8 @@ def test_episode_end_to_end_with_recording(env: BrowserEnvironment, tmp_path: Pa
 
     assert result.stop_reason == "terminate" and result.status == "success" and result.success
     # The page's real state shows every action landed.
-    assert env.page.eval_on_selector("#name", "e => e.value") == "Zoë O'Brien; $HOME"
-    assert env.page.eval_on_selector("#go", "e => e.dataset.n") == "1"
+    assert env.page().eval_on_selector("#name", "e => e.value") == "Zoë O'Brien; $HOME"
+    assert env.page().eval_on_selector("#go", "e => e.dataset.n") == "1"
 
     assert header["result"]["stop_reason"] == "terminate"
     assert header["image_budget"]["max_pixels"] == BUDGET.max_pixels
@@ -158,7 +158,7 @@ def test_an_answer_cut_at_the_token_limit_is_never_acted_on(env: BrowserEnvironm
     assert cut.finish == "length" and cut.error.startswith(
         "the answer was cut off at the limit of new tokens before its tool call was complete")
     assert closed.error is None and any("after its first tool call" in n for n in closed.notes)
-    assert one.executed and env.page.eval_on_selector("#go", "e => e.dataset.n") == "1"
+    assert one.executed and env.page().eval_on_selector("#go", "e => e.dataset.n") == "1"
 
     # A replay of the recording meets the same cut: the finish was recorded with the text.
     done = cli("replay", str(tmp_path / "ep"), "--env", "browser", "--start-url", START_URL, "--viewport", "640x400",
@@ -187,7 +187,7 @@ def test_dry_run_executes_nothing(env: BrowserEnvironment, tmp_path: Path) -> No
     texts = [tool_call({"action": "left_click", "coordinate": go}), tool_call({"action": "terminate", "status": "success"})]
     result, _, steps = run(env, texts, tmp_path / "ep", dry_run=True)
     assert result.success and not steps[0].executed and steps[0].mapped_action is not None
-    assert env.page.eval_on_selector("#go", "e => e.dataset.n || '0'") == "0"
+    assert env.page().eval_on_selector("#go", "e => e.dataset.n || '0'") == "0"
 
 
 def test_browser_dying_mid_episode_keeps_the_recording(tmp_path: Path) -> None:
@@ -329,3 +329,13 @@ def test_a_recording_that_cannot_be_written_ends_the_episode_as_an_error(tmp_pat
     assert "Traceback" not in done.stderr, "a write failure is an ending, not a crash"
     header, steps = load_episode(out)  # what was written stays readable
     assert header["task"] == "wait" and steps and all((out / s.screenshot).is_file() for s in steps)
+
+
+def test_an_episode_without_reset_starts_from_the_screen_as_prepared(env: BrowserEnvironment, tmp_path: Path) -> None:
+    env.reset()
+    env.page().fill("#name", "prepared")  # a task's setup, done before the episode
+    agent = Agent(env, ReplayBackend([tool_call({"action": "terminate", "status": "success"})], BUDGET))
+    assert agent.run("check the name", tmp_path / "ep", reset=False).success
+    assert env.page().eval_on_selector("#name", "e => e.value") == "prepared"  # a reset would have cleared it
+    agent.run("check the name", tmp_path / "again")
+    assert env.page().eval_on_selector("#name", "e => e.value") == ""

@@ -24,8 +24,9 @@ from agent.recording import load_episode
 from loguru import logger
 
 from environments.android import AndroidEnvironment, AndroidSettings
+from environments.android_device import AdbDevice
 from environments.android_shell import ShellResult, refused
-from environments.base import ActionFailed, Environment, EnvironmentUnavailable
+from environments.base import ActionFailed, EnvironmentUnavailable
 from environments.phone_sim import PhoneServer
 from environments.phone_sim import apps as sim_apps
 from environments.phone_sim import commands as sim_commands
@@ -42,7 +43,13 @@ def env(adb_server: AdbServer, phone) -> Iterator[AndroidEnvironment]:
 
 
 def sh(env: AndroidEnvironment, cmd: str) -> str:
-    return env.dev.shell(cmd)
+    return env.shell(cmd)
+
+
+def own_device(env: AndroidEnvironment) -> AdbDevice:
+    """A connection of the test's own to the environment's phone, to check the phone apart from the driver."""
+    s = env.settings
+    return AdbDevice(env.serial, s.adb_host, s.adb_port, None, s.timeout_s, s.reconnect_timeout_s)
 
 
 def foreground(env: AndroidEnvironment) -> str:
@@ -57,8 +64,8 @@ def centre_of(env: AndroidEnvironment, attr: str, value: str) -> tuple[int, int]
     return (l + r) // 2, (t + b) // 2
 
 
-def test_protocol_and_observation(env: AndroidEnvironment) -> None:
-    assert isinstance(env, Environment) and env.action_space is MOBILE
+def test_observation_of_the_launcher(env: AndroidEnvironment) -> None:
+    assert env.action_space is MOBILE
     obs = env.reset()
     assert obs.screenshot.size == (1080, 2400) and obs.geometry.scale == 1.0
     assert obs.extras["foreground_package"] == "com.android.launcher3"
@@ -121,7 +128,7 @@ def new_note(env: AndroidEnvironment) -> None:
 def saved_note(env: AndroidEnvironment) -> str:
     env.act(Click(coordinate=centre_of(env, "text", "Save")))
     last = sh(env, "ls /sdcard/Notes").split()[-1]
-    return env.dev.device.sync.read_text(f"/sdcard/Notes/{last}")
+    return own_device(env).device.sync.read_text(f"/sdcard/Notes/{last}")
 
 
 @pytest.mark.parametrize("text", [
@@ -245,9 +252,9 @@ def test_override_size_and_rotation_set_the_geometry(env: AndroidEnvironment) ->
     try:
         sh(env, "wm size 720x1600")
         assert env.observe().screenshot.size == (720, 1600)
-        assert env.dev.screen_info().override == (720, 1600)
+        assert own_device(env).screen_info().override == (720, 1600)
         sh(env, "settings put system user_rotation 1")
-        info = env.dev.screen_info()
+        info = own_device(env).screen_info()
         assert info.rotation == 1 and info.size == (1600, 720)
         assert env.observe().geometry.width == 1600
         with pytest.raises(ActionFailed, match="outside the 1600x720 screen"):
@@ -374,7 +381,7 @@ def test_a_phone_without_shell_v2_reads_the_status_from_a_marker(adb_server: Adb
     try:
         e = AndroidEnvironment(AndroidSettings(serial=old.serial, adb_port=adb_server.port, **FAST))
         e.act(Open(text="Settings"))
-        assert (e.dev.run("echo hi; false").output, e.dev.run("false").status) == ("hi", 1)
+        assert (e.run("echo hi; false").output, e.run("false").status) == ("hi", 1)
         assert foreground(e) == "com.android.settings.Settings"
         refuse_input(monkeypatch, "/system/bin/sh: input: can't execute: Permission denied\n", 126)
         with pytest.raises(ActionFailed, match=r"exit status 126"):

@@ -39,12 +39,12 @@ def phone(page_server: str) -> Iterator[BrowserEnvironment]:
 @pytest.fixture
 def log_page(phone: BrowserEnvironment, page_server: str) -> BrowserEnvironment:
     phone.reset()
-    phone.page.evaluate(TOUCH_LOG_JS)
+    phone.page().evaluate(TOUCH_LOG_JS)
     return phone
 
 
 def touches(env: BrowserEnvironment) -> list[dict[str, Any]]:
-    return env.page.evaluate("window.__touch.splice(0)")
+    return env.page().evaluate("window.__touch.splice(0)")
 
 
 def test_touch_phone_speaks_mobile_use(phone: BrowserEnvironment) -> None:
@@ -62,16 +62,16 @@ def test_touch_tap_is_a_touch_not_a_mouse(log_page: BrowserEnvironment) -> None:
     assert kinds[:2] == ["pointerdown", "touchstart"] and "click" in kinds, kinds
     assert kinds.index("touchend") < kinds.index("mousedown") < kinds.index("click")
     assert {e["pointer"] for e in seen if e["type"].startswith("pointer") or e["type"] == "click"} == {"touch"}
-    assert log_page.page.evaluate("document.activeElement.id") == "box"  # the tap landed on the textarea
+    assert log_page.page().evaluate("document.activeElement.id") == "box"  # the tap landed on the textarea
 
 
 def test_touch_swipe_scrolls_by_about_the_distance(log_page: BrowserEnvironment) -> None:
     log_page.act(Swipe(coordinate=(180, 700), coordinate2=(180, 300)))
-    scrolled = log_page.page.evaluate("scrollY")
+    scrolled = log_page.page().evaluate("scrollY")
     # The finger's first ~15 px are Chromium's touch slop; a swipe that stops never flings further.
     assert 400 - 30 <= scrolled <= 400, scrolled
     log_page.act(Swipe(coordinate=(180, 300), coordinate2=(180, 500)))
-    assert scrolled - 200 <= log_page.page.evaluate("scrollY") <= scrolled - 200 + 30
+    assert scrolled - 200 <= log_page.page().evaluate("scrollY") <= scrolled - 200 + 30
 
 
 def test_touch_long_press_holds_the_finger(log_page: BrowserEnvironment) -> None:
@@ -86,17 +86,17 @@ def test_touch_typing_keys_and_system_buttons(log_page: BrowserEnvironment, page
     env.act(Click(coordinate=(100, 50)))
     env.act(Type(text="héllo"))
     env.act(MobileKey(text="del"))  # adb's name for backspace
-    assert env.page.evaluate("document.getElementById('box').value") == "héll"
-    env.page.evaluate("window.__events.splice(0)")
+    assert env.page().evaluate("document.getElementById('box').value") == "héll"
+    env.page().evaluate("window.__events.splice(0)")
     env.act(SystemButton(button="Enter"))
-    assert [e["key"] for e in env.page.evaluate("window.__events") if e["type"] == "keydown"] == ["Enter"]
+    assert [e["key"] for e in env.page().evaluate("window.__events") if e["type"] == "keydown"] == ["Enter"]
     env.act(Type(text="x"))  # the textarea keeps the focus through Enter
-    env.page.goto(f"{page_server}/second")
+    env.page().goto(f"{page_server}/second")
     env.act(SystemButton(button="Back"))
-    assert env.page.url == f"{page_server}/log"
-    env.page.goto(f"{page_server}/second")
+    assert env.page().url == f"{page_server}/log"
+    env.page().goto(f"{page_server}/second")
     env.act(SystemButton(button="Home"))  # the start page
-    assert env.page.url == f"{page_server}/log"
+    assert env.page().url == f"{page_server}/log"
     for refused, why in ((SystemButton(button="Menu"), "no app menu"), (Open(text="Chrome"), "no apps"),
                          (MobileKey(text="volume_up"), "does nothing here")):
         with pytest.raises(ActionFailed, match=why):
@@ -110,12 +110,12 @@ def test_touch_on_the_virtual_display_is_page_level(page_server: str) -> None:
                                              start_url=f"{page_server}/log", settle_timeout=1.0))
     try:
         env.reset()
-        env.page.evaluate(TOUCH_LOG_JS)
+        env.page().evaluate(TOUCH_LOG_JS)
         env.act(Click(coordinate=(100, 50)))
         env.act(Type(text="hi"))
         assert [e["pointer"] for e in touches(env) if e["type"] == "click"] == ["touch"]
-        assert env.page.evaluate("document.getElementById('box').value") == "hi"
+        assert env.page().evaluate("document.getElementById('box').value") == "hi"
         env.act(Swipe(coordinate=(300, 700), coordinate2=(300, 400)))
-        assert 300 - 30 <= env.page.evaluate("scrollY") <= 300
+        assert 300 - 30 <= env.page().evaluate("scrollY") <= 300
     finally:
         env.close()

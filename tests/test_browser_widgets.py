@@ -58,22 +58,22 @@ def page(env: BrowserEnvironment) -> BrowserEnvironment:
         time.sleep(0.15)  # a server that takes a while; the fetch then renders
         route.fulfill(body="ok")  # type: ignore[attr-defined]
 
-    env.page.unroute("**/*")
-    env.page.route("**/slow", slow)
-    env.page.route("**/red", lambda route: route.fulfill(body="<body style='margin:0;background:red'>", content_type="text/html"))
-    env.page.route("**/start", lambda route: route.fulfill(body=PAGE, content_type="text/html"))
-    env.page.goto("http://test.invalid/start")
+    env.page().unroute("**/*")
+    env.page().route("**/slow", slow)
+    env.page().route("**/red", lambda route: route.fulfill(body="<body style='margin:0;background:red'>", content_type="text/html"))
+    env.page().route("**/start", lambda route: route.fulfill(body=PAGE, content_type="text/html"))
+    env.page().goto("http://test.invalid/start")
     env.observe()
     return env
 
 
 def centre(env: BrowserEnvironment, selector: str) -> tuple[int, int]:
-    box = env.page.locator(selector).bounding_box()
+    box = env.page().locator(selector).bounding_box()
     return round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2)
 
 
 def out(env: BrowserEnvironment) -> str:
-    return str(env.page.evaluate("document.getElementById('out').textContent"))
+    return str(env.page().evaluate("document.getElementById('out').textContent"))
 
 
 def changed_box(before: Image.Image, after: Image.Image) -> tuple[int, int, int, int]:
@@ -95,7 +95,7 @@ def test_an_option_is_chosen_by_a_click_where_the_open_list_shows_it(page: Brows
     assert np.asarray(shown.crop((left, below, right, bottom))).std() > 30, "the open list is blank"
     row = (bottom - below) / 4  # four options, one row each
     env.act(LeftClick(coordinate=((left + right) // 2, round(below + 2.5 * row))))
-    assert env.page.evaluate("document.getElementById('pick').value") == "charlie"
+    assert env.page().evaluate("document.getElementById('pick').value") == "charlie"
     assert ImageChops.difference(env.observe().screenshot.crop((0, 50, 200, 200)),
                                  closed.crop((0, 50, 200, 200))).getbbox() is None, "the list stayed open"
 
@@ -114,17 +114,17 @@ def blue_box(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[int, i
 
 def test_a_date_is_picked_by_a_click_in_the_open_calendar(page: BrowserEnvironment) -> None:
     env = page
-    env.page.set_content("<input id=d type=date style='position: absolute; left: 40px; top: 40px; font-size: 16px'>")
+    env.page().set_content("<input id=d type=date style='position: absolute; left: 40px; top: 40px; font-size: 16px'>")
     before = env.observe().screenshot
-    box = env.page.locator("#d").bounding_box()
+    box = env.page().locator("#d").bounding_box()
     env.act(LeftClick(coordinate=(round(box["x"] + box["width"] - 12), round(box["y"] + box["height"] / 2))))
     shown = env.observe().screenshot
     # Today's cell is highlighted; the cell under it is a week later (the grid's rows are as tall as a cell).
     left, top, right, bottom = blue_box(shown, changed_box(before, shown))
     env.act(LeftClick(coordinate=((left + right) // 2, (top + bottom) // 2 + (bottom - top))))
-    week_later = env.page.evaluate("""() => { const d = new Date(); d.setDate(d.getDate() + 7);
+    week_later = env.page().evaluate("""() => { const d = new Date(); d.setDate(d.getDate() + 7);
         return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`; }""")
-    assert env.page.evaluate("document.getElementById('d').value") == week_later
+    assert env.page().evaluate("document.getElementById('d').value") == week_later
 
 
 def test_a_confirm_is_accepted_by_a_click_on_its_drawn_ok(page: BrowserEnvironment) -> None:
@@ -191,12 +191,12 @@ def test_uploads_are_off_without_an_upload_folder(tmp_path: Path) -> None:
         warnings = env.observe().warnings
         assert any("uploads are off" in w for w in warnings), warnings
         env.act(Type(text="/etc/passwd"))  # goes to the page, not to a chooser
-        assert env.page.evaluate("document.getElementById('f').files.length") == 0
+        assert env.page().evaluate("document.getElementById('f').files.length") == 0
 
 
 def test_a_tooltip_shows_where_the_pointer_rests(page: BrowserEnvironment) -> None:
     env = page
-    env.page.set_content("<button id=b title='Deletes every file' style='position: absolute; left: 100px; "
+    env.page().set_content("<button id=b title='Deletes every file' style='position: absolute; left: 100px; "
                          "top: 100px'>hover me</button>")
     before = env.observe().screenshot
     env.act(MouseMove(coordinate=centre(env, "#b")))
@@ -208,7 +208,7 @@ def test_a_tooltip_shows_where_the_pointer_rests(page: BrowserEnvironment) -> No
 def test_a_change_made_by_a_script_between_actions_is_on_the_next_screenshot(page: BrowserEnvironment) -> None:
     env = page
     for colour in ["rgb(255, 0, 0)", "rgb(0, 0, 255)"] * 3:  # what a task's setup or its clock does to the page
-        env.page.set_content(f"<body style='margin: 0; background: {colour}'>")
+        env.page().set_content(f"<body style='margin: 0; background: {colour}'>")
         assert f"rgb{tuple(env.observe().screenshot.getpixel((100, 520)))}" == colour
 
 
@@ -216,7 +216,7 @@ def test_a_change_made_by_a_script_between_actions_is_on_the_next_screenshot(pag
 def test_the_screenshot_after_an_action_shows_its_effect(page: BrowserEnvironment, button: str) -> None:
     env = page
     for _ in range(6):
-        env.page.goto("http://test.invalid/start")
+        env.page().goto("http://test.invalid/start")
         env.act(LeftClick(coordinate=centre(env, button)))
         shot = np.asarray(env.observe().screenshot)
         red = shot[520, 100] if button != "#go" else shot[300, 400]

@@ -96,7 +96,7 @@ def test_the_seed_fixes_the_task_and_the_time_limit_is_raised(desktop_browser: A
         desktop_browser.reset()
         task.setup(desktop_browser)
         goals.append(task.goal())
-        assert desktop_browser.page.evaluate("() => core.EPISODE_MAX_TIME") == EPISODE_MAX_MS
+        assert desktop_browser.page().evaluate("() => core.EPISODE_MAX_TIME") == EPISODE_MAX_MS
         assert task.state(desktop_browser) == (False, 0.0)
         task.teardown(desktop_browser)
     assert goals[0] == goals[1]
@@ -108,13 +108,13 @@ def test_a_wrong_answer_scores_zero_and_a_new_episode_cannot_reset_it(desktop_br
     task = cls.from_seed(0)
     desktop_browser.reset()
     task.setup(desktop_browser)
-    box = desktop_browser.page.evaluate(
+    box = desktop_browser.page().evaluate(
         "() => { const r = [...document.querySelectorAll('#area button')].find(b => b.textContent !== 'ONE')"
         ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }")
     desktop_browser.act(LeftClick(coordinate=(int(box[0]), int(box[1]))))
     assert task.state(desktop_browser) == (True, -1.0) and task.score(desktop_browser) == 0.0
     # The START cover that now shows must not begin a second episode that would clear the reward.
-    cover = desktop_browser.page.evaluate(
+    cover = desktop_browser.page().evaluate(
         "() => { const r = document.getElementById('sync-task-cover').getBoundingClientRect();"
         " return [r.x + r.width / 2, r.y + r.height / 2]; }")
     desktop_browser.act(LeftClick(coordinate=(int(cover[0]), int(cover[1]))))

@@ -81,6 +81,30 @@ def test_importing_the_names_loads_no_model_code_and_no_driver(tmp_path: Path) -
     assert done.returncode == 0 and done.stdout == "[]\n", done.stderr
 
 
+# Any import of these fails: a module that needs one at import time shows up by name.
+WITHOUT_EXTRAS = """
+import importlib, importlib.abc, sys
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition('.')[0] in ('torch', 'transformers', 'playwright'):
+            raise ModuleNotFoundError(f'No module named {name!r} (blocked by the test)', name=name)
+sys.meta_path.insert(0, Absent())
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+"""
+# The packages, and the modules behind the command lines, the seams and every driver.
+LIGHT_MODULES = ("agent", "environments", "evals", "actions", "prompts", "agent.cli", "agent.loop",
+                 "agent.models.factory", "environments.factory", "environments.browser", "environments.desktop",
+                 "environments.android", "environments.contract", "environments.calibration", "evals.cli",
+                 "evals.runner", "evals.miniwob.tasks", "evals.phone.tasks", "prompts.qwen", "actions.parsing")
+
+
+def test_the_packages_import_without_torch_transformers_or_playwright(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS, *LIGHT_MODULES], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.fixture(scope="module")
 def pay_page() -> BrowserEnvironment:
     env = BrowserEnvironment(BrowserSettings(viewport_width=320, viewport_height=200, start_url=PAY_PAGE,
@@ -96,7 +120,7 @@ def test_the_default_safety_refuses_a_risky_click_without_a_terminal(pay_page: B
     result = Agent(pay_page, ReplayBackend([CLICK], BUDGET), AgentConfig(max_steps=1), safety=safety).run(
         "pay", tmp_path / "ep")
     (step,) = load_episode(tmp_path / "ep")[1]
-    assert (pay_page.page.title() == "paid") == paid == step.executed, result
+    assert (pay_page.page().title() == "paid") == paid == step.executed, result
     if not paid:
         assert step.safety["verdict"] == "ask" and "no terminal" in step.safety["decision"], step.safety
 
@@ -108,7 +132,7 @@ def test_the_default_safety_asks_on_a_terminal(tmp_path: Path) -> None:
             " display='headless'))\n"
             f"agent = Agent(env, ReplayBackend([{CLICK!r}], ImageBudget(max_pixels={BUDGET.max_pixels})), "
             "AgentConfig(max_steps=1))\n"
-            "agent.run('pay')\nprint('title:', env.page.title())\nenv.close()\n")
+            "agent.run('pay')\nprint('title:', env.page().title())\nenv.close()\n")
     leader, follower = pty.openpty()
     try:
         os.write(leader, b"y\n")  # the person at the terminal says yes, typed ahead

@@ -67,7 +67,7 @@ def episodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
         try:
             env.reset()
             mapper = CoordinateMapper.for_screen(env.observe().geometry, BUDGET)
-            centres = {t: tuple(env.page.eval_on_selector(f"#{t}", "e => { const r = e.getBoundingClientRect(); "
+            centres = {t: tuple(env.page().eval_on_selector(f"#{t}", "e => { const r = e.getBoundingClientRect(); "
                                                                   "return [r.x + r.width / 2, r.y + r.height / 2]; }"))
                        for t in ("a", "b", "c", "d", "pay")}
             model = {t: list(mapper.to_model(p)) for t, p in centres.items()}

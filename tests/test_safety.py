@@ -72,13 +72,13 @@ def call(args: dict, tool: str = "computer_use") -> str:
 
 
 def centre(env: BrowserEnvironment, selector: str) -> list[int]:
-    rect = env.page.eval_on_selector(selector, "e => {const r = e.getBoundingClientRect(); "
+    rect = env.page().eval_on_selector(selector, "e => {const r = e.getBoundingClientRect(); "
                                                "return [r.x + r.width / 2, r.y + r.height / 2];}")
     return list(CoordinateMapper.for_screen(env.observe().geometry, BUDGET).to_model(tuple(rect)))
 
 
 def clicked(env: BrowserEnvironment, selector: str) -> bool:
-    return env.page.eval_on_selector(selector, "e => e.dataset.n === '1'")
+    return env.page().eval_on_selector(selector, "e => e.dataset.n === '1'")
 
 
 def run(env, texts, out, safety=None, **config):
@@ -106,11 +106,11 @@ def test_risky_clicks_are_refused_without_a_terminal_and_recorded(browser, tmp_p
 def click_every_case(env: BrowserEnvironment, out: Path, mode: str) -> tuple[list[list], list[str], list]:
     """Click the middle of every button of the disguised page, in one episode: (cases, fired, steps)."""
     env.reset()
-    cases = env.page.eval_on_selector_all("[data-case]", "els => els.map(e => [e.id, e.dataset.reads || null])")
+    cases = env.page().eval_on_selector_all("[data-case]", "els => els.map(e => [e.id, e.dataset.reads || null])")
     texts = [call({"action": "left_click", "coordinate": centre(env, f"#{case}")}) for case, _ in cases]
     _, steps = run(env, [*texts, call({"action": "terminate", "status": "success"})], out,
                    Safety(SafetyPolicy(mode=mode)))
-    return cases, env.page.evaluate("window.fired"), steps
+    return cases, env.page().evaluate("window.fired"), steps
 
 
 def test_disguised_buttons_fire_when_clicked(disguised, tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_secret_is_typed_but_never_written(browser, tmp_path: Path) -> None:
              call({"action": "terminate", "status": "success"})]
     secrets = Secrets({"PASSWORD": SECRET})
     result, steps = run(browser, texts, tmp_path / "ep", Safety(secrets=secrets))
-    assert browser.page.eval_on_selector("#pw", "e => e.value") == SECRET, "the driver typed the real value"
+    assert browser.page().eval_on_selector("#pw", "e => e.value") == SECRET, "the driver typed the real value"
     assert "{{PASSWORD}}" in json.dumps(steps[0].messages), "the model is told the placeholder"
     for path in (tmp_path / "ep").rglob("*"):
         if path.is_file() and path.suffix in (".json", ".jsonl", ".html"):
@@ -267,7 +267,7 @@ def test_host_reading_agrees_with_chromium(browser) -> None:
     """The policy's host is the one Chromium's own URL parser gives for the address the driver opens."""
     addresses = [*EVIL_SPELLINGS, "faß.de", "https://ΣΑΣ.gr", "https://ﬃ.com", "https://a_b.example/",
                  "http://0x7f.1/", "https://[::FFFF:127.0.0.1]/", "localhost:8000/x", "https://ẞ.de"]
-    read = browser.page.evaluate("us => us.map(u => new URL(u).hostname.replace(/\\.$/, ''))",
+    read = browser.page().evaluate("us => us.map(u => new URL(u).hostname.replace(/\\.$/, ''))",
                                  [with_scheme(a) for a in addresses])
     assert [address_host(a) for a in addresses] == read
     for address in ("about:blank", "data:text/html,x", "file:///etc/passwd", "javascript:alert(1)",
@@ -477,8 +477,8 @@ def test_a_page_that_alters_a_typed_secret_does_not_leak_it(page_server: str, tm
                  call({"action": "type", "text": "{{PW}}"}), call({"action": "wait", "time": 0}),
                  call({"action": "terminate", "status": "success"})]
         _, steps = run(env, texts, tmp_path / "ep", Safety(secrets=Secrets({"PW": value})))
-        assert env.page.eval_on_selector("#f", "e => e.value") == value
-        shown = env.page.title()
+        assert env.page().eval_on_selector("#f", "e => e.value") == value
+        shown = env.page().title()
     finally:
         env.close()
     assert unicodedata.normalize("NFD", value) in shown and value[:-1] in shown, "the page showed it altered"

@@ -21,8 +21,8 @@ def env(request: pytest.FixtureRequest) -> Iterator[BrowserEnvironment]:
     with BrowserEnvironment(BrowserSettings(viewport_width=640, viewport_height=400, display="headless",
                                             device_scale_factor=request.param)) as environment:
         environment.reset()
-        environment.page.set_content(PAGE)
-        environment.page.focus("#field")
+        environment.page().set_content(PAGE)
+        environment.page().focus("#field")
         yield environment
 
 
@@ -33,16 +33,16 @@ def signature(env: BrowserEnvironment) -> ScreenSignature:
 
 def test_a_counter_going_up_is_a_change(env: BrowserEnvironment) -> None:
     before = signature(env)
-    env.page.evaluate("document.getElementById('count').textContent = '2'")
+    env.page().evaluate("document.getElementById('count').textContent = '2'")
     assert not signature(env).same_as(before)
-    env.page.evaluate("document.getElementById('count').textContent = '1'")
+    env.page().evaluate("document.getElementById('count').textContent = '1'")
     assert signature(env).same_as(before)
 
 
 def test_a_blinking_caret_is_not_a_change(env: BrowserEnvironment) -> None:
-    env.page.evaluate("document.getElementById('field').style.caretColor = 'transparent'")  # the caret's off phase
+    env.page().evaluate("document.getElementById('field').style.caretColor = 'transparent'")  # the caret's off phase
     hidden = signature(env)
-    env.page.evaluate("document.getElementById('field').style.caretColor = 'black'")
+    env.page().evaluate("document.getElementById('field').style.caretColor = 'black'")
     # The caret blinks, and a slow screenshot can fall in its off phase: look until it is on.
     for _ in range(20):
         shown = signature(env)

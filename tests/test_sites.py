@@ -45,7 +45,7 @@ def env() -> Iterator[BrowserEnvironment]:
 
 
 def centre(env: BrowserEnvironment, selector: str) -> tuple[int, int]:
-    box = env.page.locator(selector).first.bounding_box()
+    box = env.page().locator(selector).first.bounding_box()
     return round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2)
 
 
@@ -54,14 +54,14 @@ def click(env: BrowserEnvironment, selector: str) -> None:
 
 
 def text(env: BrowserEnvironment, selector: str) -> str:
-    return str(env.page.locator(selector).first.inner_text())
+    return str(env.page().locator(selector).first.inner_text())
 
 
 @needs_display
 def test_a_flight_is_booked_through_the_drivers_actions(env: BrowserEnvironment) -> None:
-    assert env.page.title() == "Skylark Air: book a flight"
+    assert env.page().title() == "Skylark Air: book a flight"
     click(env, "[data-cookies=accept]")
-    assert env.page.locator("#cookies").is_hidden()
+    assert env.page().locator("#cookies").is_hidden()
 
     click(env, "#from")
     env.act(Type(text="Lis"))
@@ -70,19 +70,19 @@ def test_a_flight_is_booked_through_the_drivers_actions(env: BrowserEnvironment)
     click(env, "#to")
     env.act(Type(text="par"))
     env.act(Key(keys=["Enter"]))  # or the highlighted one by Enter
-    assert env.page.input_value("#from") == "Lisbon (LIS)" and env.page.input_value("#to") == "Paris (CDG)"
+    assert env.page().input_value("#from") == "Lisbon (LIS)" and env.page().input_value("#to") == "Paris (CDG)"
 
     click(env, "#search button[type=submit]")
     assert text(env, "#search-error") == "Choose a departure date."
     day = dt.date.today() + dt.timedelta(days=30)
-    box = env.page.locator("#date").bounding_box()
+    box = env.page().locator("#date").bounding_box()
     env.act(LeftClick(coordinate=(round(box["x"] + 14), round(box["y"] + box["height"] / 2))))  # the month
     env.act(Type(text=day.strftime("%m%d%Y")))
-    assert env.page.input_value("#date") == day.isoformat()
+    assert env.page().input_value("#date") == day.isoformat()
     click(env, "#search button[type=submit]")
 
-    assert env.page.title() == "Flights Lisbon to Paris"
-    prices = [int(p.replace("€", "")) for p in env.page.locator(".price").all_inner_texts()]
+    assert env.page().title() == "Flights Lisbon to Paris"
+    prices = [int(p.replace("€", "")) for p in env.page().locator(".price").all_inner_texts()]
     assert len(prices) == 6 and prices == sorted(prices)  # cheapest first
     click(env, "[data-flight]")
 
@@ -97,19 +97,19 @@ def test_a_flight_is_booked_through_the_drivers_actions(env: BrowserEnvironment)
     env.act(Type(text="@example.com"))
     click(env, "#passenger button[type=submit]")
 
-    assert env.page.title() == "Review your booking"
+    assert env.page().title() == "Review your booking"
     assert text(env, "#pay") == f"Pay €{prices[0]} and book"
     click(env, "#pay")
-    assert env.page.title().startswith("Booked: SKY-")
+    assert env.page().title().startswith("Booked: SKY-")
     assert "Ana Silva, LIS → CDG" in text(env, "main")
     env.act(Key(keys=["alt", "Left"]))  # back works as on a real site: the review page again
-    assert env.page.title() == "Review your booking"
+    assert env.page().title() == "Review your booking"
 
 
 @needs_display
 def test_the_site_comes_back_fresh_on_reset(env: BrowserEnvironment) -> None:
     env.reset()
-    assert env.page.title() == "Skylark Air: book a flight"
-    assert env.page.locator("#cookies").is_visible()  # a new browser context: no stored choices or trips
+    assert env.page().title() == "Skylark Air: book a flight"
+    assert env.page().locator("#cookies").is_visible()  # a new browser context: no stored choices or trips
     click(env, "a[href='#trips']")
     assert "No trips yet" in text(env, "main")

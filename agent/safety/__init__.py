@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agent.safety.confirm import Confirmer, TerminalConfirmer
-from agent.safety.policy import AppCatalog, Assessment, RiskClassifier, SafetyPolicy, TargetInspector
+from agent.safety.policy import Assessment, RiskClassifier, SafetyPolicy, TargetInspector
+from environments.capabilities import AppCatalog, TextAtPoint
 from agent.safety.secrets import Secrets
 
 
@@ -25,4 +26,4 @@ class Safety:
 
 
 __all__ = ["AppCatalog", "Assessment", "Confirmer", "RiskClassifier", "Safety", "SafetyPolicy", "Secrets", "TargetInspector",
-           "TerminalConfirmer"]
+           "TerminalConfirmer", "TextAtPoint"]

@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -30,6 +30,7 @@ from agent.safety.reading import readable
 from environments.android_apps import COMMON_APPS, resolve_app
 from environments.android_keys import normalise_key
 from environments.base import ActionFailed
+from environments.capabilities import AppCatalog, TextAtPoint, find_capability
 from environments.keys import MODIFIERS, is_modifier, normalize_keys
 
 Mode = Literal["ask", "allow", "deny"]
@@ -50,21 +51,8 @@ RISKY_WORDS_ZH = (
 RISKY_KEYS = ("shift+delete", "ctrl+alt+delete", "ctrl+shift+delete", "alt+f4", "meta+q", "meta+l")
 
 
-@runtime_checkable
-class TargetInspector(Protocol):
-    """An optional driver capability: what a person reads on the control a click at a point (in driver
-    coordinates) activates, as the driver finds it; the policy normalises it (`reading.readable`). A driver
-    reads what it can: the browser the page's layout and accessible names, Android the accessibility tree.
-    Text painted into an image with no alternative text needs OCR: wrap the driver and add it here."""
-
-    def text_at(self, x: int, y: int) -> str | None: ...
-
-
-@runtime_checkable
-class AppCatalog(Protocol):
-    """An optional driver capability (the Android driver's): the installed packages `open` chooses among."""
-
-    def packages(self) -> list[str]: ...
+# The name agent.safety gave TextAtPoint before the capabilities moved into the environment seam.
+TargetInspector = TextAtPoint
 
 
 class SafetyPolicy(BaseModel):
@@ -155,8 +143,11 @@ class RiskClassifier:
         self._deny_keys = set(policy.deny_keys) | set(filter(None, map(normalise_key, policy.deny_keys)))
 
     def assess(self, action: Action, inspector: object, extras: dict[str, object]) -> Assessment:
+        """Judge `action` about to be done in the environment `inspector` (its capabilities, found through its
+        wrappers, tell what the action touches), whose last observation had `extras`."""
         p = self.policy
         reasons: list[str] = []
+        catalog = find_capability(inspector, AppCatalog)
         # Where the action happens: the site or app in front, and the one it goes to.
         here_domain = address_host(str(extras.get("url") or ""))
         here_app = str(extras.get("foreground_package") or "")
@@ -174,7 +165,7 @@ class RiskClassifier:
             if _domain_in(domain, p.deny_domains):
                 return Assessment("deny", [f"{domain} is on the deny list of domains"], refused_by="the deny list")
         for name in filter(None, (app, here_app)):
-            if entry := self._listed_app(name, p.deny_apps, inspector):
+            if entry := self._listed_app(name, p.deny_apps, catalog):
                 return Assessment("deny", [f"app {clip(name)!r} matches {entry!r} on the deny list of apps"],
                                   refused_by="the deny list")
         for combo in sorted(self._pressed(action)):
@@ -185,12 +176,13 @@ class RiskClassifier:
         if (dest and _domain_in(dest, p.allow_domains)) or (not url and here_domain and
                                                            _domain_in(here_domain, p.allow_domains)):
             return Assessment("allow", ["the site is on the allow list"])
-        if (app or here_app) and self._listed_app(app or here_app, p.allow_apps, inspector):
+        if (app or here_app) and self._listed_app(app or here_app, p.allow_apps, catalog):
             return Assessment("allow", ["the app is on the allow list"])
         target = None
         points = action.points()
-        if points and isinstance(inspector, TargetInspector) and action.action not in ("mouse_move", "scroll"):
-            target = inspector.text_at(*points[-1 if action.action == "left_click_drag" else 0])
+        texts = find_capability(inspector, TextAtPoint)
+        if points and texts is not None and action.action not in ("mouse_move", "scroll"):
+            target = texts.text_at(*points[-1 if action.action == "left_click_drag" else 0])
         for label, text in (("the target", target), ("the app to open", app), ("the address", url)):
             if text and (word := self._risky_word(text)):
                 reasons.append(f"{label} {clip(text)!r} matches {word!r}")
@@ -223,12 +215,12 @@ class RiskClassifier:
             return set()
 
     @staticmethod
-    def _listed_app(name: str, entries: list[str], inspector: object) -> str | None:
+    def _listed_app(name: str, entries: list[str], catalog: AppCatalog | None) -> str | None:
         """The entry of `entries` that names the app `name` stands for, by name or by package."""
         if not entries:
             return None
-        ids = _app_ids(name, inspector)
-        return next((e for e in entries if ids & _app_ids(e, inspector)), None)
+        ids = _app_ids(name, catalog)
+        return next((e for e in entries if ids & _app_ids(e, catalog)), None)
 
 
 def key_combo(keys: Sequence[str]) -> str:
@@ -256,13 +248,13 @@ def app_key(name: str) -> str:
     return re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", name).casefold()).strip()
 
 
-def _app_ids(name: str, inspector: object) -> set[str]:
+def _app_ids(name: str, catalog: AppCatalog | None) -> set[str]:
     """What an app name stands for: itself and the packages `open` would start for it. With the device's
     packages, the one the Android driver resolves (with the user's app names); without, every package the
     built-in table knows for the name."""
-    if isinstance(inspector, AppCatalog):
-        extra = getattr(getattr(inspector, "settings", None), "app_names", None)  # AndroidSettings.app_names
-        packages: tuple[str | None, ...] = (resolve_app(name, inspector.packages(), extra),)
+    if catalog is not None:
+        extra = getattr(getattr(catalog, "settings", None), "app_names", None)  # AndroidSettings.app_names
+        packages: tuple[str | None, ...] = (resolve_app(name, catalog.packages(), extra),)
     else:
         packages = COMMON_APPS.get(app_key(name), ())
     return {k for k in map(app_key, (name, *filter(None, packages))) if k}

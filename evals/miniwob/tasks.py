@@ -26,6 +26,7 @@ from pydantic import Field
 
 from actions.base import Action, Wait
 from environments.base import Environment
+from environments.capabilities import MissingCapability, PageAccess, capability
 from evals.miniwob import server
 from evals.miniwob.budgets import oracle_longest, step_budget
 from evals.registry import Suite
@@ -275,10 +276,10 @@ def _read_state(page: Any) -> list[Any] | None:
 
 
 def _page(env: Environment) -> Any:
-    page = getattr(env, "page", None)
-    if page is None:
-        raise TaskSetupError(f"MiniWoB++ tasks need the browser environment, not {type(env).__name__}")
-    return page
+    try:
+        return capability(env, PageAccess, "MiniWoB++ tasks").page()
+    except MissingCapability as e:
+        raise TaskSetupError(str(e)) from None
 
 
 def _make(name: str, view: View, longest: dict[str, int]) -> type[MiniWoBTask]:

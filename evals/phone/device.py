@@ -3,32 +3,33 @@ and the UI hierarchy (`uiautomator dump`, for the oracle). Only standard Android
 
 from __future__ import annotations
 
-import io
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from actions.base import Action
-from actions.space import ActionSpace
 from environments.android_shell import refused
-from environments.base import Environment, Observation
+from environments.base import Environment, EnvironmentWrapper
+from environments.capabilities import DeviceShell, MissingCapability, capability
 from evals.task import TaskSetupError
+
+if TYPE_CHECKING:
+    from environments.android import AndroidEnvironment
 
 
 class Adb:
-    """Shell access to the device behind an AndroidEnvironment (its public `dev`)."""
+    """What phone tasks read and change, over the environment's DeviceShell capability."""
 
     def __init__(self, env: Environment) -> None:
-        dev = getattr(env, "dev", None)
-        if dev is None:
-            raise TaskSetupError(f"phone tasks need the Android environment, not {type(env).__name__}")
-        self.dev = dev
+        try:
+            self.dev = capability(env, DeviceShell, "phone tasks")
+        except MissingCapability as e:
+            raise TaskSetupError(str(e)) from None
 
     def shell(self, cmd: str) -> str:
-        return str(self.dev.shell(cmd))
+        return self.dev.shell(cmd)
 
     # -- settings
     def setting(self, namespace: str, key: str) -> str:
@@ -70,7 +71,7 @@ class Adb:
         return self.shell(f"cat {path}")
 
     def push_text(self, path: str, text: str) -> None:
-        self.dev.device.sync.push(io.BytesIO(text.encode("utf-8")), path)
+        self.dev.push_file(path, text.encode("utf-8"))
 
     def remove(self, path: str) -> None:
         self.shell(f"rm -f {path}")
@@ -119,12 +120,14 @@ def digits(number: str) -> str:
     return re.sub(r"\D", "", number)
 
 
-class SimulatedPhoneEnvironment:
+class SimulatedPhoneEnvironment(EnvironmentWrapper):
     """An AndroidEnvironment on a simulated phone it starts itself (`adb connect` to it), one per worker.
 
-    It forwards the Environment protocol and `dev`; closing it also stops the phone. `phone_size` is the
-    screen in pixels (a smaller one makes every screenshot cheaper, for tests).
+    Closing it also stops the phone. `phone_size` is the screen in pixels (a smaller one makes every
+    screenshot cheaper, for tests).
     """
+
+    inner: AndroidEnvironment
 
     def __init__(self, phone_size: tuple[int, int] = (1080, 2400), **android_options: Any) -> None:
         from environments.android import AndroidEnvironment, AndroidSettings
@@ -134,27 +137,19 @@ class SimulatedPhoneEnvironment:
         try:
             settings = AndroidSettings(**{"settle_delay": 0.05, **android_options, "serial": self.phone.serial,
                                           "connect": self.phone.serial})
-            self.inner = AndroidEnvironment(settings)
+            super().__init__(AndroidEnvironment(settings))
         except BaseException:
             self.phone.stop()
             raise
-        self.action_space: ActionSpace = self.inner.action_space
-        self.dev = self.inner.dev
-
-    def reset(self) -> Observation:
-        return self.inner.reset()
-
-    def observe(self) -> Observation:
-        return self.inner.observe()
-
-    def act(self, action: Action) -> None:
-        self.inner.act(action)
 
     def close(self) -> None:
+        import adbutils
+
         try:
             self.inner.close()
+            s = self.inner.settings
             try:
-                self.dev.client.disconnect(self.phone.serial)
+                adbutils.AdbClient(host=s.adb_host, port=s.adb_port).disconnect(self.phone.serial)
             except Exception as e:  # noqa: BLE001 - the adb server forgets it when the phone stops anyway
                 logger.debug("adb disconnect {} failed: {}", self.phone.serial, e)
         finally:

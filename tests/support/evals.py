@@ -11,6 +11,7 @@ import pytest
 from actions.base import Action
 from actions.computer import LeftClick
 from environments.base import Environment
+from environments.capabilities import PageAccess, capability
 from evals.agents import NoopBackend, OracleBackend
 from evals.episode import run_instance
 from evals.registry import Suite
@@ -77,14 +78,14 @@ class FlakyClickTask(Task):
         done_button(env)
 
     def score(self, env: Environment) -> float:
-        return float(env.page.evaluate("() => window.clicked === 1"))  # type: ignore[attr-defined]
+        return float(capability(env, PageAccess, "the test's task").page().evaluate("() => window.clicked === 1"))
 
     def oracle(self, env: Environment) -> Iterator[Action]:
         yield LeftClick(coordinate=(200, 140))
 
 
 def done_button(env: Environment) -> None:
-    env.page.set_content(  # type: ignore[attr-defined]
+    capability(env, PageAccess, "the test's task").page().set_content(
         "<button id=b style='position:absolute;left:150px;top:120px;width:100px;height:40px' "
         "onclick='window.clicked=1'>Done</button>")
 
