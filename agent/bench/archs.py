@@ -196,6 +196,7 @@ def build_model(arch: str, options: BenchOptions, processor: Any) -> BenchModel:
 
     from agent.models.settings import ModelSettings
     from agent.models.transformers_backend import TransformersBackend, pick_attention, pick_device, pick_dtype
+    from agent.models.transformers_fence import model_from_config
 
     spec = ARCHS[arch]
     device = pick_device(options.device)
@@ -208,9 +209,9 @@ def build_model(arch: str, options: BenchOptions, processor: Any) -> BenchModel:
     started = time.perf_counter()
     torch.manual_seed(options.seed)
     try:
-        # Allocating on the device skips a CPU copy of ~16 GB for 7B; _from_config initialises in `dtype`.
+        # Allocating on the device skips a CPU copy of ~16 GB for 7B; the model is initialised in `dtype`.
         with torch.device(device):
-            model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype, attn_implementation=attention)
+            model = model_from_config(Qwen2_5_VLForConditionalGeneration, config, dtype, attention)
     except torch.cuda.OutOfMemoryError:
         raise ModelError(f"the {arch} architecture does not fit on {device} in {dtype}; use a larger GPU") from None
     stop_ids = [config.text_config.eos_token_id, config.text_config.pad_token_id]

@@ -128,7 +128,7 @@ def _build_tokenizer():  # -> transformers.PreTrainedTokenizerBase
 
     # Take the text pipeline from transformers' own Qwen2 tokenizer class so ours splits text the same way,
     # but a fresh model: the class's placeholder vocabulary must not leak into the trained one.
-    reference = Qwen2Tokenizer()._tokenizer
+    reference = Qwen2Tokenizer().backend_tokenizer
     pipeline = Tokenizer(BPE())
     pipeline.normalizer = reference.normalizer
     pipeline.pre_tokenizer = reference.pre_tokenizer
