@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
@@ -145,11 +145,47 @@ class TokenChooser:
         return str(self._matcher.find_jump_forward_string())
 
 
+class GraphCapture(Protocol):
+    """Records a forward pass so it can be replayed: (the graph, the output tensor every replay rewrites).
+
+    `run_pass` runs the pass eagerly (it advances the cache); `rewind` undoes that advance.
+    """
+
+    def __call__(self, run_pass: Callable[[], Any], rewind: Callable[[], None]) -> tuple[Any, Any]: ...
+
+
+class CudaGraphs:
+    """Captures passes as CUDA graphs; one engine's graphs share one memory pool."""
+
+    def __init__(self) -> None:
+        self.pool: Any | None = None
+
+    def __call__(self, run_pass: Callable[[], Any], rewind: Callable[[], None]) -> tuple[Any, Any]:
+        import torch
+
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            # Warm-up runs allocate workspaces outside the graph; each advanced the cache, so rewind it.
+            for _ in range(2):
+                run_pass()
+                rewind()
+        torch.cuda.current_stream().wait_stream(stream)
+        if self.pool is None:
+            self.pool = torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            # The pass's output tensor belongs to the graph: every replay rewrites it in place.
+            output = run_pass()
+        return graph, output
+
+
 class StepEngine:
     """Prefill and decode over one static KV cache that outlives the step.
 
     `encode_images(pixel_values, grids)` returns the merged image embeddings in prompt order; the backend
-    passes the fast vision path or the model's own.
+    passes the fast vision path or the model's own. Decode passes are replayed from graphs that `capture`
+    records: CUDA graphs by default on one GPU, none elsewhere.
     """
 
     def __init__(
@@ -160,6 +196,7 @@ class StepEngine:
         synchronize: Callable[[], None],
         cuda_graphs: bool = True,
         draft: bool = True,
+        capture: GraphCapture | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -168,7 +205,10 @@ class StepEngine:
         self.device = model.device
         # A model sharded over several GPUs (device_map="auto") runs on more than the one stream a graph records.
         sharded = len(set(getattr(model, "hf_device_map", {}).values())) > 1
-        self.use_graphs = cuda_graphs and self.device.type == "cuda" and not sharded
+        if capture is None and self.device.type == "cuda" and not sharded:
+            capture = CudaGraphs()
+        self.capture = capture
+        self.use_graphs = cuda_graphs and capture is not None
         self.draft = draft
         self._cache: Any | None = None
         self._capacity = 0
@@ -176,7 +216,6 @@ class StepEngine:
         self._cached_ids: list[int] = []  # the token behind each cache slot below _length
         self._buffers: _ChunkBuffers | None = None
         self._graphs: dict[int, Any] = {}
-        self._graph_pool: Any | None = None
         self._rope_delta = 0
 
     # --- the cache ---------------------------------------------------------------------------------------
@@ -199,6 +238,11 @@ class StepEngine:
             fence.drop_last(self._cache, self._length - length)
         self._length = length
         del self._cached_ids[length:]
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens whose keys and values the cache holds now (the last step's prompt and answer)."""
+        return self._length
 
     def reset(self) -> None:
         """Drop the cache (the next step prefills from scratch)."""
@@ -373,28 +417,13 @@ class StepEngine:
                            exc)
 
     def _record(self, bucket: int) -> Any:
-        import torch
-
         started = time.perf_counter()
         length = self._length
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            # Warm-up runs allocate workspaces outside the graph; each advanced the cache, so rewind it.
-            for _ in range(2):
-                self._forward_buffers(bucket)
-                fence.drop_last(self._cache, bucket)
-        torch.cuda.current_stream().wait_stream(stream)
-        if self._graph_pool is None:
-            self._graph_pool = torch.cuda.graph_pool_handle()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._graph_pool):
-            # The pass's output tensor belongs to the graph: every replay rewrites it in place.
-            self._buffers.logits[bucket] = self._forward_buffers(bucket)
+        graph, self._buffers.logits[bucket] = self.capture(lambda: self._forward_buffers(bucket),
+                                                           lambda: fence.drop_last(self._cache, bucket))
         # Capturing records the kernels without running them: the cache length is where it was.
         assert self._length == length
-        logger.debug("captured the {}-token forward pass as a CUDA graph in {:.2f} s", bucket,
-                     time.perf_counter() - started)
+        logger.debug("captured the {}-token forward pass as a graph in {:.2f} s", bucket, time.perf_counter() - started)
         return graph
 
 
@@ -434,4 +463,5 @@ class _ChunkBuffers:
         self.masks[bucket].copy_((torch.arange(self.capacity).view(1, -1) <= rows.view(-1, 1)).view(1, 1, bucket, -1))
 
 
-__all__ = ["CHUNK_BUCKETS", "Decoded", "PromptTensors", "StepEngine", "TokenChooser", "rope_positions"]
+__all__ = ["CHUNK_BUCKETS", "CudaGraphs", "Decoded", "GraphCapture", "PromptTensors", "StepEngine", "TokenChooser",
+           "rope_positions"]
