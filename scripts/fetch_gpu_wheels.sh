@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches into .whl/ the wheels the GPU machine lacks, for its Python 3.12 on x86-64 Linux, at the versions
 # installed here (the ones the tests pass with). scripts/gpu_check.sh installs them there without network.
-# The device image has torch 2.11, transformers 5.17 (we need >=5.24), numpy, pillow, rich, tokenizers 0.23,
+# The device image has torch 2.11, transformers 5.17 (we need 5.24.x), numpy, pillow, rich, tokenizers 0.23,
 # huggingface_hub 1.33, triton, pytest and hypothesis; what is listed below is missing or too old (or of
 # unknown version and checked by transformers when it is imported).
 # .whl/ must stay ignored (.git/info/exclude: /.whl/): the working tree travels to the device, wheels and all,

@@ -74,6 +74,8 @@ def test_published_shapes(tiny_model_dir: Path) -> None:
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
+    from agent.models.transformers_fence import model_from_config
+
     tokenizer = load_processor(str(tiny_model_dir)).tokenizer
     # Parameter counts of the released checkpoints (3.75B and 8.29B, the vision tower included).
     for arch, parameters in (("3b", 3_754_622_976), ("7b", 8_292_166_656)):
@@ -81,7 +83,7 @@ def test_published_shapes(tiny_model_dir: Path) -> None:
         assert config.vision_config.out_hidden_size == config.text_config.hidden_size
         assert config.vision_config.fullatt_block_indexes == [7, 15, 23, 31]
         with torch.device("meta"):  # shapes only: no memory, no time
-            model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+            model = model_from_config(Qwen2_5_VLForConditionalGeneration, config, torch.bfloat16, "sdpa")
         assert sum(p.numel() for p in model.parameters()) == parameters
 
 

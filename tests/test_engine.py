@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from actions.space import SPACES
 from agent.models import engine as engine_module
-from agent.models.engine import TokenChooser
+from agent.models.engine import CHUNK_BUCKETS, StepEngine, TokenChooser
 from agent.models.settings import ModelSettings
 from agent.models.transformers_backend import TransformersBackend
+from agent.models.vision_fast import FastVision
 from prompts.messages import ChatMessage, ImagePart, TextPart
+from tests.support.greedy import RecordingChooser
 from tests.support.tiny_model import reseed_weights
 from tests.test_models import MAX_PIXELS, request_for, screenshot
 
@@ -67,32 +70,6 @@ def test_greedy_tokens_are_those_of_generate(pair: tuple[TransformersBackend, Tr
         assert got == want
 
 
-def test_a_chunk_gives_the_logits_of_one_token_at_a_time(
-    pair: tuple[TransformersBackend, TransformersBackend],
-) -> None:
-    import torch
-
-    ours, _ = pair
-    reseed(pair, 3)
-    engine = ours.engine
-    prompt = ours.prepare(request_for(ours, SPACES["computer"], screenshot(150, 90, 3), "Go.").messages).prompt
-    tokens = [11, 42, 7, 300, 5]
-    with torch.inference_mode():
-        engine.reset()
-        engine._ensure_capacity(len(prompt.ids) + 32)
-        engine._prefill(prompt, 0)
-        together = engine._forward_chunk(tokens).clone()
-        length = engine._length
-        engine._truncate(len(prompt.ids))
-        one_by_one = torch.stack([engine._forward_chunk([t])[0].clone() for t in tokens])
-    assert length == engine._length == len(prompt.ids) + len(tokens)
-    assert torch.allclose(together, one_by_one, atol=1e-4, rtol=1e-4)
-    # Position matters: the same tokens one slot later give other logits.
-    with torch.inference_mode():
-        shifted = engine._forward_chunk(tokens).clone()
-    assert not torch.allclose(shifted, together, atol=1e-3)
-
-
 def test_the_unchanged_prompt_start_is_not_prefilled_again(
     pair: tuple[TransformersBackend, TransformersBackend],
 ) -> None:
@@ -113,24 +90,33 @@ def test_the_unchanged_prompt_start_is_not_prefilled_again(
     assert 0 < timings.reused_tokens < prepared.prompt.first_image_index
 
 
-def test_grammar_drafts_save_passes_and_change_no_token(
+def test_grammar_drafts_save_passes_and_change_no_logit(
     pair: tuple[TransformersBackend, TransformersBackend],
 ) -> None:
+    """A draft is checked in one chunk, each of its tokens at its own cache slot and position: every row of logits
+    the chooser sees is the row one token at a time gives (the comparisons with `generate` cover the positions)."""
+    import torch
+
     ours, _ = pair
     reseed(pair, 9)
     request = request_for(ours, SPACES["computer"], screenshot(180, 110, 9), "Click it.")
-    prepared = ours.prepare(request.messages)
+    prompt = ours.prepare(request.messages).prompt
     grammar = ours.grammar(request)
-    drafted, with_drafts = ours.run(prepared, grammar, 48)
-    ours.engine.draft = False
+    runs = []
     try:
-        plain, without = ours.run(prepared, grammar, 48)
+        for draft in (True, False):
+            ours.engine.draft = draft
+            chooser = RecordingChooser(ours.stop_token_ids, grammar)
+            runs.append((ours.engine.run(prompt, chooser, 48), torch.stack(chooser.rows)))
     finally:
         ours.engine.draft = True
-    assert drafted == plain
-    assert without.forward_passes == len(plain) - 1
+    (drafted, drafted_rows), (plain, plain_rows) = runs
+    assert drafted.token_ids == plain.token_ids
+    assert torch.allclose(drafted_rows, plain_rows, atol=1e-4, rtol=1e-4)
+    assert plain.forward_passes == len(plain.token_ids) - 1 and plain.drafted == 0
     # The tiny tokenizer spells forced text one way, so most of the call's scaffolding comes from drafts.
-    assert with_drafts.forward_passes < without.forward_passes * 0.7
+    assert drafted.forward_passes < plain.forward_passes * 0.7
+    assert drafted.forward_passes + drafted.drafted == plain.forward_passes
 
 
 def test_the_cache_grows_for_a_longer_prompt(pair: tuple[TransformersBackend, TransformersBackend],
@@ -140,9 +126,9 @@ def test_the_cache_grows_for_a_longer_prompt(pair: tuple[TransformersBackend, Tr
     monkeypatch.setattr(engine_module, "CACHE_GRANULE", 16)
     short = request_for(ours, SPACES["computer"], screenshot(80, 60, 4), "Go.")
     ours.run(ours.prepare(short.messages), None, 4)
-    capacity = ours.engine._capacity
-    got, _ = ours.run(ours.prepare(two_image_messages(4)), None, 20, 20)
-    assert ours.engine._capacity > capacity
+    got, timings = ours.run(ours.prepare(two_image_messages(4)), None, 20, 20)
+    # The two prompts share their first tokens, but the new, larger cache starts empty.
+    assert timings.reused_tokens == 0
     want, _ = reference.run(reference.prepare(two_image_messages(4)), None, 20, 20)
     assert got == want
 
@@ -163,36 +149,65 @@ def test_the_chooser_only_lets_the_grammar_through(pair: tuple[TransformersBacke
     assert chooser.forced_text().startswith("<tool_call>"[len(first):] + '\n{"name": "computer_use"')
 
 
-def test_a_padded_pass_reads_nothing_back_from_the_device(
+def test_a_step_reads_nothing_back_from_the_device_outside_the_chooser(
     pair: tuple[TransformersBackend, TransformersBackend], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """What a CUDA graph can hold: a pass that turns no tensor into a Python value (capture fails on that).
-    The prefill reads nothing back either, once its image size was seen: images go in by an index put, and
-    attention needs no mask."""
+    """What a CUDA graph can hold: passes that turn no tensor into a Python value (capture fails on that). Only
+    choosing a token reads logits back. The prefill reads nothing back either, once its image size was seen:
+    images go in by an index put, and attention needs no mask."""
     import torch
 
     ours, _ = pair
+    reseed(pair, 1)
     engine = ours.engine
-    prompt = ours.prepare(request_for(ours, SPACES["computer"], screenshot(150, 90, 1), "Go.").messages).prompt
-    with torch.inference_mode():
+    request = request_for(ours, SPACES["computer"], screenshot(150, 90, 1), "Go.")
+    prompt = ours.prepare(request.messages).prompt
+    grammar = ours.grammar(request)
+    armed = False
+
+    def guarded(name: str) -> object:
+        original = getattr(torch.Tensor, name)
+
+        def read_back(self: torch.Tensor, *args: object, **kwargs: object) -> object:
+            if armed:
+                raise AssertionError(f"a device value was read back ({name}) outside the chooser")
+            return original(self, *args, **kwargs)
+
+        return read_back
+
+    class Unguarded(TokenChooser):
+        def choose(self, logits: object) -> int:
+            nonlocal armed
+            armed = False
+            try:
+                return super().choose(logits)
+            finally:
+                armed = True
+
+    chunks: list[int] = []
+    hook = ours.model.register_forward_pre_hook(
+        lambda _m, _a, kwargs: chunks.append(kwargs["input_ids"].shape[1]) if "input_ids" in kwargs else None,
+        with_kwargs=True,
+    )
+    try:
         engine.reset()
-        engine._ensure_capacity(len(prompt.ids) + 32)
-        engine._prefill(prompt, 0)  # the vision path's layouts for this image size are built on the host once
-
-        def refuse(*_: object, **__: object) -> None:
-            raise AssertionError("a device value was read back during the pass")
-
+        engine.run(prompt, TokenChooser(ours.stop_token_ids, grammar), 48)  # builds this image size's layouts
+        choosers = [Unguarded(ours.stop_token_ids, grammar) for _ in range(2)]
         for name in ("item", "tolist", "__bool__", "__int__", "__float__"):
-            monkeypatch.setattr(torch.Tensor, name, refuse)
+            monkeypatch.setattr(torch.Tensor, name, guarded(name))
+        armed = True
         with pytest.raises(AssertionError, match="read back"):
             bool(torch.ones(1))  # the guard itself works
-        engine._prefill(prompt, 0)
-        for bucket in engine_module.CHUNK_BUCKETS:
-            engine._buffers.load([5] * bucket, bucket, engine._length, engine._rope_delta)
-            engine._forward_buffers(bucket)
-            engine._cache.crop(-bucket)
-        engine._prefill(prompt, 1)  # a continued prefill, after a reused start
-    monkeypatch.undo()
+        continued = engine.run(prompt, choosers[0], 48)  # a prefill after a reused prompt start
+        engine.reset()
+        fresh = engine.run(prompt, choosers[1], 48)  # a new cache, prefilled from empty
+    finally:
+        armed = False
+        hook.remove()
+        monkeypatch.undo()
+    assert continued.reused_prefix > 0 and fresh.reused_prefix == 0
+    # Decode passes of one token and padded drafts both ran under the guard.
+    assert 1 in chunks and any(n > 1 for n in chunks)
 
 
 def test_a_step_cut_short_leaves_no_half_written_cache(pair: tuple[TransformersBackend, TransformersBackend]) -> None:
@@ -201,7 +216,8 @@ def test_a_step_cut_short_leaves_no_half_written_cache(pair: tuple[TransformersB
     request = request_for(ours, SPACES["computer"], screenshot(160, 100, 6), "Go.")
     prepared = ours.prepare(request.messages)
     ours.run(prepared, None, 8)
-    assert ours.engine._length > 0
+    _, timings = ours.run(prepared, None, 8)
+    assert ours.engine.cached_tokens > 0 and timings.reused_tokens > 0
 
     class Interrupted(TokenChooser):
         def choose(self, logits: object) -> int:
@@ -211,57 +227,56 @@ def test_a_step_cut_short_leaves_no_half_written_cache(pair: tuple[TransformersB
 
     with pytest.raises(KeyboardInterrupt):
         ours.engine.run(prepared.prompt, Interrupted(ours.stop_token_ids, min_new_tokens=10), 10)
-    assert ours.engine._length == 0 and ours.engine._capacity == 0
+    assert ours.engine.cached_tokens == 0
     got, timings = ours.run(prepared, None, 12, 12)
     want, _ = reference.run(reference.prepare(request.messages), None, 12, 12)
     assert got == want and timings.reused_tokens == 0
 
 
-class _StandInGraph:
-    """A CUDA graph's stand-in on the CPU: replaying runs the recorded pass into the graph's output tensor,
-    or, broken, writes what a graph with a stale constant might: the wrong numbers, silently."""
+class StandInGraphs:
+    """CUDA graphs' stand-in on the CPU: a replay runs the recorded pass into the graph's output tensor, as a real
+    one does (advancing the cache), or, broken, writes what a graph with a stale constant might: the wrong numbers,
+    silently."""
 
-    def __init__(self, engine: object, bucket: int, output: object, broken: bool) -> None:
-        self.engine, self.bucket, self.output, self.broken, self.replays = engine, bucket, output, broken, 0
+    def __init__(self, broken: bool) -> None:
+        self.broken = broken
+        self.graphs: list[StandInGraphs.Graph] = []
 
-    def replay(self) -> None:
-        # Like a real graph, it writes the tensor it was recorded with, wherever the engine looks now.
-        self.replays += 1
-        engine, bucket = self.engine, self.bucket
-        buffers = engine._buffers  # type: ignore[attr-defined]
-        out = engine.model(input_ids=buffers.ids[:, :bucket], position_ids=buffers.positions[bucket],  # type: ignore[attr-defined]
-                           attention_mask=buffers.masks[bucket], cache=engine._cache, use_cache=True).logits[0]  # type: ignore[attr-defined]
-        self.output.copy_(out * 0 if self.broken else out)  # type: ignore[attr-defined]
+    class Graph:
+        def __init__(self, run_pass: Callable[[], Any], output: Any, broken: bool) -> None:
+            self.run_pass, self.output, self.broken, self.replays = run_pass, output, broken, 0
+
+        def replay(self) -> None:
+            self.replays += 1
+            out = self.run_pass()
+            self.output.copy_(out * 0 if self.broken else out)
+
+    def __call__(self, run_pass: Callable[[], Any], rewind: Callable[[], None]) -> tuple[Any, Any]:
+        import torch
+
+        shape = run_pass().shape  # a real capture runs nothing; here one eager pass tells the output's shape
+        rewind()
+        self.graphs.append(self.Graph(run_pass, torch.zeros(shape), self.broken))
+        return self.graphs[-1], self.graphs[-1].output
 
 
 @pytest.mark.parametrize("broken", [False, True], ids=["sound", "broken"])
 def test_graph_replays_are_checked_once_against_an_eager_pass(
-    pair: tuple[TransformersBackend, TransformersBackend], monkeypatch: pytest.MonkeyPatch, broken: bool,
+    pair: tuple[TransformersBackend, TransformersBackend], broken: bool,
 ) -> None:
-    import torch
-
     ours, reference = pair
     reseed(pair, 11)
-    engine = ours.engine
-    graphs: list[_StandInGraph] = []
-
-    def record(bucket: int) -> _StandInGraph:
-        output = torch.zeros((bucket, ours.model.config.text_config.vocab_size))
-        engine._buffers.logits[bucket] = output
-        graphs.append(_StandInGraph(engine, bucket, output, broken))
-        return graphs[-1]
-
-    monkeypatch.setattr(engine, "_record", record)
-    monkeypatch.setattr(engine, "use_graphs", True)
+    graphs = StandInGraphs(broken)
+    engine = StepEngine(ours.model, ours.tokenizer, FastVision(ours.visual), lambda: None, capture=graphs)
+    assert engine.use_graphs
     request = request_for(ours, SPACES["computer"], screenshot(150, 100, 11), "Go.")
-    got, _ = ours.run(ours.prepare(request.messages), None, 16, 16)
+    got = engine.run(ours.prepare(request.messages).prompt, TokenChooser(ours.stop_token_ids, min_new_tokens=16), 16)
     want, _ = reference.run(reference.prepare(request.messages), None, 16, 16)
-    assert got == want
-    assert len(graphs) == len(engine_module.CHUNK_BUCKETS)
+    assert got.token_ids == want
+    assert len(graphs.graphs) == len(CHUNK_BUCKETS)
     # A sound graph keeps serving every decode pass; a broken one is caught at its first replay and dropped.
     assert engine.use_graphs is not broken
-    assert sum(g.replays for g in graphs) == (1 if broken else 15)
-    engine.reset()
+    assert sum(g.replays for g in graphs.graphs) == (1 if broken else 15)
 
 
 def test_sampling_is_seeded_and_stays_inside_the_grammar(tiny_model_dir: Path) -> None:

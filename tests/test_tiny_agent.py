@@ -30,7 +30,7 @@ def test_tiny_model_drives_the_loop(tiny_model_dir: Path, tmp_path: Path) -> Non
     try:
         result = Agent(env, backend, AgentConfig(max_steps=3, retries_on_bad_answer=0)).run("press it", tmp_path / "ep")
         # Our engine answered (its cache holds the last step), and from the second step on it reused the prompt's start.
-        assert backend.engine._length > 0
+        assert backend.engine.cached_tokens > 0
         assert result.steps < 2 or backend.last_timings.reused_tokens > 0
     finally:
         env.close()

@@ -7,6 +7,7 @@ blocks are all exercised in fp32 on the CPU.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import torch
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from actions.geometry import smart_resize
+from agent.models.archs import ARCHS, CONFIG_TOKENS, qwen_config
 from agent.models.vision_fast import FastVision, build_geometry
 from tests.support.vision import Grids, random_pixels, sharpen_vision, stock_image_features
 
@@ -33,32 +35,10 @@ GRID_VIDEO = (2, 8, 12)  # two frames: full-attention blocks attend per frame
 
 
 def _config() -> Qwen2_5_VLConfig:
-    return Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": 128,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
-            "bos_token_id": 0,
-            "eos_token_id": 1,
-            "pad_token_id": 0,
-        },
-        vision_config={
-            "depth": 4,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_heads": 2,
-            "out_hidden_size": 64,
-            "fullatt_block_indexes": [1, 3],
-            "window_size": 112,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-    )
+    """The tiny architecture with a deeper, wider tower: two windowed blocks, each followed by a full one."""
+    tiny = ARCHS["tiny"]
+    vision = {**tiny.vision, "depth": 4, "hidden_size": 64, "intermediate_size": 128, "fullatt_block_indexes": [1, 3]}
+    return qwen_config(replace(tiny, vision=vision), {t: i for i, t in enumerate(CONFIG_TOKENS)}, vocab_size=128)
 
 
 @pytest.fixture(scope="module")

@@ -20,57 +20,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
+
+from agent.models import transformers_fence as fence
 
 # Chunk lengths a forward pass is padded to after prefill: one decode token, or one token plus a draft.
 # Each has its own CUDA graph; drafts longer than the largest are cut.
 CHUNK_BUCKETS: tuple[int, ...] = (1, 4, 8, 16)
 # The cache is allocated in multiples of this many tokens.
 CACHE_GRANULE = 1024
-# The language model's attention under our engine: SDPA, plus a prefill that continues a cached prompt start.
-ATTENTION = "agent_sdpa"
-
-
-def use_engine_attention(model: Any) -> None:
-    """Route the language model's attention through `continued_prefill_attention` (vision is untouched).
-
-    Plain SDPA would take a prefill after a reused prompt start with a dense mask over the whole static
-    cache, which rules out its flash kernel.
-    """
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    AttentionInterface.register(ATTENTION, continued_prefill_attention)
-    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
-    model.set_attn_implementation({"text_config": ATTENTION})
-
-
-def continued_prefill_attention(
-    module: Any, query: Any, key: Any, value: Any, attention_mask: Any, engine_prompt_length: int | None = None,
-    **kwargs: Any,
-) -> tuple[Any, None]:
-    """transformers' SDPA attention, except in the engine's prefill (which passes `engine_prompt_length`).
-
-    There, the first `engine_prompt_length` cache slots are real (the rest is empty) and the queries are the
-    last of them, or all of them from an empty cache: causal attention aligned to the bottom right, which SDPA
-    runs with its flash kernel when given a causal bias instead of a dense mask.
-    """
-    import torch.nn.functional as F
-    from torch.nn.attention.bias import causal_lower_right
-    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
-
-    if engine_prompt_length is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
-    groups = module.num_key_value_groups
-    key = repeat_kv(key[:, :, :engine_prompt_length], groups)
-    value = repeat_kv(value[:, :, :engine_prompt_length], groups)
-    bias = causal_lower_right(query.shape[2], engine_prompt_length)
-    output = F.scaled_dot_product_attention(query, key, value, attn_mask=bias, scale=module.scaling)
-    return output.transpose(1, 2).contiguous(), None
-
-
 @dataclass
 class PromptTensors:
     """One prompt, ready for the engine: token ids on the host and device, positions, pixels."""
@@ -99,15 +59,11 @@ def rope_positions(model: Any, inputs: Any) -> tuple[Any, int]:
     """
     import torch
 
-    inner = getattr(model, "model", model)
     input_ids = inputs["input_ids"]
     if inputs.get("image_grid_thw") is None:
         length = input_ids.shape[1]
         return torch.arange(length).view(1, 1, -1).expand(3, 1, -1).clone(), 0
-    positions, deltas = inner.get_rope_index(
-        input_ids, mm_token_type_ids=inputs["mm_token_type_ids"], image_grid_thw=inputs["image_grid_thw"]
-    )
-    return positions, int(deltas.reshape(-1)[0])
+    return fence.rope_index(model, input_ids, inputs["mm_token_type_ids"], inputs["image_grid_thw"])
 
 
 @dataclass
@@ -189,11 +145,47 @@ class TokenChooser:
         return str(self._matcher.find_jump_forward_string())
 
 
+class GraphCapture(Protocol):
+    """Records a forward pass so it can be replayed: (the graph, the output tensor every replay rewrites).
+
+    `run_pass` runs the pass eagerly (it advances the cache); `rewind` undoes that advance.
+    """
+
+    def __call__(self, run_pass: Callable[[], Any], rewind: Callable[[], None]) -> tuple[Any, Any]: ...
+
+
+class CudaGraphs:
+    """Captures passes as CUDA graphs; one engine's graphs share one memory pool."""
+
+    def __init__(self) -> None:
+        self.pool: Any | None = None
+
+    def __call__(self, run_pass: Callable[[], Any], rewind: Callable[[], None]) -> tuple[Any, Any]:
+        import torch
+
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            # Warm-up runs allocate workspaces outside the graph; each advanced the cache, so rewind it.
+            for _ in range(2):
+                run_pass()
+                rewind()
+        torch.cuda.current_stream().wait_stream(stream)
+        if self.pool is None:
+            self.pool = torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            # The pass's output tensor belongs to the graph: every replay rewrites it in place.
+            output = run_pass()
+        return graph, output
+
+
 class StepEngine:
     """Prefill and decode over one static KV cache that outlives the step.
 
     `encode_images(pixel_values, grids)` returns the merged image embeddings in prompt order; the backend
-    passes the fast vision path or the model's own.
+    passes the fast vision path or the model's own. Decode passes are replayed from graphs that `capture`
+    records: CUDA graphs by default on one GPU, none elsewhere.
     """
 
     def __init__(
@@ -204,6 +196,7 @@ class StepEngine:
         synchronize: Callable[[], None],
         cuda_graphs: bool = True,
         draft: bool = True,
+        capture: GraphCapture | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -212,7 +205,10 @@ class StepEngine:
         self.device = model.device
         # A model sharded over several GPUs (device_map="auto") runs on more than the one stream a graph records.
         sharded = len(set(getattr(model, "hf_device_map", {}).values())) > 1
-        self.use_graphs = cuda_graphs and self.device.type == "cuda" and not sharded
+        if capture is None and self.device.type == "cuda" and not sharded:
+            capture = CudaGraphs()
+        self.capture = capture
+        self.use_graphs = cuda_graphs and capture is not None
         self.draft = draft
         self._cache: Any | None = None
         self._capacity = 0
@@ -220,14 +216,11 @@ class StepEngine:
         self._cached_ids: list[int] = []  # the token behind each cache slot below _length
         self._buffers: _ChunkBuffers | None = None
         self._graphs: dict[int, Any] = {}
-        self._graph_pool: Any | None = None
         self._rope_delta = 0
 
     # --- the cache ---------------------------------------------------------------------------------------
 
     def _ensure_capacity(self, tokens: int) -> None:
-        from transformers import StaticCache
-
         if tokens <= self._capacity:
             return
         # Room to grow: a new allocation drops the reusable prompt start (and the graphs), and an episode's
@@ -235,16 +228,21 @@ class StepEngine:
         capacity = -(-(tokens + tokens // 4 + CACHE_GRANULE) // CACHE_GRANULE) * CACHE_GRANULE
         logger.debug("allocating a static KV cache of {} tokens", capacity)
         self.reset()  # the old cache goes before the new one is allocated
-        self._cache = StaticCache(config=self.model.config, max_cache_len=capacity)
+        self._cache = fence.static_cache(self.model, capacity)
         self._capacity = capacity
         self._buffers = _ChunkBuffers(capacity, self.device)
 
     def _truncate(self, length: int) -> None:
         """Forget cache slots from `length` on (they are overwritten later; the mask hides them until then)."""
         if length < self._length:
-            self._cache.crop(length - self._length)  # a static cache crops by a negative count
+            fence.drop_last(self._cache, self._length - length)
         self._length = length
         del self._cached_ids[length:]
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens whose keys and values the cache holds now (the last step's prompt and answer)."""
+        return self._length
 
     def reset(self) -> None:
         """Drop the cache (the next step prefills from scratch)."""
@@ -336,23 +334,11 @@ class StepEngine:
             where = [i - start for i, t in enumerate(prompt.ids) if t == prompt.image_token_id and i >= start]
             index = torch.tensor(where, device=embeds.device)
             embeds[0, index] = image_embeds.to(embeds.dtype)
-        # Our attention applies the causal bias itself, after a reused start as from an empty cache, so every
-        # layer kind gets no mask: transformers would build a dense one over the whole static cache, which
-        # rules out SDPA's flash kernel even for a fresh prompt.
-        layer_kinds = getattr(model.config.get_text_config(), "layer_types", None) or ["full_attention"]
-        output = model(
-            inputs_embeds=embeds,
-            position_ids=prompt.positions[:, :, start:],
-            attention_mask=dict.fromkeys(layer_kinds),
-            cache=self._cache,
-            use_cache=True,
-            logits_to_keep=1,
-            engine_prompt_length=len(prompt.ids),
-        )
+        logits = fence.prefill_logits(model, self._cache, embeds, prompt.positions[:, :, start:], len(prompt.ids))
         self._length = len(prompt.ids)
         self._cached_ids = list(prompt.ids)
         self._rope_delta = prompt.rope_delta
-        return output.logits[0, -1], vision_end
+        return logits, vision_end
 
     def _draft(self, chooser: TokenChooser, room: int) -> list[int]:
         if not self.draft or room <= 0:
@@ -384,8 +370,7 @@ class StepEngine:
             logits = self._forward_buffers(bucket)
         self._cached_ids.extend(tokens)
         self._length += n
-        if bucket > n:
-            self._cache.crop(n - bucket)  # the padding's slots
+        fence.drop_last(self._cache, bucket - n)  # the padding's slots
         return logits[:n]
 
     def _check_graph(self, bucket: int, replayed: Any) -> Any:
@@ -398,7 +383,7 @@ class StepEngine:
         import torch
 
         replayed = replayed.clone()
-        self._cache.crop(-bucket)
+        fence.drop_last(self._cache, bucket)
         eager = self._forward_buffers(bucket)
         if not torch.allclose(replayed.float(), eager.float(), rtol=1e-2, atol=1e-2):
             self.use_graphs = False
@@ -409,14 +394,8 @@ class StepEngine:
 
     def _forward_buffers(self, bucket: int) -> Any:
         buffers = self._buffers
-        output = self.model(
-            input_ids=buffers.ids[:, :bucket],
-            position_ids=buffers.positions[bucket],
-            attention_mask=buffers.masks[bucket],
-            cache=self._cache,
-            use_cache=True,
-        )
-        return output.logits[0]
+        return fence.chunk_logits(self.model, self._cache, buffers.ids[:, :bucket], buffers.positions[bucket],
+                                  buffers.masks[bucket])
 
     def _capture_all(self) -> None:
         """Record each bucket's padded forward pass as a CUDA graph (once per cache allocation); replays read
@@ -438,28 +417,13 @@ class StepEngine:
                            exc)
 
     def _record(self, bucket: int) -> Any:
-        import torch
-
         started = time.perf_counter()
         length = self._length
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            # Warm-up runs allocate workspaces outside the graph; each advanced the cache, so rewind it.
-            for _ in range(2):
-                self._forward_buffers(bucket)
-                self._cache.crop(-bucket)
-        torch.cuda.current_stream().wait_stream(stream)
-        if self._graph_pool is None:
-            self._graph_pool = torch.cuda.graph_pool_handle()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._graph_pool):
-            # The pass's output tensor belongs to the graph: every replay rewrites it in place.
-            self._buffers.logits[bucket] = self._forward_buffers(bucket)
+        graph, self._buffers.logits[bucket] = self.capture(lambda: self._forward_buffers(bucket),
+                                                           lambda: fence.drop_last(self._cache, bucket))
         # Capturing records the kernels without running them: the cache length is where it was.
         assert self._length == length
-        logger.debug("captured the {}-token forward pass as a CUDA graph in {:.2f} s", bucket,
-                     time.perf_counter() - started)
+        logger.debug("captured the {}-token forward pass as a graph in {:.2f} s", bucket, time.perf_counter() - started)
         return graph
 
 
@@ -499,5 +463,5 @@ class _ChunkBuffers:
         self.masks[bucket].copy_((torch.arange(self.capacity).view(1, -1) <= rows.view(-1, 1)).view(1, 1, bucket, -1))
 
 
-__all__ = ["CHUNK_BUCKETS", "Decoded", "PromptTensors", "StepEngine", "TokenChooser", "rope_positions",
-           "use_engine_attention"]
+__all__ = ["CHUNK_BUCKETS", "CudaGraphs", "Decoded", "GraphCapture", "PromptTensors", "StepEngine", "TokenChooser",
+           "rope_positions"]

@@ -17,6 +17,7 @@ from loguru import logger
 
 from actions.geometry import CHECKPOINT_MAX_PIXELS, CHECKPOINT_MIN_PIXELS
 from actions.space import SPACES
+from agent.models.archs import ARCHS, CONFIG_TOKENS, qwen_config
 from prompts.qwen import cookbook_tool
 
 SPACE_TAGS = sorted({tag for space in SPACES.values() for tag in space.tags})
@@ -128,7 +129,7 @@ def _build_tokenizer():  # -> transformers.PreTrainedTokenizerBase
 
     # Take the text pipeline from transformers' own Qwen2 tokenizer class so ours splits text the same way,
     # but a fresh model: the class's placeholder vocabulary must not leak into the trained one.
-    reference = Qwen2Tokenizer()._tokenizer
+    reference = Qwen2Tokenizer().backend_tokenizer
     pipeline = Tokenizer(BPE())
     pipeline.normalizer = reference.normalizer
     pipeline.pre_tokenizer = reference.pre_tokenizer
@@ -152,49 +153,6 @@ def _build_tokenizer():  # -> transformers.PreTrainedTokenizerBase
         {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}, replace_extra_special_tokens=False
     )
     return tokenizer
-
-
-def _build_config(tokenizer, vocab_size: int):  # -> Qwen2_5_VLConfig
-    from transformers import Qwen2_5_VLConfig
-
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t, _ in QWEN_ADDED_TOKENS}
-    text_hidden = 64
-    return Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": vocab_size,
-            "hidden_size": text_hidden,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 32768,
-            "max_window_layers": 2,
-            "rms_norm_eps": 1e-6,
-            # head_dim 16: the multimodal rotary sections (temporal, height, width) cover its 8 frequencies.
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
-            "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": text_hidden,
-            "fullatt_block_indexes": [1],
-            "window_size": 112,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "tokens_per_second": 2,
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=False,
-    )
 
 
 def make_tiny_model(directory: str | Path, seed: int = 0) -> Path:
@@ -228,7 +186,7 @@ def make_tiny_model(directory: str | Path, seed: int = 0) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(directory)
     # Round the embedding table up like the released checkpoints pad theirs (152064 > 151665 tokens).
     vocab_size = -(-len(tokenizer) // 64) * 64
-    config = _build_config(tokenizer, vocab_size)
+    config = qwen_config(ARCHS["tiny"], {t: tokenizer.convert_tokens_to_ids(t) for t in CONFIG_TOKENS}, vocab_size)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

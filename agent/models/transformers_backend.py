@@ -13,7 +13,6 @@ the reference our engine's greedy output is checked against.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import time
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ from loguru import logger
 
 from actions.geometry import GeometryError, ImageBudget
 from agent.models.base import Finish, Generation, GenerationRequest, ModelError
-from agent.models.engine import PromptTensors, StepEngine, TokenChooser, rope_positions, use_engine_attention
+from agent.models import transformers_fence as fence
+from agent.models.engine import PromptTensors, StepEngine, TokenChooser, rope_positions
 from agent.models.grammar import ToolCallGrammars
 from agent.models.grammar_cache import grammar_cache_dir
 from agent.models.loading import check_vision_tokens, read_checkpoint_config, resolve_checkpoint
@@ -140,7 +140,7 @@ def _apply_pixel_limits(image_processor: Any, settings: ModelSettings) -> ImageB
         )
     except GeometryError as exc:
         raise ModelError(f"with this checkpoint's pixel limits: {exc}") from None
-    image_processor.size = dataclasses.replace(size, shortest_edge=min_pixels, longest_edge=max_pixels)
+    fence.set_pixel_limits(image_processor, min_pixels, max_pixels)
     return budget
 
 
@@ -174,6 +174,7 @@ class TransformersBackend:
     def __init__(self, settings: ModelSettings) -> None:
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
+        fence.check_versions()  # before seconds of loading, not at the first step
         self.settings = settings
         self.checkpoint: Path = resolve_checkpoint(settings.model)
         config = read_checkpoint_config(self.checkpoint)
@@ -220,6 +221,7 @@ class TransformersBackend:
         The benchmark builds random-weight 3B/7B architectures this way (no download) and must time the very
         prepare/run path that `__init__` sets up; `settings.device`/`dtype` are ignored for the model's own.
         """
+        fence.check_versions()
         backend = cls.__new__(cls)
         backend.settings = settings
         backend.checkpoint = Path(name)
@@ -252,7 +254,7 @@ class TransformersBackend:
         from agent.models.vision_fast import FastVision
 
         if self.settings.engine == "fast":
-            use_engine_attention(model)
+            fence.use_engine_attention(model)
         self.engine = StepEngine(model, self.tokenizer, FastVision(self.visual), self._synchronize)
         self.last_timings: StepTimings | None = None
 
@@ -268,8 +270,7 @@ class TransformersBackend:
 
     @property
     def visual(self) -> Any:
-        inner = getattr(self.model, "model", self.model)
-        return getattr(inner, "visual", None) or self.model.visual
+        return fence.vision_tower(self.model)
 
     # Stage 1: preprocessing.
     def prepare(self, messages: list[ChatMessage]) -> PreparedInputs:

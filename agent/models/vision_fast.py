@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from loguru import logger
 from torch import nn
-from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import apply_rotary_pos_emb_vision
-from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position_ids, get_vision_window_index
+
+from agent.models import transformers_fence as fence
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
@@ -130,18 +130,14 @@ def build_geometry(visual: nn.Module, grids: Sequence[Grid], device: torch.devic
             raise ValueError(f"grid {grid} is not a positive (t, h, w) with h and w multiples of {merge}")
     # The helpers run on the host (grid_thw is a CPU tensor); only their results travel to the device.
     grid_thw = torch.tensor(grids, dtype=torch.long)
-    window_index, cu_window_seqlens = get_vision_window_index(
-        grid_thw, spatial_merge_size=merge, window_size=visual.window_size, patch_size=visual.patch_size
-    )
-    cu_seqlens = get_vision_cu_seqlens(grid_thw)
-    position_ids = get_vision_position_ids(grid_thw, merge)
+    indices = fence.vision_indices(visual, grid_thw)
+    window_index, cu_window_seqlens, cu_seqlens = indices.window_index, indices.cu_window_seqlens, indices.cu_seqlens
     num_patches = sum(t * h * w for t, h, w in grids)
     # The stock model permutes merge units (groups of `unit` consecutive patches); expand to patches.
     patch_order = (window_index[:, None] * unit + torch.arange(unit)).reshape(-1)
     patch_order_dev = patch_order.to(device)
     # The rotary module's own forward, on the model's device, so cos/sin are bit-identical to the stock ones.
-    position_ids = position_ids.to(device)
-    cos, sin = visual.rotary_pos_emb(position_ids, position_ids)
+    cos, sin = fence.vision_rotary(visual, indices.position_ids.to(device))
     cos, sin = cos.index_select(0, patch_order_dev), sin.index_select(0, patch_order_dev)
     window_lengths = [n for n in (cu_window_seqlens[1:] - cu_window_seqlens[:-1]).tolist() if n > 0]
     frame_lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
@@ -180,8 +176,7 @@ def _attention(attn: nn.Module, hidden: torch.Tensor, layout: SegmentLayout) -> 
         qkv = qkv.index_select(0, layout.gather)
     shape = (layout.num_segments, layout.max_len)
     q, k, v = qkv.view(*shape, 3, heads, head_dim).unbind(2)  # each (segments, max_len, heads, head_dim)
-    # The stock rotary helper: q and k go through float32 and back, exactly as in the stock forward.
-    q, k = apply_rotary_pos_emb_vision(q, k, layout.cos.view(*shape, -1), layout.sin.view(*shape, -1))
+    q, k = fence.rotate_vision(q, k, layout.cos.view(*shape, -1), layout.sin.view(*shape, -1))
     out = F.scaled_dot_product_attention(
         q.transpose(1, 2),
         k.transpose(1, 2),
