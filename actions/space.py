@@ -43,7 +43,7 @@ class ActionSpace:
 
     @cached_property
     def _adapter(self) -> TypeAdapter[Any]:
-        union = Annotated[Union[self.actions], Field(discriminator="action")]  # noqa: UP007
+        union = Annotated[Union[self.actions], Field(discriminator="action")]
         return TypeAdapter(union)
 
     @property

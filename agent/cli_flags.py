@@ -148,7 +148,7 @@ class Parser(argparse.ArgumentParser):
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint} (choose from {', '.join(choices)})")
 
-    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             command = self._command_parser(getattr(parsed, "command", None))

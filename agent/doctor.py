@@ -136,6 +136,6 @@ def calibrate_command(env: object) -> int:
     try:
         report = calibrate(env, ImageBudget())
     finally:
-        env.close()  # type: ignore[attr-defined]
+        env.close()
     print(report.summary())
     return 0 if report.ok else 1

@@ -172,7 +172,7 @@ class BrowserEnvironment:
         if self._context is not None:
             try:
                 self._context.close()
-            except Exception as exc:  # a context of a dead browser: nothing left to release
+            except Exception as exc:  # noqa: BLE001 - a context of a dead browser: nothing left to release
                 logger.debug("closing the old browser context failed: {}", exc)
         # A phone has a touchscreen (touch events on, `pointer: coarse`) but keeps the desktop layout:
         # is_mobile would lay a page without a viewport tag, as MiniWoB++'s, out 980 px wide and shrink it.
@@ -234,7 +234,7 @@ class BrowserEnvironment:
             finally:
                 cdp.detach()
             page.bring_to_front()
-        except Exception as exc:  # a tab that closed at once
+        except Exception as exc:  # noqa: BLE001 - a tab that closed at once
             logger.debug("fitting the tab's window to the screen failed: {}", exc)
 
     def _on_page_close(self, page: Any) -> None:
@@ -311,7 +311,7 @@ class BrowserEnvironment:
             if obj is not None:
                 try:
                     obj.close()
-                except Exception as exc:  # already dead; closing is best effort
+                except Exception as exc:  # noqa: BLE001 - already dead; closing is best effort
                     logger.debug("closing {} failed: {}", name, exc)
         if self._pw is not None:
             self._pw = None
@@ -418,7 +418,7 @@ class BrowserEnvironment:
     def _title(self, page: Any) -> str:
         try:
             return str(page.title())
-        except Exception as exc:  # the page navigated away mid-call; the title is only informative
+        except Exception as exc:  # noqa: BLE001 - the page navigated away mid-call; the title is only informative
             logger.debug("reading the title failed: {}", exc)
             return ""
 
@@ -435,7 +435,7 @@ class BrowserEnvironment:
             return clip(dialog.message, 300)
         try:
             return self._page.evaluate(TEXT_AT_JS, [x, y])
-        except Exception as exc:  # informative only: a page mid-navigation has no answer
+        except Exception as exc:  # noqa: BLE001 - informative only: a page mid-navigation has no answer
             logger.debug("reading the text at ({}, {}) failed: {}", x, y, exc)
             return None
 

@@ -80,7 +80,7 @@ class TabWatch:
             self._cdp.send("Runtime.addBinding", {"name": _INPUT_BINDING, "executionContextName": _INPUT_WORLD})
             self._cdp.send("Page.addScriptToEvaluateOnNewDocument",
                            {"source": _INPUT_LISTENER_JS, "worldName": _INPUT_WORLD, "runImmediately": True})
-        except Exception as exc:  # a tab that closed at once; nothing to watch
+        except Exception as exc:  # noqa: BLE001 - a tab that closed at once; nothing to watch
             logger.debug("no CDP session for the tab ({}); its dialogs are seen only when answered here", exc)
             self._cdp = None
 

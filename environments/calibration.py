@@ -269,7 +269,7 @@ def calibrate(
             action = LeftClick(coordinate=model_point).map_points(mapper.to_driver)
             env.act(action)
             model_points.append(model_point)
-            sent.append(action.coordinate)  # type: ignore[arg-type]
+            sent.append(action.coordinate)
         hits = surface.hits(len(centres), hit_timeout)
     finally:
         surface.close()

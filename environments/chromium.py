@@ -113,11 +113,11 @@ def _in_own_session() -> Iterator[None]:
         kwargs.setdefault("start_new_session", True)
         return original(*args, **kwargs)
 
-    asyncio.create_subprocess_exec = own_session  # type: ignore[assignment]
+    asyncio.create_subprocess_exec = own_session
     try:
         yield
     finally:
-        asyncio.create_subprocess_exec = original  # type: ignore[assignment]
+        asyncio.create_subprocess_exec = original
 
 
 class SharedPlaywright:
@@ -155,5 +155,5 @@ class SharedPlaywright:
             pw, cls._local.pw = cls._local.pw, None
             try:
                 pw.stop()
-            except Exception as exc:  # best effort: the driver process may already be gone
+            except Exception as exc:  # noqa: BLE001 - best effort: the driver process may already be gone
                 logger.debug("stopping Playwright failed: {}", exc)

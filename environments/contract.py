@@ -52,7 +52,7 @@ def check_environment(env: Environment) -> None:
         problems.append("observe() after close() returned an observation instead of raising EnvironmentUnavailable")
     except EnvironmentUnavailable:
         pass
-    except Exception as e:  # the contract names the one error a closed environment raises
+    except Exception as e:  # noqa: BLE001 - the contract names the one error a closed environment raises
         problems.append(f"observe() after close() raised {type(e).__name__} ({e}), not EnvironmentUnavailable")
     if problems:
         raise ContractError(f"{name} breaks the environment contract:\n" + "\n".join(f"- {p}" for p in problems))
@@ -61,7 +61,7 @@ def check_environment(env: Environment) -> None:
 def _call(fn: Callable[[], T], what: str, problems: list[str]) -> T | None:
     try:
         return fn()
-    except Exception as e:  # every failure is a finding, reported with the others
+    except Exception as e:  # noqa: BLE001 - every failure is a finding, reported with the others
         problems.append(f"{what} raised {type(e).__name__}: {e}")
         return None
 
@@ -98,7 +98,7 @@ def _check_off_screen_refused(env: Environment, geometry: ScreenGeometry, proble
                         "carried out instead of refused with ActionFailed")
     except ActionFailed:
         pass
-    except Exception as e:  # the contract names the error an impossible action raises
+    except Exception as e:  # noqa: BLE001 - the contract names the error an impossible action raises
         problems.append(f"{action.action} at {point}, off the screen, raised {type(e).__name__} ({e}), "
                         "not ActionFailed")
 

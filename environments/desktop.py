@@ -158,7 +158,7 @@ class DesktopEnvironment:
         if self._mss is not None:
             try:
                 self._mss.close()
-            except Exception as exc:  # best effort on a display that went away
+            except Exception as exc:  # noqa: BLE001 - best effort on a display that went away
                 logger.debug("closing mss failed: {}", exc)
         self._mss = None
         self._gui = None

@@ -55,7 +55,7 @@ class XInput:
                 self._d.change_keyboard_mapping(code, [(0, 0)])
             self._d.sync()
             self._d.close()
-        except Exception as exc:  # the server is gone already
+        except Exception as exc:  # noqa: BLE001 - the server is gone already
             logger.debug("closing the X input connection failed: {}", exc)
 
     # ---- pointer

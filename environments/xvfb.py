@@ -132,7 +132,7 @@ class VirtualDisplay:
             if client is not None:
                 try:
                     client.close()
-                except Exception as exc:  # the server may already be gone
+                except Exception as exc:  # noqa: BLE001 - the server may already be gone
                     logger.debug("closing {} failed: {}", what, exc)
         if self._proc.poll() is None:
             self._proc.terminate()

@@ -69,7 +69,7 @@ class OracleBackend:
             return next(self._script)
         except StopIteration:
             return Terminate(status="success")
-        except Exception as e:  # noqa: BLE001 - whatever the script hit, the instance cannot be judged
+        except Exception as e:  # whatever the script hit, the instance cannot be judged
             self._script = None
             logger.opt(exception=e).debug("the oracle script of {} crashed", self.task.name)  # the instance's log
             raise ModelError(f"the oracle script of {self.task.name} crashed ({type(e).__name__}: "

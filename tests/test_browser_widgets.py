@@ -56,7 +56,7 @@ def page(env: BrowserEnvironment) -> BrowserEnvironment:
         import time
 
         time.sleep(0.15)  # a server that takes a while; the fetch then renders
-        route.fulfill(body="ok")  # type: ignore[attr-defined]
+        route.fulfill(body="ok")
 
     env.page().unroute("**/*")
     env.page().route("**/slow", slow)

@@ -56,7 +56,7 @@ def test_oracle_solves_the_tasks_it_scripts(desktop_browser: Any, tmp_path: Path
             assert r.steps <= runs[r.task]["longest"], (r.task, r.seed, r.steps, "python -m evals.miniwob.budgets "
                                                         f"--fresh {r.task}")
     # Each episode was recorded by the agent itself, and the oracle's answers went through the parser.
-    episode = tmp_path / results[0].episode_dir  # type: ignore[operator]
+    episode = tmp_path / results[0].episode_dir
     header = json.loads((episode / "episode.json").read_text())
     assert header["model"] == "oracle" and header["result"]["stop_reason"] == "terminate"
     first = json.loads((episode / "steps.jsonl").read_text().splitlines()[0])
@@ -137,7 +137,7 @@ def test_oracle_on_the_phone_view_answers_by_touch(tmp_path: Path) -> None:
         env.close()
     assert all(r.outcome == "success" for r in results), results
     assert shot.size == (1080, 2400)  # 360x800 CSS px at device scale factor 3
-    episode = tmp_path / results[2].episode_dir  # type: ignore[operator]
+    episode = tmp_path / results[2].episode_dir
     assert json.loads((episode / "episode.json").read_text())["action_space"] == "mobile"
     lines = (episode / "steps.jsonl").read_text().splitlines()
     answers = [json.loads(line)["attempts"][0]["raw_text"] for line in lines]
@@ -165,7 +165,7 @@ def test_scripts_touch_cannot_do_are_skipped_on_the_phone_only() -> None:
         assert DESKTOP_SUITE.tasks[name].has_oracle() and not MOBILE_SUITE.tasks[name].has_oracle()
     task = MOBILE_SUITE.tasks["copy-paste"].from_seed(0)
     with pytest.raises(OracleError, match="cannot be done by touch: copies with ctrl"):
-        task.oracle(None)  # type: ignore[arg-type]  # refused before it looks at the environment
+        task.oracle(None)  # refused before it looks at the environment
     assert MOBILE_SUITE.tasks["click-button"].environment_options()["touch"] is True
     assert DESKTOP_SUITE.tasks["click-button"].environment_options()["touch"] is False
 

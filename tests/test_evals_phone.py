@@ -51,14 +51,14 @@ def test_scores_follow_the_device_state_not_the_agent(phone_env: Any) -> None:
     task = PHONE_SUITE.tasks["toggle-wifi"].from_seed(0)
     task.setup(phone_env)
     assert task.score(phone_env) == 0.0
-    target = "1" if task.params.state == "on" else "0"  # type: ignore[attr-defined]
+    target = "1" if task.params.state == "on" else "0"
     adb.put_setting("global", "wifi_on", target)  # the state changed by other means still counts
     assert task.score(phone_env) == 1.0
 
     note = PHONE_SUITE.tasks["create-note"].from_seed(1)
     note.setup(phone_env)
     assert note.score(phone_env) == 0.0
-    adb.push_text("/sdcard/Notes/note-9.txt", note.params.text)  # type: ignore[attr-defined]
+    adb.push_text("/sdcard/Notes/note-9.txt", note.params.text)
     assert note.score(phone_env) == 1.0
 
 

@@ -148,7 +148,7 @@ def test_miniwob_through_the_cli_stopped_and_resumed_equals_threads(cluster: Clu
     assert _outcomes(out) == _outcomes(tmp_path / "threads")  # the same seeds, the same successes
     after = _results(out)
     for k, r in after.items():
-        assert (out / r.episode_dir / "episode.json").exists() and r.attempt == 1  # type: ignore[operator]
+        assert (out / r.episode_dir / "episode.json").exists() and r.attempt == 1
         if k in first:
             assert r.finished_at == first[k].finished_at  # finished instances were not run again
     assert "instances/click-button__0/episode/report.html" in (out / "index.html").read_text()
@@ -158,9 +158,9 @@ def test_phone_tasks_on_the_cluster_equal_threads(cluster: Cluster, adb_server: 
     environment = {"adb_port": adb_server.port, "phone_size": SMALL_PHONE}
     common = dict(suite="phone", tasks=("toggle-wifi", "create-note"), n_combinations=1, agent="oracle",
                   environment=environment, progress=False)
-    run_eval(EvalSettings(out=tmp_path / "threads", **common))  # type: ignore[arg-type]
+    run_eval(EvalSettings(out=tmp_path / "threads", **common))
     summary = run_eval(EvalSettings(out=tmp_path / "ray", executor="ray", ray=RaySettings(address=cluster.address),
-                                    **common))  # type: ignore[arg-type]
+                                    **common))
     assert summary.overall.success == 2 and summary.complete
     assert _outcomes(tmp_path / "ray") == _outcomes(tmp_path / "threads")
 

@@ -39,7 +39,7 @@ def test_two_workers_record_every_instance_and_report(tmp_path: Path) -> None:
     assert sorted(results) == ["click-button__0", "click-button__1", "focus-text__0", "focus-text__1"]
     assert len({r.seed for r in results.values()}) == 4  # each instance has its own seed
     for r in results.values():
-        assert (out / r.episode_dir / "episode.json").exists()  # type: ignore[operator]
+        assert (out / r.episode_dir / "episode.json").exists()
     saved = json.loads((out / "summary.json").read_text())
     assert saved["overall"]["success"] == 4
     index = (out / "index.html").read_text()

@@ -84,7 +84,7 @@ def test_checker_rejects_a_placeholder_without_a_param() -> None:
 def test_checker_rejects_a_bad_difficulty_and_budget() -> None:
     class Bad(_GoodTask):
         name = "bad"
-        difficulty = "trivial"  # type: ignore[assignment]
+        difficulty = "trivial"
 
     with pytest.raises(TaskContractError, match="difficulty"):
         check_task(Bad)

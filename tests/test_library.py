@@ -109,7 +109,7 @@ def test_the_packages_import_without_torch_transformers_or_playwright(tmp_path: 
 def pay_page() -> BrowserEnvironment:
     env = BrowserEnvironment(BrowserSettings(viewport_width=320, viewport_height=200, start_url=PAY_PAGE,
                                              display="headless"))
-    yield env  # type: ignore[misc]
+    yield env
     env.close()
 
 

@@ -74,6 +74,7 @@ def backend(tiny_model_dir: Path) -> Iterator[TransformersBackend]:
 # Constrained decoding.
 
 
+@pytest.mark.timeout(900)  # many generations on the CPU: over 300 s on a loaded 2-core machine
 @pytest.mark.parametrize("space_name", sorted(SPACES))
 def test_constrained_output_is_a_valid_action_over_seeds_and_screens(tiny_model_dir: Path, space_name: str) -> None:
     space = SPACES[space_name]
@@ -123,7 +124,7 @@ def test_grammar_accepts_compact_calls_and_rejects_the_rest(backend: Transformer
     mobile = SPACES["mobile"]
 
     def accepts(text: str, thought: int | None = None) -> bool:
-        matcher = backend.grammars.matcher(mobile, 196, 112, thought)  # type: ignore[union-attr]
+        matcher = backend.grammars.matcher(mobile, 196, 112, thought)
         return matcher.accept_string(text) and matcher.accept_token(backend.stop_token_ids[0])
 
     call = '{"name": "mobile_use", "arguments": {"action": "click", "coordinate": [195, 111]}}'

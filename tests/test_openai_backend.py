@@ -65,7 +65,7 @@ def client(server: OpenAIServer, **overrides: object) -> OpenAIBackend:
         "max_retries": 2,
         **overrides,
     }
-    backend = create_backend(ModelSettings(**settings))  # type: ignore[arg-type]
+    backend = create_backend(ModelSettings(**settings))
     assert isinstance(backend, OpenAIBackend)
     return backend
 

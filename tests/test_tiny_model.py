@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from actions.geometry import CHECKPOINT_MAX_PIXELS, CHECKPOINT_MIN_PIXELS, ImageBudget
 from agent.models.factory import create_backend
 from agent.models.settings import ModelSettings
@@ -100,6 +102,7 @@ def test_seed_picks_the_weights(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert not (other[name] == base[name]).all()
 
 
+@pytest.mark.timeout(900)  # 276 s at a load average of 13 on 2 cores
 def test_its_random_answers_are_mostly_clicks_spread_over_the_screen(tiny_model_dir: Path) -> None:
     # A tiny run should show clicks, drags and typing on the screen, not junk addresses or an early end.
     import numpy as np

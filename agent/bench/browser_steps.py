@@ -115,7 +115,7 @@ def time_agent_steps(screen: Screen, display: str, steps: int, out_dir: Path) ->
     from environments.browser import BrowserEnvironment, BrowserSettings
 
     settings = BrowserSettings(viewport_width=screen.width, viewport_height=screen.height,
-                               device_scale_factor=screen.scale, display=display,  # type: ignore[arg-type]
+                               device_scale_factor=screen.scale, display=display,
                                start_url=_page_url(out_dir))
     ended: list[float] = []
     records: list[StepRecord] = []

@@ -86,7 +86,7 @@ def fetch_default_model(model_id: str = DEFAULT_MODEL_ID, download: bool = True)
         return _use_tiny(f"{model_id} is not in the local Hugging Face cache and no download was asked for.")
     try:
         size = _hub_size(model_id)
-    except Exception as exc:  # offline, a proxy, a typo in the id: all mean "not fetched now"
+    except Exception as exc:  # noqa: BLE001 - offline, a proxy, a typo in the id: all mean "not fetched now"
         logger.debug("the Hub did not answer for {}: {!r}", model_id, exc)
         if current is not None and not is_tiny(current):
             print(f"could not reach huggingface.co for {model_id} ({type(exc).__name__}); models/default stays "

@@ -66,7 +66,7 @@ class OpenAIBackend:
         if not settings.uses_server:
             raise ModelError(f"base_url {settings.base_url!r} is not an http(s) URL; e.g. http://localhost:8000/v1")
         self.settings = settings
-        self.url = settings.base_url.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
+        self.url = settings.base_url.rstrip("/") + "/chat/completions"
         self.name = f"openai:{settings.model}@{settings.base_url}"
         if settings.allow_thought and settings.constrained:
             logger.warning(

@@ -222,7 +222,7 @@ ACTION_PREFERENCES = {
 WEIGHT_SPREAD = 0.3
 
 
-def _lean_towards_clicks(model, tokenizer, seed: int) -> None:  # type: ignore[no-untyped-def]
+def _lean_towards_clicks(model, tokenizer, seed: int) -> None:
     """Make the random model choose clicks most of the time, so a tiny run clicks, types and drags on the
     screen; its choices stay random and valid.
 

@@ -283,7 +283,7 @@ class TransformersBackend:
         grids: list[tuple[int, int, int]] = []
         image_sizes: list[tuple[int, int]] = []
         if images:
-            grids = [tuple(int(v) for v in row) for row in inputs["image_grid_thw"].tolist()]  # type: ignore[misc]
+            grids = [tuple(int(v) for v in row) for row in inputs["image_grid_thw"].tolist()]
             # The model saw grid * patch pixels per side: the exact frame its coordinates refer to.
             image_sizes = [(w * self._patch_size, h * self._patch_size) for _, h, w in grids]
         positions, rope_delta = rope_positions(self.model, {k: v.cpu() for k, v in inputs.items()
@@ -462,7 +462,7 @@ class TransformersBackend:
     def close(self) -> None:
         import torch
 
-        self.model = None  # type: ignore[assignment]
+        self.model = None
         self.grammars = None
         gc.collect()
         if torch.cuda.is_available():

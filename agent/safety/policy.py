@@ -152,7 +152,7 @@ class RiskClassifier:
         here_domain = address_host(str(extras.get("url") or ""))
         here_app = str(extras.get("foreground_package") or "")
         url = getattr(action, "url", None)
-        app = action.text if action.action == "open" else None  # type: ignore[attr-defined]
+        app = action.text if action.action == "open" else None
         dest = address_host(url) if isinstance(url, str) else None
         if url and not dest:
             # An address with no readable host (a garbled or local one) is vouched for by no list, and cleared

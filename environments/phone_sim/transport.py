@@ -216,7 +216,7 @@ class Connection:
             self.service(stream, name)
         except StreamClosed:
             pass
-        except Exception:  # a bug in a simulated command must not take the device down
+        except Exception:  # noqa: BLE001 - a bug in a simulated command must not take the device down
             logger.exception("service {!r} failed", name)
         finally:
             try:

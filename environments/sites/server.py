@@ -15,7 +15,7 @@ from environments.sites import site_problem
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         logger.trace("site: " + format, *args)
 
     def end_headers(self) -> None:

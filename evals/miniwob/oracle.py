@@ -23,7 +23,7 @@ def click_test(p: Page, goal: str) -> Iterator[Action]:
 
 
 def click_test_2(p: Page, goal: str) -> Iterator[Action]:
-    label = re.search(r"button (\w+)", goal).group(1)  # type: ignore[union-attr]
+    label = re.search(r"button (\w+)", goal).group(1)
     yield from p.click("#area button", text=label)
 
 
@@ -53,12 +53,12 @@ def click_dialog_2(p: Page, goal: str) -> Iterator[Action]:
 
 
 def click_tab(p: Page, goal: str) -> Iterator[Action]:
-    n = int(re.search(r"#(\d+)", goal).group(1))  # type: ignore[union-attr]
+    n = int(re.search(r"#(\d+)", goal).group(1))
     yield from p.click("#area ul a", nth=n - 1)
 
 
 def click_option(p: Page, goal: str) -> Iterator[Action]:
-    name = re.match(r"Select (.*) and click Submit\.", goal).group(1)  # type: ignore[union-attr]
+    name = re.match(r"Select (.*) and click Submit\.", goal).group(1)
     yield from p.click("#boxes label", text=name)
     yield from p.click("#subbtn")
 
@@ -78,7 +78,7 @@ def focus_text(p: Page, goal: str) -> Iterator[Action]:
 
 
 def focus_text_2(p: Page, goal: str) -> Iterator[Action]:
-    n = {"1st": 0, "2nd": 1, "3rd": 2}[re.search(r"(1st|2nd|3rd)", goal).group(1)]  # type: ignore[union-attr]
+    n = {"1st": 0, "2nd": 1, "3rd": 2}[re.search(r"(1st|2nd|3rd)", goal).group(1)]
     yield from p.click("#area input", nth=n)
 
 
@@ -233,7 +233,7 @@ def email_inbox(p: Page, goal: str) -> Iterator[Action]:
         yield from p.fill("#reply-text", quoted(goal)[-1])
         yield from p.click("#send-reply")
     elif "forward that email to" in goal:
-        to = re.search(r"forward that email to (.+)\.$", goal).group(1)  # type: ignore[union-attr]
+        to = re.search(r"forward that email to (.+)\.$", goal).group(1)
         yield from p.click("#main .email-thread .email-subject", nth=index)
         yield from p.click("#email .email-forward")
         yield from p.fill("#forward .forward-sender", to)

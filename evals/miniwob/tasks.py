@@ -145,7 +145,7 @@ class MiniWoBTask(Task):
 
     def setup(self, env: Environment) -> None:
         page = _page(env)
-        seed = self.params.seed  # type: ignore[attr-defined]
+        seed = self.params.seed
         try:
             # Before the page loads, so its every timer is the controlled one (the clock lives in the context,
             # which reset() made new).
@@ -173,7 +173,7 @@ class MiniWoBTask(Task):
             self.utterance = str(utterance["utterance"] if isinstance(utterance, dict) else utterance).strip()
             self.page = page
             self.clock_started_ms = _pause_clock(page)
-        except Exception as e:  # noqa: BLE001 - any failure here is the environment's, not the agent's
+        except Exception as e:  # any failure here is the environment's, not the agent's
             raise TaskSetupError(f"{self.name}: loading the MiniWoB++ page failed: {e}") from e
         if not self.utterance:
             raise TaskSetupError(f"{self.name}: the page gave an empty utterance")
@@ -254,7 +254,7 @@ def _pause_clock(page: Any) -> float:
         try:
             page.clock.pause_at(at / 1000)  # the Python API takes seconds
             return at
-        except Exception as e:  # noqa: BLE001 - Playwright's Error: the machine was slower than the margin
+        except Exception as e:  # Playwright's Error: the machine was slower than the margin
             if "to the past" not in str(e):
                 raise
     raise TaskSetupError(f"the page's clock would not pause {_PAUSE_AHEAD_MS} ms ahead of itself; the machine is "

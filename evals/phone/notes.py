@@ -47,7 +47,7 @@ class CreateNote(PhoneTask):
         clear_notes(Adb(env))
 
     def score(self, env: Environment) -> float:
-        return float(any(t.strip() == self.params.text for t in notes(Adb(env)).values()))  # type: ignore[attr-defined]
+        return float(any(t.strip() == self.params.text for t in notes(Adb(env)).values()))
 
 
 class TwoTextsParams(TaskParams):
@@ -75,7 +75,7 @@ class CreateTwoNotes(PhoneTask):
 
     def score(self, env: Environment) -> float:
         texts = [t.strip() for t in notes(Adb(env)).values()]
-        done = [self.params.first in texts, self.params.second in texts]  # type: ignore[attr-defined]
+        done = [self.params.first in texts, self.params.second in texts]
         return partial_credit(done)
 
 
@@ -211,9 +211,9 @@ class ContactNumberToNote(PhoneTask):
         return WhoParams(who=seeded_rng(seed, cls.name).choice(cls.KNOWN))
 
     def number(self, adb: Adb) -> str:
-        found = [num for n, num in adb.contacts() if n == self.params.who]  # type: ignore[attr-defined]
+        found = [num for n, num in adb.contacts() if n == self.params.who]
         if not found:
-            raise TaskSetupError(f"the device has no contact named {self.params.who!r}")  # type: ignore[attr-defined]
+            raise TaskSetupError(f"the device has no contact named {self.params.who!r}")
         return found[0]
 
     def setup(self, env: Environment) -> None:
@@ -276,5 +276,5 @@ class WifiOffThenNote(PhoneTask):
     def score(self, env: Environment) -> float:
         adb = Adb(env)
         wifi = adb.setting("global", "wifi_on") == "0"
-        note = any(t.strip() == self.params.text for t in notes(adb).values())  # type: ignore[attr-defined]
+        note = any(t.strip() == self.params.text for t in notes(adb).values())
         return partial_credit([wifi, note])

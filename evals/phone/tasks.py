@@ -38,15 +38,15 @@ class _Toggle(PhoneTask):
 
     @classmethod
     def generate_params(cls, seed: int) -> ToggleParams:
-        return ToggleParams(setting=cls.SETTING, state=seeded_rng(seed, cls.name).choice(("on", "off")))  # type: ignore[arg-type]
+        return ToggleParams(setting=cls.SETTING, state=seeded_rng(seed, cls.name).choice(("on", "off")))
 
     def setup(self, env: Environment) -> None:
-        ns, key = TOGGLES[self.params.setting]  # type: ignore[attr-defined]
-        Adb(env).put_setting(ns, key, "0" if self.params.state == "on" else "1")  # type: ignore[attr-defined]
+        ns, key = TOGGLES[self.params.setting]
+        Adb(env).put_setting(ns, key, "0" if self.params.state == "on" else "1")
 
     def score(self, env: Environment) -> float:
-        ns, key = TOGGLES[self.params.setting]  # type: ignore[attr-defined]
-        return float(Adb(env).setting(ns, key) == bit(self.params.state))  # type: ignore[attr-defined]
+        ns, key = TOGGLES[self.params.setting]
+        return float(Adb(env).setting(ns, key) == bit(self.params.state))
 
 
 class ToggleWifi(_Toggle):
@@ -84,7 +84,7 @@ class TwoToggles(PhoneTask):
     def generate_params(cls, seed: int) -> TwoTogglesParams:
         rng = seeded_rng(seed, cls.name)
         a, b = rng.sample(sorted(TOGGLES), 2)
-        return TwoTogglesParams(first=a, first_state=rng.choice(("on", "off")), second=b,  # type: ignore[arg-type]
+        return TwoTogglesParams(first=a, first_state=rng.choice(("on", "off")), second=b,
                                 second_state=rng.choice(("on", "off")))
 
     def _targets(self) -> list[tuple[str, str]]:
@@ -133,12 +133,12 @@ class _Brightness(PhoneTask):
     def setup(self, env: Environment) -> None:
         adb = Adb(env)
         adb.put_setting("system", "screen_brightness_mode", "0")  # manual, so the level stays where it is set
-        start = 128 if self.params.percent in (0, 100) else (230 if self.params.percent < 50 else 25)  # type: ignore[attr-defined]
+        start = 128 if self.params.percent in (0, 100) else (230 if self.params.percent < 50 else 25)
         adb.put_setting("system", "screen_brightness", str(start))
 
     def score(self, env: Environment) -> float:
         value = int(Adb(env).setting("system", "screen_brightness") or -1000)
-        return float(abs(value / 255 * 100 - self.params.percent) <= self.TOLERANCE)  # type: ignore[attr-defined]
+        return float(abs(value / 255 * 100 - self.params.percent) <= self.TOLERANCE)
 
 
 class BrightnessMax(_Brightness):
@@ -196,7 +196,7 @@ class OpenApp(PhoneTask):
         return AppParams(app=seeded_rng(seed, cls.name).choice(cls.APPS))
 
     def score(self, env: Environment) -> float:
-        return float(Adb(env).foreground_package() in APP_PACKAGES[self.params.app])  # type: ignore[attr-defined]
+        return float(Adb(env).foreground_package() in APP_PACKAGES[self.params.app])
 
 
 # -- contacts -------------------------------------------------------------------------------------------
@@ -224,8 +224,8 @@ class AddContact(PhoneTask):
     def setup(self, env: Environment) -> None:
         # Contacts cannot be deleted with standard commands everywhere; names are random, so a leftover
         # from an earlier instance would be the same seed's own contact. Refuse such a start.
-        if self.params.name in [n for n, _ in Adb(env).contacts()]:  # type: ignore[attr-defined]
-            raise TaskSetupError(f"a contact named {self.params.name!r} exists already; use a fresh device")  # type: ignore[attr-defined]
+        if self.params.name in [n for n, _ in Adb(env).contacts()]:
+            raise TaskSetupError(f"a contact named {self.params.name!r} exists already; use a fresh device")
 
     def score(self, env: Environment) -> float:
         p: Any = self.params
@@ -239,7 +239,7 @@ class AddContactNameOnly(AddContact):
     template = "Create a new contact called {name}; no phone number is needed."
 
     def score(self, env: Environment) -> float:
-        return float(any(n.strip() == self.params.name for n, _ in Adb(env).contacts()))  # type: ignore[attr-defined]
+        return float(any(n.strip() == self.params.name for n, _ in Adb(env).contacts()))
 
 
 class TwoContactsParams(TaskParams):
@@ -282,7 +282,7 @@ PHONE_TASKS: tuple[type[PhoneTask], ...] = (
 def _android_variant(cls: type[PhoneTask]) -> type[PhoneTask]:
     """The same template on a real device or emulator: the factory's Android driver (--serial picks it)."""
     attrs: dict[str, Any] = {"suite": "android", "environment_options": classmethod(lambda c: {}),
-                             "create_environment": classmethod(Task.create_environment.__func__),  # type: ignore[attr-defined]
+                             "create_environment": classmethod(Task.create_environment.__func__),
                              "has_oracle": classmethod(lambda c: False), "__doc__": cls.__doc__}
     if cls is OpenApp:
         attrs["APPS"] = ("Settings", "Contacts", "Clock")

@@ -73,7 +73,7 @@ def adb_server() -> Iterator[AdbServer]:
 
 
 def start_phone(adb: AdbServer, **state_kwargs: object) -> PhoneServer:
-    phone = PhoneServer(state=PhoneState(**state_kwargs)).start()  # type: ignore[arg-type]
+    phone = PhoneServer(state=PhoneState(**state_kwargs)).start()
     adb.connect(phone.serial)
     return phone
 

@@ -15,7 +15,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny-qwen2.5-vl"))
 
 
-def reseed_weights(model, seed: int, std: float = 0.5) -> None:  # type: ignore[no-untyped-def]
+def reseed_weights(model, seed: int, std: float = 0.5) -> None:
     """Draw new random weights in place, so one loaded model stands for many checkpoints.
 
     A wide spread makes each seed's argmax choices differ more, which is what a property test over
