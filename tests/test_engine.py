@@ -16,8 +16,8 @@ from agent.models.transformers_backend import TransformersBackend
 from agent.models.vision_fast import FastVision
 from prompts.messages import ChatMessage, ImagePart, TextPart
 from tests.support.greedy import RecordingChooser
+from tests.support.requests import MAX_PIXELS, request_for, screenshot
 from tests.support.tiny_model import reseed_weights
-from tests.test_models import MAX_PIXELS, request_for, screenshot
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from actions.geometry import CHECKPOINT_MIN_PIXELS, ImageBudget, smart_resize
 from actions.parsing import ParseError, parse_action
@@ -23,26 +21,13 @@ from agent.models.replay import ReplayBackend
 from agent.models.settings import ModelSettings
 from agent.models.transformers_backend import TransformersBackend
 from prompts.messages import ChatMessage, ImagePart, TextPart
+from tests.support.requests import MAX_PIXELS, request_for, screenshot
 from tests.support.tiny_model import reseed_weights
 
 # Small pictures and a small pixel budget keep the vision tower cheap on a shared CPU.
-MAX_PIXELS = 28 * 28 * 40
 # Enough for the longest valid call under the tokenizer the tiny model has (strings are bounded).
 MAX_NEW_TOKENS = 700
 SCREENS = [(200, 120), (120, 200), (160, 90), (300, 60), (40, 40), (420, 260)]
-
-
-def screenshot(width: int, height: int, seed: int) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
-
-
-def request_for(backend: ModelBackend, space: ActionSpace, image: Image.Image, task: str) -> GenerationRequest:
-    messages = [
-        ChatMessage.text("system", f"You are a helpful assistant.\n\n# Tools\n<tools>{space.tool_name}</tools>"),
-        ChatMessage("user", (TextPart(task), ImagePart(image))),
-    ]
-    return GenerationRequest(messages, space, backend.image_budget.resized_size(*image.size))
 
 
 def assert_valid_call(text: str, space: ActionSpace, image_size: tuple[int, int], thought: bool = False) -> None:
