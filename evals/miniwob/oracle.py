@@ -158,6 +158,9 @@ def book_flight(p: Page, goal: str) -> Iterator[Action]:
         raise OracleError(f"unexpected book-flight goal {goal!r}")
     kind, origin, destination, date = m.groups()
     yield from _autocomplete(p, "#flight-from", origin)
+    # By touch, the first tap on a field after a tap on a suggestion focuses it, but what is typed then never
+    # reaches it (the keys arrive, no input event follows; miniwob-mobile, every seed); a second tap lets it in.
+    yield from p.click("#flight-to")
     yield from _autocomplete(p, "#flight-to", destination)
     yield from _pick_date(p, "#datepicker", date)
     yield from p.click("#search")
