@@ -49,7 +49,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+def ray_home() -> Iterator[Path]:
+    """A home of its own for this module's Ray processes and drivers: a ~/.ray/auth_token left by an earlier local
+    Ray (ray.init() writes one) would make the head ask for a token that joining nodes do not send."""
+    home = Path(tempfile.mkdtemp(prefix="ray-home-", dir="/tmp"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        mp.setenv("RAY_AUTH_MODE", "disabled")
+        yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(ray_home: Path) -> Iterator[Cluster]:
     # A short temp dir: Ray's unix sockets live under it, and their paths have a length limit.
     temp = Path(tempfile.mkdtemp(prefix="ray-t-", dir="/tmp"))
     stall = temp / "stall"
