@@ -26,7 +26,7 @@ from environments.adb_text import (
 )
 from environments.android_apps import close_matches, resolve_app
 from environments.android_device import AdbDevice
-from environments.android_keys import KEYCODES, normalise_key
+from actions.mobile_keys import KEYCODES, normalise_key
 from environments.android_shell import ShellResult, refused
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
 
@@ -211,8 +211,12 @@ class AndroidEnvironment:
             self._packages = sorted(line[8:].strip() for line in out.splitlines() if line.startswith("package:"))
         return self._packages
 
+    def app_package(self, name: str) -> str | None:
+        """AppCatalog: the package `open` starts for `name`, with the user's app names (AndroidSettings.app_names)."""
+        return resolve_app(name, self.packages(), self.settings.app_names)
+
     def _open(self, name: str) -> None:
-        pkg = resolve_app(name, self.packages(), self.settings.app_names)
+        pkg = self.app_package(name)
         if pkg is None:
             near = close_matches(name, self.packages(), self.settings.app_names)
             raise ActionFailed(f"no app called {clip(name)!r} is installed" +

@@ -3,6 +3,7 @@ reads results (evals) needs no adb client installed."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -19,3 +20,16 @@ def refused(result: ShellResult) -> bool:
     11 and older, whose failures exit 0) give. Other text (linker warnings, a package called "mirror") is no
     failure."""
     return result.status != 0 or any(line.startswith("Error") for line in result.output.splitlines())
+
+
+# The window with input focus in `dumpsys window` (package/activity), or failing that the focused app's.
+_FOCUS = (re.compile(r"mCurrentFocus=Window\{\S+ \S+ ([\w.]+)/([\w.$]+)\}"), re.compile(r"mFocusedApp=.*? ([\w.]+)/([\w.$]+)"))
+
+
+def foreground_app(dumpsys_window: str) -> tuple[str, str] | None:
+    """The package and activity in front (the activity written out in full), read from `dumpsys window`."""
+    m = _FOCUS[0].search(dumpsys_window) or _FOCUS[1].search(dumpsys_window)
+    if not m:
+        return None
+    pkg, act = m.groups()
+    return pkg, pkg + act if act.startswith(".") else act

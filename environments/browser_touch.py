@@ -21,7 +21,7 @@ from typing import Any
 from actions.base import Action, Type, Wait
 from actions.browser import Back, Navigate
 from actions.mobile import Click, LongPress, MobileKey, Open, Swipe, SystemButton
-from environments.android_keys import normalise_key
+from actions.mobile_keys import normalise_key
 from environments.base import ActionFailed
 from environments.browser_actions import Guard, PageActions
 

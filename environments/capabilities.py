@@ -58,9 +58,13 @@ class TextAtPoint(Protocol):
 
 @runtime_checkable
 class AppCatalog(Protocol):
-    """Android's: the installed packages `open` chooses among."""
+    """Android's: the installed packages `open` chooses among, and the one it starts for a name."""
 
     def packages(self) -> list[str]: ...
+
+    def app_package(self, name: str) -> str | None:
+        """The package `open` starts for `name` (the user's app names, common names, package names), or None."""
+        ...
 
 
 # Which drivers offer each capability, for the message when one is missing.

@@ -304,7 +304,7 @@ def test_unauthorized_device_is_explained(adb_server: AdbServer) -> None:
 
 
 def test_key_names_that_only_look_like_numbers_are_unknown() -> None:
-    from environments.android_keys import normalise_key
+    from actions.mobile_keys import normalise_key
 
     assert normalise_key("66") == "KEYCODE_ENTER" and normalise_key("²") is None and normalise_key("①") is None
 

@@ -231,6 +231,14 @@ def test_bad_key_names_say_what_to_use(bad: list[str]) -> None:
         normalize_keys(bad)
 
 
+def test_every_driver_maps_every_named_key() -> None:
+    """The action space names the keys (actions.keys), the drivers' table maps them: the two agree."""
+    from actions.keys import NAMED_KEYS
+    from environments.keys import _NAMED
+
+    assert set(_NAMED) == set(NAMED_KEYS)
+
+
 def test_unknown_key_is_a_clear_error(log_page: BrowserEnvironment) -> None:
     with pytest.raises(ActionFailed, match="unknown key 'hyperdrive'"):
         log_page.act(Key(keys=["ctrl", "hyperdrive"]))

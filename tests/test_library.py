@@ -3,6 +3,7 @@ line's safety by default, and no log lines unless asked for."""
 
 from __future__ import annotations
 
+import ast
 import os
 import pty
 import re
@@ -103,6 +104,24 @@ def test_the_packages_import_without_torch_transformers_or_playwright(tmp_path: 
     done = subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS, *LIGHT_MODULES], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a source file imports, at its top or inside a function."""
+    tree = ast.parse(path.read_text())
+    names = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    return names | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+
+
+def test_the_safety_policy_and_the_action_space_import_no_driver() -> None:
+    """The policy reads drivers through the environment seam's capabilities only, and the action space (key
+    names included) sits below every driver."""
+    for path in sorted((ROOT / "agent" / "safety").glob("*.py")):
+        drivers = {m for m in imported_modules(path) if m.startswith("environments.")}
+        assert drivers <= {"environments.base", "environments.capabilities"}, (path.name, drivers)
+    for path in sorted((ROOT / "actions").glob("*.py")):
+        upward = {m for m in imported_modules(path) if m.partition(".")[0] in ("agent", "environments", "evals")}
+        assert not upward, (path.name, upward)
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,13 @@ from agent.models.replay import ReplayBackend
 from agent.recording import load_episode
 from agent.safety import Safety, SafetyPolicy, Secrets
 from agent.safety.hosts import address_host
-from agent.safety.policy import RISKY_KEYS, AppCatalog, RiskClassifier, key_combo
+from actions.keys import key_combo
+from agent.safety.policy import RISKY_KEYS, AppCatalog, RiskClassifier
 from agent.safety.redaction import canonical
 from agent.safety.secrets import SecretError
 from environments.adb_text import adb_keyboard_command, input_text_commands, is_input_text_typable
 from environments.android import AndroidEnvironment, AndroidSettings
+from environments.android_apps import resolve_app
 from environments.base import ActionFailed
 from environments.phone_sim import PhoneServer
 from environments.browser import BrowserEnvironment, BrowserSettings
@@ -295,36 +297,43 @@ def test_key_lists_compare_the_keys_the_driver_presses() -> None:
 
 
 class FakePhone:
-    """The Android driver's app catalog, without a device: the packages installed and the user's names."""
+    """The Android driver's app catalog, without a device: the packages installed and the user's names, resolved
+    by the driver's own rule."""
 
-    settings = AndroidSettings(app_names={"my bank": "com.evil.bank"})
+    app_names = {"my bank": "com.evil.bank"}
 
     def packages(self) -> list[str]:
         return ["com.android.settings", "com.evil.bank", "org.simphone.notes"]
+
+    def app_package(self, name: str) -> str | None:
+        return resolve_app(name, self.packages(), self.app_names)
 
 
 def test_app_lists_match_the_app_the_driver_opens() -> None:
     by_package = RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["com.android.settings"]))
     by_name = RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["settings"]))
+    phone = FakePhone()
+    assert isinstance(phone, AppCatalog)
     for name in ("Settings", "settings ", " Settings", "Settings!", "SETTINGS", "com.android.settings"):
         for c in (by_package, by_name):
-            assessment = c.assess(Open(text=name), None, {})
+            assessment = c.assess(Open(text=name), phone, {})
             assert assessment.verdict == "deny" and assessment.refused_by == "the deny list", name
+    # Without a catalogue (a browser, which refuses `open`) only the name itself is compared.
+    assert by_name.assess(Open(text="Settings!"), None, {}).verdict == "deny"
+    assert by_package.assess(Open(text="Settings"), None, {}).verdict == "allow"
     in_front = {"foreground_package": "com.android.settings"}
-    assert by_name.assess(Click(coordinate=(1, 1)), None, in_front).verdict == "deny"
-    assert by_name.assess(Open(text="Clock"), None, {}).verdict == "allow"
+    assert by_name.assess(Click(coordinate=(1, 1)), phone, in_front).verdict == "deny"
+    assert by_name.assess(Open(text="Clock"), phone, {}).verdict == "allow"
     # Names without Latin letters stay apart (a careless normalisation makes them all the empty name).
     assert RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["微信"])).assess(
         Open(text="支付宝"), None, {}).verdict == "allow"
     # With the device's packages, names resolve as the driver resolves them, the user's names included.
-    phone = FakePhone()
-    assert isinstance(phone, AppCatalog)
     bank = RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["com.evil.bank", "notes"]))
     assert bank.assess(Open(text="My Bank"), phone, {}).verdict == "deny"
     assert bank.assess(Open(text="org.simphone.notes"), phone, {}).verdict == "deny"
     assert bank.assess(Open(text="Settings"), phone, {}).verdict == "allow"
     allow = RiskClassifier(SafetyPolicy(mode="ask", allow_apps=["Settings"]))
-    assert allow.assess(Click(coordinate=(1, 1)), None, in_front).reasons == ["the app is on the allow list"]
+    assert allow.assess(Click(coordinate=(1, 1)), phone, in_front).reasons == ["the app is on the allow list"]
 
 
 def test_secrets_are_redacted_however_they_come_back() -> None:

@@ -6,32 +6,30 @@ tree on Android, where the driver can say), matched as a person reads it (see `r
 paying, transferring, deleting, sending and installing in English and Chinese; users add allow and deny lists.
 
 The lists judge what the driver will do, not how the model spelled it: an address by the host the browser
-visits (see `hosts`), keys by the key names the drivers press (`environments.keys`), an app by its name and
-the package `open` starts for it. On Android that package is resolved as the driver resolves it, from the
-device's packages and the user's app names; elsewhere from the built-in table of common apps. An app
-reached without `open` (a tap on its icon) is judged by the package in front, from the next action on.
+visits (see `hosts`), keys by the action spaces' canonical key names, which the drivers press (`actions.keys`,
+`actions.mobile_keys`), an app by its name and the package `open` starts for it, which the driver's app
+catalogue resolves (from the device's packages and the user's app names). An app reached without `open` (a
+tap on its icon) is judged by the package in front, from the next action on. The policy reads drivers only
+through the environment's capabilities (`environments.capabilities`), never a driver module.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from actions.base import Action
+from actions.keys import UnknownKey, key_combo, pressed_combos
 from actions.mobile import MobileKey
+from actions.mobile_keys import normalise_key
 from actions.text import clip
 from agent.safety.hosts import address_host
 from agent.safety.reading import readable
-from environments.android_apps import COMMON_APPS, resolve_app
-from environments.android_keys import normalise_key
-from environments.base import ActionFailed
 from environments.capabilities import AppCatalog, TextAtPoint, find_capability
-from environments.keys import MODIFIERS, is_modifier, normalize_keys
 
 Mode = Literal["ask", "allow", "deny"]
 Verdict = Literal["allow", "ask", "deny"]
@@ -86,7 +84,7 @@ class SafetyPolicy(BaseModel):
         for v in values:
             try:
                 out.append(key_combo([v]))
-            except ActionFailed as e:
+            except UnknownKey as e:
                 android = normalise_key(v)  # a phone's key ("power"), pressed by the mobile `key` action
                 if android is None:
                     raise ValueError(f"{e} (or an Android key such as 'power')") from None
@@ -211,7 +209,7 @@ class RiskClassifier:
             return set()
         try:
             return pressed_combos(keys)
-        except ActionFailed:
+        except UnknownKey:
             return set()
 
     @staticmethod
@@ -223,25 +221,6 @@ class RiskClassifier:
         return next((e for e in entries if ids & _app_ids(e, catalog)), None)
 
 
-def key_combo(keys: Sequence[str]) -> str:
-    """Keys as the lists compare them: the drivers' key names, modifiers first in one order (shift+ctrl+del
-    and ctrl+shift+delete are one combination), letters in lower case (shift+W is shift+w)."""
-    names = [k.lower() for k in normalize_keys(keys)]
-    modifiers = sorted({k for k in names if is_modifier(k)}, key=MODIFIERS.index)
-    return "+".join([*modifiers, *(k for k in names if not is_modifier(k))])
-
-
-def pressed_combos(keys: Sequence[str]) -> set[str]:
-    """Every combination a key action presses: the whole of it, and each key with the modifiers held when
-    it goes down (the drivers press in order, so ctrl, w, a presses ctrl+w)."""
-    names = normalize_keys(keys)
-    combos = {key_combo(names)}
-    for i, k in enumerate(names):
-        if not is_modifier(k):
-            combos.add(key_combo([*filter(is_modifier, names[:i]), k]))
-    return combos
-
-
 def app_key(name: str) -> str:
     """An app name or package as the lists compare it: case, width, spaces and punctuation aside
     ("Settings!", " settings" and "SETTINGS" are one name)."""
@@ -249,15 +228,10 @@ def app_key(name: str) -> str:
 
 
 def _app_ids(name: str, catalog: AppCatalog | None) -> set[str]:
-    """What an app name stands for: itself and the packages `open` would start for it. With the device's
-    packages, the one the Android driver resolves (with the user's app names); without, every package the
-    built-in table knows for the name."""
-    if catalog is not None:
-        extra = getattr(getattr(catalog, "settings", None), "app_names", None)  # AndroidSettings.app_names
-        packages: tuple[str | None, ...] = (resolve_app(name, catalog.packages(), extra),)
-    else:
-        packages = COMMON_APPS.get(app_key(name), ())
-    return {k for k in map(app_key, (name, *filter(None, packages))) if k}
+    """What an app name stands for: itself and the package `open` would start for it, as the driver's catalogue
+    resolves it. Without a catalogue nothing can be opened (a browser's `open` is refused), so the name alone."""
+    package = catalog.app_package(name) if catalog is not None else None
+    return {k for k in map(app_key, (name, *filter(None, [package]))) if k}
 
 
 def _domain_in(host: str, domains: list[str]) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from environments.android_keys import KEYCODES
+from actions.mobile_keys import KEYCODES
 from environments.phone_sim import apps
 from environments.phone_sim.state import PhoneState
 

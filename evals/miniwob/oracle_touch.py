@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from actions.base import Action, Type, Wait
 from actions.computer import Key, LeftClick, LeftClickDrag, Scroll
 from actions.mobile import Click, MobileKey, Swipe, SystemButton
-from environments.base import ActionFailed
-from environments.keys import is_modifier, normalize_keys
+from actions.keys import UnknownKey, is_modifier, normalize_keys
 from evals.miniwob.page import OracleError
 
 # Keyboard keys a script presses, as adb's key event names (environments.browser_touch maps them back).
@@ -84,7 +83,7 @@ def touch_answers(script: Iterator[Action], height: int) -> Iterator[Action]:
 def _key(action: Key) -> Action:
     try:
         keys = normalize_keys(action.keys)
-    except ActionFailed as e:
+    except UnknownKey as e:
         raise OracleError(str(e)) from e
     if len(keys) != 1 or is_modifier(keys[0]):
         raise OracleError(f"the shortcut {'+'.join(keys)} has no touch counterpart")

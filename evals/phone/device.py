@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from environments.android_shell import refused
+from environments.android_shell import foreground_app, refused
 from environments.base import Environment, EnvironmentWrapper
 from environments.capabilities import DeviceShell, MissingCapability, capability
 from evals.task import TaskSetupError
@@ -78,9 +78,8 @@ class Adb:
 
     # -- screen
     def foreground_package(self) -> str:
-        out = self.shell("dumpsys window")
-        m = re.search(r"mCurrentFocus=Window\{\S+ \S+ ([\w.]+)/", out) or re.search(r"mFocusedApp=.*? ([\w.]+)/", out)
-        return m.group(1) if m else ""
+        app = foreground_app(self.shell("dumpsys window"))
+        return app[0] if app else ""
 
     def ui_nodes(self) -> list[UiNode]:
         out = self.shell("uiautomator dump /sdcard/window_dump.xml && cat /sdcard/window_dump.xml")

@@ -1,6 +1,8 @@
-"""Android key codes by name (android.view.KeyEvent): the subset agents use, and name normalisation.
+"""The mobile action space's key names: Android key codes by name (android.view.KeyEvent), the subset agents
+use, and the spellings models write for them.
 
-Shared by the ADB driver (to check a key before sending it) and the simulated phone (to act on it).
+Shared by the ADB driver (to check a key before sending it), the simulated phone (to act on it), the touch
+browser (to press the keyboard key an event stands for) and the safety policy (to compare keys).
 """
 
 from __future__ import annotations
