@@ -12,21 +12,12 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-from actions.base import Action, Type, Wait
+from actions.base import Action
 from actions.browser import Back, Forward, Navigate, with_scheme
-from actions.computer import (
-    DoubleClick,
-    Key,
-    LeftClick,
-    LeftClickDrag,
-    MiddleClick,
-    MouseMove,
-    RightClick,
-    Scroll,
-)
 from actions.text import clip
 from environments.browser_settings import BrowserSettings
-from environments.keys import normalize_keys, to_playwright
+from environments.computer_input import Handler, computer_handlers
+from environments.keys import to_playwright
 
 # Runs one Playwright call and raises its errors as driver errors (BrowserEnvironment._guard).
 Guard = Callable[[Callable[[], Any], str], Any]
@@ -102,10 +93,11 @@ class PlaywrightInput:
 
 
 class PageActions:
-    """The handler of each action the browser can do, by action type.
+    """The browser's ComputerInput on its active tab, and the handler of each action it can do, by action type.
 
     `page` is asked for the active tab at every call, not once per action: a click can open a tab that
-    becomes the active one before the action's next Playwright call.
+    becomes the active one before the action's next Playwright call. `input` is swapped for X input while the
+    virtual display runs.
     """
 
     def __init__(self, settings: BrowserSettings, page: Callable[[], Any], guard: Guard,
@@ -114,54 +106,48 @@ class PageActions:
         self._page = page
         self._guard = guard
         self.input = pointer
-        self.handlers: dict[type[Action], Callable[[Any], None]] = {
-            Key: self._key,
-            Type: lambda a: self.input.type(a.text),
-            MouseMove: lambda a: self.input.move(*a.coordinate),
-            LeftClick: lambda a: self._click(a, "left", 1),
-            RightClick: lambda a: self._click(a, "right", 1),
-            MiddleClick: lambda a: self._click(a, "middle", 1),
-            DoubleClick: lambda a: self._click(a, "left", 2),
-            LeftClickDrag: self._drag,
-            Scroll: self._scroll,
-            Wait: self._wait,
+        self.handlers: dict[type[Action], Handler] = computer_handlers(self) | {
             Navigate: self._navigate,
             Back: lambda a: self._history("back"),
             Forward: lambda a: self._history("forward"),
         }
 
-    def _key(self, action: Key) -> None:
-        pressed: list[str] = []
-        try:
-            for key in normalize_keys(action.keys):
-                self.input.key_down(key)
-                pressed.append(key)
-        finally:
-            # Release in reverse even after a failure, so no modifier stays held for the next action.
-            for key in reversed(pressed):
-                self.input.key_up(key)
+    @property
+    def position(self) -> tuple[float, float]:
+        return self.input.position
 
-    def _click(self, action: Any, button: str, count: int) -> None:
-        x, y = action.coordinate if action.coordinate is not None else self.input.position
+    def move(self, x: float, y: float) -> None:
+        self.input.move(x, y)
+
+    def drag_to(self, x: float, y: float) -> None:
+        self.input.move(x, y, steps=self.settings.drag_steps)
+
+    def click(self, x: float, y: float, button: str, count: int) -> None:
         self.input.click(x, y, button, count)
 
-    def _drag(self, action: LeftClickDrag) -> None:
-        start = action.start_coordinate if action.start_coordinate is not None else self.input.position
-        self.input.move(*start)
-        self.input.press("left")
-        try:
-            self.input.move(*action.coordinate, steps=self.settings.drag_steps)
-        finally:
-            self.input.release("left")
+    def press(self, button: str) -> None:
+        self.input.press(button)
 
-    def _scroll(self, action: Scroll) -> None:
-        if action.coordinate is not None:
-            self.input.move(*action.coordinate)
-        # Positive pixels scroll up; a wheel's positive delta scrolls down.
-        self.input.wheel(-action.pixels)
+    def release(self, button: str) -> None:
+        self.input.release(button)
 
-    def _wait(self, action: Wait) -> None:
-        self._guard(lambda: self._page().wait_for_timeout(action.time * 1000), "waiting")
+    def check_key(self, key: str) -> None:
+        """Playwright and XTest both press every canonical key (XTest maps a spare keycode to what it lacks)."""
+
+    def key_down(self, key: str) -> None:
+        self.input.key_down(key)
+
+    def key_up(self, key: str) -> None:
+        self.input.key_up(key)
+
+    def type(self, text: str) -> None:
+        self.input.type(text)
+
+    def wheel(self, pixels: int) -> None:
+        self.input.wheel(pixels)
+
+    def wait(self, seconds: float) -> None:
+        self._guard(lambda: self._page().wait_for_timeout(seconds * 1000), "waiting")
 
     def _navigate(self, action: Navigate) -> None:
         url = with_scheme(action.url)

@@ -20,21 +20,12 @@ from loguru import logger
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from actions.base import Action, Answer, Terminate, Type, Wait
-from actions.computer import (
-    DoubleClick,
-    Key,
-    LeftClick,
-    LeftClickDrag,
-    MiddleClick,
-    MouseMove,
-    RightClick,
-    Scroll,
-)
+from actions.base import Action, Answer, Terminate
 from actions.geometry import ScreenGeometry
 from actions.space import COMPUTER, ActionSpace
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation
-from environments.keys import normalize_keys, to_pyautogui
+from environments.computer_input import computer_handlers
+from environments.keys import to_pyautogui
 
 if TYPE_CHECKING:
     from environments.xinput import XInput
@@ -69,6 +60,58 @@ class DesktopSettings(BaseModel):
     )
 
 
+class PyAutoGuiInput:
+    """pyautogui as the desktop's ComputerInput, in logical pixels; text goes through `type_text`, the desktop's
+    own backends. `gui` gives the pyautogui module, imported when the desktop starts."""
+
+    def __init__(self, gui: Callable[[], Any], settings: DesktopSettings, type_text: Callable[[str], None]) -> None:
+        self._gui = gui
+        self._settings = settings
+        self._type_text = type_text
+
+    @property
+    def position(self) -> tuple[float, float]:
+        return self._gui().position()  # a Point, pyautogui's (x, y) named tuple
+
+    def move(self, x: float, y: float) -> None:
+        self._gui().moveTo(x, y)
+
+    def drag_to(self, x: float, y: float) -> None:
+        self._gui().moveTo(x, y, duration=self._settings.drag_duration)
+
+    def click(self, x: float, y: float, button: str, count: int) -> None:
+        self._gui().click(x, y, clicks=count, interval=0.05 if count > 1 else 0.0, button=button)
+
+    def press(self, button: str) -> None:
+        self._gui().mouseDown(button=button)
+
+    def release(self, button: str) -> None:
+        self._gui().mouseUp(button=button)
+
+    def check_key(self, key: str) -> None:
+        if not self._gui().isValidKey(name := to_pyautogui(key)):
+            raise ActionFailed(f"key {name!r} cannot be pressed on this platform by pyautogui")
+
+    def key_down(self, key: str) -> None:
+        self._gui().keyDown(to_pyautogui(key))
+
+    def key_up(self, key: str) -> None:
+        self._gui().keyUp(to_pyautogui(key))
+
+    def type(self, text: str) -> None:
+        self._type_text(text)
+
+    def wheel(self, pixels: int) -> None:
+        if pixels == 0:
+            return
+        # pyautogui scrolls in wheel notches, positive up; any non-zero amount is at least one notch.
+        notches = max(1, round(abs(pixels) / self._settings.wheel_click_pixels))
+        self._gui().scroll(-notches if pixels > 0 else notches)
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
 class DesktopEnvironment:
     """One monitor of the local desktop as an Environment (action space: COMPUTER).
 
@@ -89,6 +132,7 @@ class DesktopEnvironment:
         self._display_name = self._connectable_display() if IS_X11 else None
         self._geometry: ScreenGeometry | None = None
         self._closed = False
+        self._handlers = computer_handlers(PyAutoGuiInput(lambda: self._gui, self.settings, self._type))
 
     # ---- lifecycle
 
@@ -225,7 +269,7 @@ class DesktopEnvironment:
             raise ActionFailed(
                 f"{action.action!r} ends the episode and is handled by the agent loop; it must not reach the driver"
             )
-        handler = self._handlers().get(type(action))
+        handler = self._handlers.get(type(action))
         if handler is None:
             raise ActionFailed(
                 f"the desktop cannot do {action.action!r}; use one of: {', '.join(self.action_space.tags)}"
@@ -240,20 +284,6 @@ class DesktopEnvironment:
                 "move it away and start a new episode"
             ) from exc
         time.sleep(self.settings.settle_delay)
-
-    def _handlers(self) -> dict[type[Action], Callable[[Any], None]]:
-        return {
-            Key: self._key,
-            Type: self._type,
-            MouseMove: lambda a: self._gui.moveTo(*a.coordinate),
-            LeftClick: lambda a: self._click(a, "left", 1),
-            RightClick: lambda a: self._click(a, "right", 1),
-            MiddleClick: lambda a: self._click(a, "middle", 1),
-            DoubleClick: lambda a: self._click(a, "left", 2),
-            LeftClickDrag: self._drag,
-            Scroll: self._scroll,
-            Wait: lambda a: time.sleep(a.time),
-        }
 
     def _checked_point(self, point: tuple[int, int]) -> tuple[int, int]:
         """`point` if it lies on the monitor, one pixel off a fail-safe corner if it is one."""
@@ -275,46 +305,9 @@ class DesktopEnvironment:
             return nudged
         return point
 
-    def _key(self, action: Key) -> None:
-        names = [to_pyautogui(k) for k in normalize_keys(action.keys)]
-        for name in names:
-            if not self._gui.isValidKey(name):
-                raise ActionFailed(f"key {name!r} cannot be pressed on this platform by pyautogui")
-        pressed: list[str] = []
-        try:
-            for name in names:
-                self._gui.keyDown(name)
-                pressed.append(name)
-        finally:
-            for name in reversed(pressed):  # released in reverse, even after a failure
-                self._gui.keyUp(name)
-
-    def _click(self, action: Any, button: str, count: int) -> None:
-        where = action.coordinate or (None, None)
-        self._gui.click(*where, clicks=count, interval=0.05 if count > 1 else 0.0, button=button)
-
-    def _drag(self, action: LeftClickDrag) -> None:
-        if action.start_coordinate is not None:
-            self._gui.moveTo(*action.start_coordinate)
-        self._gui.mouseDown(button="left")
-        try:
-            self._gui.moveTo(*action.coordinate, duration=self.settings.drag_duration)
-        finally:
-            self._gui.mouseUp(button="left")
-
-    def _scroll(self, action: Scroll) -> None:
-        if action.coordinate is not None:
-            self._gui.moveTo(*action.coordinate)
-        if action.pixels == 0:
-            return
-        # pyautogui scrolls in wheel notches; any non-zero amount is at least one notch. Positive is up.
-        notches = max(1, round(abs(action.pixels) / self.settings.wheel_click_pixels))
-        self._gui.scroll(notches if action.pixels > 0 else -notches)
-
     # ---- typing
 
-    def _type(self, action: Type) -> None:
-        text = action.text
+    def _type(self, text: str) -> None:
         backend = self._type_backend(text)
         logger.debug("typing {} characters with {}", len(text), backend)
         if backend == "xtest":
