@@ -355,6 +355,8 @@ class Agent:
         self, index: int, shot: str, obs: Observation, size: tuple[int, int], d: _Decision
     ) -> StepRecord:
         g = obs.geometry
+        # steps.jsonl keeps the dict the drivers wrote before the extras were typed: set fields only.
+        extras = obs.extras.model_dump(exclude_none=True)
         return StepRecord(
             index=index,
             screenshot=shot,
@@ -368,7 +370,7 @@ class Agent:
             mapped_action=d.mapped.arguments() if d.mapped else None,
             error=d.error,
             extras=self.safety.secrets.redact_data(
-                {**obs.extras, "warnings": list(obs.warnings)} if obs.warnings else dict(obs.extras)
+                {**extras, "warnings": list(obs.warnings)} if obs.warnings else extras
             ),
             timings=d.timings,
         )

@@ -12,7 +12,6 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from loguru import logger
 
@@ -27,8 +26,8 @@ from environments.adb_text import (
 from environments.android_apps import close_matches, resolve_app
 from environments.android_device import AdbDevice
 from actions.mobile_keys import KEYCODES, normalise_key
-from environments.android_shell import ShellResult, refused
-from environments.base import ActionFailed, EnvironmentUnavailable, Observation
+from environments.android_shell import ShellResult, foreground_app, refused
+from environments.base import ActionFailed, EnvironmentUnavailable, Observation, ObservationExtras
 
 _BOUNDS = re.compile(r"\[(-?\d+),(-?\d+)\]\[(-?\d+),(-?\d+)\]")
 SYSTEM_BUTTONS = {"Back": "KEYCODE_BACK", "Home": "KEYCODE_HOME", "Menu": "KEYCODE_APP_SWITCH",
@@ -55,15 +54,6 @@ class AndroidSettings:
     press_home_on_reset: bool = True
     timeout_s: float = 20.0
     reconnect_timeout_s: float = 5.0
-
-
-def _foreground(dumpsys_window: str) -> dict[str, str]:
-    m = re.search(r"mCurrentFocus=Window\{\S+ \S+ ([\w.]+)/([\w.$]+)\}", dumpsys_window) or re.search(
-        r"mFocusedApp=.*? ([\w.]+)/([\w.$]+)", dumpsys_window)
-    if not m:
-        return {}
-    pkg, act = m.groups()
-    return {"foreground_package": pkg, "foreground_activity": act if not act.startswith(".") else pkg + act}
 
 
 class AndroidEnvironment:
@@ -103,15 +93,18 @@ class AndroidEnvironment:
         self._check_open()
         img = self._dev.screenshot(raw=self.settings.raw_screencap)
         self._size = img.size  # the frame is what `input` acts in, whatever rotation did since
-        extras: dict[str, Any] = _foreground(self._dev.shell("dumpsys window"))
-        if max(hi for _, hi in img.getextrema()) <= 2:
+        package, activity = foreground_app(self._dev.shell("dumpsys window")) or (None, None)
+        black = max(hi for _, hi in img.getextrema()) <= 2
+        if black:
             msg = ("the screenshot is all black: a secure window (FLAG_SECURE: banking, passwords, DRM video) "
                    "or a screen that is off")
             logger.warning("{} on {}", msg, self.serial)
-            extras["black_frame"] = True
             self._warnings.append(msg)
-        if self.settings.accessibility_tree:
-            extras["accessibility_tree"] = self._dump_ui()
+        extras = ObservationExtras(
+            foreground_package=package, foreground_activity=activity,
+            black_frame=True if black else None,  # absent unless black: an ordinary step records no such key
+            accessibility_tree=self._dump_ui() if self.settings.accessibility_tree else None,
+        )
         warnings, self._warnings = tuple(self._warnings), []
         return Observation(img, ScreenGeometry(img.size[0], img.size[1], scale=1.0), extras, warnings)
 

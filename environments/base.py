@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
+from pydantic import BaseModel, ConfigDict
 
 from actions.base import Action
 from actions.geometry import ScreenGeometry
@@ -30,20 +31,55 @@ class EnvironmentUnavailable(DriverError):
     """The environment cannot start or has died (no display, browser crashed, device gone); the episode ends."""
 
 
+class Dialog(BaseModel):
+    """A JS dialog open on a page: `type` is alert, confirm, prompt or beforeunload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    type: str
+    message: str
+
+
+class ObservationExtras(BaseModel):
+    """What a driver can say about the screen besides the screenshot; each driver fills its own fields.
+
+    The fields are in the order each driver recorded them as a dict, so `model_dump(exclude_none=True)` gives the
+    same JSON in steps.jsonl. An unknown field is refused: a new one is added here, typed.
+    """
+
+    # Strict: what a driver puts here is recorded as it is, never coerced into something else.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    # The browser: the page's address, how many tabs are open, the page's title, or the dialog in front of it.
+    url: str | None = None
+    tabs: int | None = None
+    title: str | None = None
+    dialog: Dialog | None = None
+    # The desktop: the monitor captured and the focused window's title.
+    monitor: int | None = None
+    window_title: str | None = None
+    # Android: the app and activity in front, whether the frame came back all black (a secure window), and the
+    # accessibility tree as uiautomator's XML.
+    foreground_package: str | None = None
+    foreground_activity: str | None = None
+    black_frame: bool | None = None
+    accessibility_tree: str | None = None
+
+
 @dataclass(frozen=True)
 class Observation:
     """One look at the screen.
 
     `screenshot` is in physical pixels at native resolution; `geometry` says how those pixels relate to
     the coordinates the driver acts in. `extras` carries what a driver can add (url, title, foreground
-    app, accessibility tree) as plain JSON-able values. `warnings` are what the model should know about the
+    app, accessibility tree) as typed optional fields. `warnings` are what the model should know about the
     screen or its last action (text typed where no field has focus, an all-black frame): one short line
     each, shown to it in the next prompt.
     """
 
     screenshot: Image.Image
     geometry: ScreenGeometry
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: ObservationExtras = field(default_factory=ObservationExtras)
     warnings: tuple[str, ...] = ()
     captured_at: float = field(default_factory=time.time)
 

@@ -27,7 +27,7 @@ from actions.computer import DoubleClick, Key, LeftClick, LeftClickDrag, MiddleC
 from actions.geometry import ScreenGeometry
 from actions.space import BROWSER, MOBILE, ActionSpace
 from actions.text import clip
-from environments.base import ActionFailed, EnvironmentUnavailable, Observation
+from environments.base import ActionFailed, Dialog, EnvironmentUnavailable, Observation, ObservationExtras
 from environments.browser_actions import BrowserInput, PageActions, PlaywrightInput
 from environments.browser_errors import raise_for
 from environments.browser_settings import BrowserSettings
@@ -354,16 +354,18 @@ class BrowserEnvironment:
         self._ensure_started()
         self._settle_if_navigated()
         page, tab = self._page, self.tab
-        extras: dict[str, Any] = {"url": page.url, "tabs": len(self._context.pages)}
+        url, tabs = page.url, len(self._context.pages)
         warnings = [*self._notes]
+        dialog: Dialog | None = None
+        title: str | None = None
         if tab.dialog is not None:
             # The page's scripts are stopped while a dialog is open: nothing may be evaluated in it now.
-            extras["dialog"] = {"type": tab.dialog.kind, "message": tab.dialog.message}
+            dialog = Dialog(type=tab.dialog.kind, message=tab.dialog.message)
             warnings.append(tab.dialog.describe() + self._dialog_hint(tab.dialog.kind))
         else:
             # A round trip to the page, before the capture: Playwright delivers a crash it has seen meanwhile,
             # which an X screen capture alone would not notice.
-            extras["title"] = self._title(page)
+            title = self._title(page)
             if self._screen is not None and self._page_lent:
                 # What changed the page through `page()` since the last action (a task's script, its clock run
                 # forward) is on the X screen only once Chromium has drawn it; a capture through CDP draws the
@@ -378,6 +380,7 @@ class BrowserEnvironment:
         image = self._capture(page)
         self._notes.clear()
         geometry = ScreenGeometry(width=image.width, height=image.height, scale=self.settings.device_scale_factor)
+        extras = ObservationExtras(url=url, tabs=tabs, title=title, dialog=dialog)
         return Observation(screenshot=image, geometry=geometry, extras=extras, warnings=tuple(warnings))
 
     def _dialog_hint(self, kind: str) -> str:

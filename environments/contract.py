@@ -6,7 +6,6 @@ It consumes the environment: the last thing it checks is that a closed one stays
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from typing import TypeVar
@@ -14,7 +13,7 @@ from typing import TypeVar
 from actions.base import Action
 from actions.geometry import ScreenGeometry
 from actions.space import ActionSpace
-from environments.base import ActionFailed, Environment, EnvironmentUnavailable, Observation
+from environments.base import ActionFailed, Environment, EnvironmentUnavailable, Observation, ObservationExtras
 
 T = TypeVar("T")
 
@@ -27,7 +26,7 @@ def check_environment(env: Environment) -> None:
     """Check `env` against the contract and close it; raises ContractError naming every problem found.
 
     Checked: it has the protocol's members and an action space; reset() and observe() give an RGB screenshot
-    of the geometry's size with JSON-able extras; a point just off the screen is refused with ActionFailed;
+    of the geometry's size with valid ObservationExtras; a point just off the screen is refused with ActionFailed;
     close() twice is safe; observe() after close raises EnvironmentUnavailable.
     """
     name = type(env).__name__
@@ -76,10 +75,15 @@ def _check_observation(obs: Observation, what: str, problems: list[str]) -> None
                         f"the geometry {g.width}x{g.height}")
     if obs.screenshot.mode != "RGB":
         problems.append(f"{what}: the screenshot is in mode {obs.screenshot.mode}, not RGB")
-    try:
-        json.dumps(obs.extras, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        problems.append(f"{what}: the extras are not plain JSON ({e})")
+    if not isinstance(obs.extras, ObservationExtras):
+        problems.append(f"{what}: the extras are a {type(obs.extras).__name__}, not ObservationExtras")
+    else:
+        # What skipped validation (model_construct, model_copy with update) is checked the way it is recorded:
+        # through JSON, and back into the model.
+        try:
+            ObservationExtras.model_validate_json(obs.extras.model_dump_json(warnings="error"))
+        except ValueError as e:  # ValidationError and PydanticSerializationError both are
+            problems.append(f"{what}: the extras do not survive a JSON round trip ({e})")
     if not all(isinstance(w, str) for w in obs.warnings):
         problems.append(f"{what}: the warnings are not all strings")
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actions.base import Action, Answer, Terminate
 from actions.geometry import ScreenGeometry
 from actions.space import COMPUTER, ActionSpace
-from environments.base import ActionFailed, EnvironmentUnavailable, Observation
+from environments.base import ActionFailed, EnvironmentUnavailable, Observation, ObservationExtras
 from environments.computer_input import computer_handlers
 from environments.keys import to_pyautogui
 
@@ -235,10 +235,8 @@ class DesktopEnvironment:
         self._geometry = ScreenGeometry(
             width=image.width, height=image.height, scale=scale, origin_x=mon["left"], origin_y=mon["top"]
         )
-        extras: dict[str, Any] = {"monitor": self.settings.monitor}
-        title = self._focused_window_title()
-        if title:
-            extras["window_title"] = title
+        # No focused window, or a nameless one, gives no title rather than an empty one.
+        extras = ObservationExtras(monitor=self.settings.monitor, window_title=self._focused_window_title() or None)
         return Observation(screenshot=image, geometry=self._geometry, extras=extras)
 
     def geometry(self) -> ScreenGeometry:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from agent.models.base import Generation, GenerationRequest, ModelError
 from agent.models.replay import ReplayBackend
 from agent.recording import EPISODE_FILE, STEPS_FILE, load_episode
 from agent.trajectory import Timings
-from environments.base import Observation
+from environments.base import Dialog, EnvironmentWrapper, Observation, ObservationExtras
 from environments.browser import BrowserEnvironment, BrowserSettings
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>form</title>
@@ -339,3 +340,36 @@ def test_an_episode_without_reset_starts_from_the_screen_as_prepared(env: Browse
     assert env.page().eval_on_selector("#name", "e => e.value") == "prepared"  # a reset would have cleared it
     agent.run("check the name", tmp_path / "again")
     assert env.page().eval_on_selector("#name", "e => e.value") == ""
+
+
+# Every typed extra set at once, which no one driver does.
+EVERY_EXTRA = ObservationExtras(
+    url="https://example.org/a", tabs=2, title="Pay", dialog=Dialog(type="confirm", message="Sure?"), monitor=1,
+    window_title="Editor", foreground_package="com.example", foreground_activity="com.example.Main",
+    black_frame=True, accessibility_tree="<?xml version='1.0' ?><hierarchy/>",
+)
+
+
+class _EveryExtra(EnvironmentWrapper):
+    def observe(self) -> Observation:
+        return dataclasses.replace(self.inner.observe(), extras=EVERY_EXTRA, warnings=("all black",))
+
+    reset = observe
+
+
+def test_the_typed_extras_are_recorded_as_the_dict_they_were(env: BrowserEnvironment, tmp_path: Path) -> None:
+    done = tool_call({"action": "terminate", "status": "success"})
+    run(env, [done], tmp_path / "plain")
+    run(_EveryExtra(env), [done], tmp_path / "every")
+    # What steps.jsonl held when the extras were a dict: the fields a driver set, in its order, then warnings.
+    plain = json.loads((tmp_path / "plain" / STEPS_FILE).read_text().splitlines()[0])["extras"]
+    assert list(plain) == ["url", "tabs", "title"] and plain["tabs"] == 1 and plain["title"] == "form"
+    every = json.loads((tmp_path / "every" / STEPS_FILE).read_text().splitlines()[0])["extras"]
+    assert every == {
+        "url": "https://example.org/a", "tabs": 2, "title": "Pay", "dialog": {"type": "confirm", "message": "Sure?"},
+        "monitor": 1, "window_title": "Editor", "foreground_package": "com.example",
+        "foreground_activity": "com.example.Main", "black_frame": True,
+        "accessibility_tree": "<?xml version='1.0' ?><hierarchy/>", "warnings": ["all black"],
+    }
+    assert list(every) == [*ObservationExtras.model_fields, "warnings"]
+    assert ObservationExtras.model_validate({k: v for k, v in every.items() if k != "warnings"}) == EVERY_EXTRA

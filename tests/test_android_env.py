@@ -53,7 +53,7 @@ def own_device(env: AndroidEnvironment) -> AdbDevice:
 
 
 def foreground(env: AndroidEnvironment) -> str:
-    return env.observe().extras["foreground_activity"]
+    return env.observe().extras.foreground_activity
 
 
 def centre_of(env: AndroidEnvironment, attr: str, value: str) -> tuple[int, int]:
@@ -68,8 +68,8 @@ def test_observation_of_the_launcher(env: AndroidEnvironment) -> None:
     assert env.action_space is MOBILE
     obs = env.reset()
     assert obs.screenshot.size == (1080, 2400) and obs.geometry.scale == 1.0
-    assert obs.extras["foreground_package"] == "com.android.launcher3"
-    assert "black_frame" not in obs.extras
+    assert obs.extras.foreground_package == "com.android.launcher3"
+    assert obs.extras.black_frame is None
 
 
 def test_open_by_name_starts_the_right_app(env: AndroidEnvironment) -> None:
@@ -242,7 +242,7 @@ def test_black_frame_is_flagged(env: AndroidEnvironment, phone) -> None:
     phone.state.touch()
     try:
         obs = env.observe()
-        assert obs.extras["black_frame"] is True and "secure window" in obs.warnings[0]
+        assert obs.extras.black_frame is True and "secure window" in obs.warnings[0]
     finally:
         phone.state.secure_window = False
         phone.state.touch()

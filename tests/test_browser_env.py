@@ -99,8 +99,8 @@ def test_reports_geometry_url_and_title(env: BrowserEnvironment) -> None:
     assert obs.screenshot.size == (int(1280 * dsf), int(800 * dsf))
     assert obs.geometry.scale == dsf
     assert obs.geometry.logical_size == (1280, 800)
-    assert obs.extras["url"].endswith("/log")
-    assert obs.extras["title"] == "event log"
+    assert obs.extras.url.endswith("/log")
+    assert obs.extras.title == "event log"
 
 
 MODEL_POINTS = [(0, 0), (1, 1), (17, 200), (300, 13), (455, 279), (200, 150)]
@@ -251,11 +251,11 @@ def test_unknown_key_is_a_clear_error(log_page: BrowserEnvironment) -> None:
 def test_navigate_back_forward(log_page: BrowserEnvironment, page_server: str) -> None:
     env = log_page
     env.act(Navigate(url=f"{page_server}/second"))
-    assert env.observe().extras["title"] == "second"
+    assert env.observe().extras.title == "second"
     env.act(Back())
-    assert env.observe().extras["url"] == f"{page_server}/log"
+    assert env.observe().extras.url == f"{page_server}/log"
     env.act(Forward())
-    assert env.observe().extras["url"] == f"{page_server}/second"
+    assert env.observe().extras.url == f"{page_server}/second"
     env.act(Wait(time=0.1))
 
 
@@ -264,11 +264,11 @@ def test_a_click_that_opens_a_tab_makes_it_active(log_page: BrowserEnvironment, 
     box = env.page().locator("#newtab").bounding_box()
     env.act(LeftClick(coordinate=(int(box["x"] + 5), int(box["y"] + box["height"] / 2))))
     obs = env.observe()
-    assert obs.extras["url"] == f"{page_server}/second"
-    assert obs.extras["tabs"] == 2
+    assert obs.extras.url == f"{page_server}/second"
+    assert obs.extras.tabs == 2
     env.act(LeftClick(coordinate=(30, 110)))  # the new tab's button that calls window.close()
     obs = env.observe()  # closing the active tab falls back to the one before
-    assert (obs.extras["url"], obs.extras["tabs"]) == (f"{page_server}/log", 1)
+    assert (obs.extras.url, obs.extras.tabs) == (f"{page_server}/log", 1)
 
 
 def test_text_at_reads_what_a_click_would_touch(log_page: BrowserEnvironment) -> None:
@@ -296,7 +296,7 @@ def test_a_page_that_never_loads_fails_in_bounded_time(
         env.act(Navigate(url=f"{page_server}/hang"))
     assert time.monotonic() - started < env.settings.navigation_timeout + 3
     env.act(Navigate(url=f"{page_server}/second"))  # the environment goes on
-    assert env.observe().extras["title"] == "second"
+    assert env.observe().extras.title == "second"
 
 
 def test_a_failed_navigation_shows_a_long_address_clipped(log_page: BrowserEnvironment) -> None:
@@ -351,7 +351,7 @@ def test_a_blocked_popup_does_not_slow_later_actions(odd_env: BrowserEnvironment
     started = time.monotonic()
     env.act(LeftClick(coordinate=(100, 320)))
     first = time.monotonic() - started
-    assert env.observe().extras["tabs"] == 1
+    assert env.observe().extras.tabs == 1
     # Measured against that first wait, so a loaded machine's slower actions do not count as waiting again.
     for action in (Wait(time=0.0), LeftClick(coordinate=(600, 500))):
         started = time.monotonic()
@@ -361,7 +361,7 @@ def test_a_blocked_popup_does_not_slow_later_actions(odd_env: BrowserEnvironment
     box = env.page().locator("#newtab").bounding_box()
     env.act(LeftClick(coordinate=(int(box["x"] + 5), int(box["y"] + box["height"] / 2))))
     obs = env.observe()
-    assert (obs.extras["url"], obs.extras["tabs"]) == (f"{page_server}/second", 2)
+    assert (obs.extras.url, obs.extras.tabs) == (f"{page_server}/second", 2)
 
 
 def test_missing_chromium_is_a_clear_error(tmp_path: Any) -> None:
@@ -437,7 +437,7 @@ def test_a_browser_crash_ends_the_episode_without_hanging(page_server: str) -> N
         with pytest.raises(EnvironmentUnavailable):
             env.act(Wait(time=0.1))
         assert time.monotonic() - started < 15
-        assert env.reset().extras["title"] == "second"  # a new episode starts a new browser
+        assert env.reset().extras.title == "second"  # a new episode starts a new browser
         # A crashed tab (renderer) ends the episode too, at the latest on the next observation.
         # (A headed Chromium refuses a page's navigation to chrome://crash, so its renderers are killed.)
         (pid,) = _our_browser_processes() - before
@@ -447,6 +447,6 @@ def test_a_browser_crash_ends_the_episode_without_hanging(page_server: str) -> N
             env.act(Wait(time=0.5))
         with pytest.raises(EnvironmentUnavailable, match="crashed"):
             env.observe()
-        assert env.reset().extras["title"] == "second"
+        assert env.reset().extras.title == "second"
     finally:
         env.close()

@@ -14,7 +14,7 @@ from PIL import Image, ImageChops
 
 from actions.base import Type, Wait
 from actions.computer import Key, LeftClick, MouseMove
-from environments.base import ActionFailed
+from environments.base import ActionFailed, Dialog
 from environments.browser import BrowserEnvironment, BrowserSettings, virtual_display_problem
 
 SETTINGS = BrowserSettings(viewport_width=800, viewport_height=600, display="virtual", settle_timeout=3.0)
@@ -132,24 +132,24 @@ def test_a_confirm_is_accepted_by_a_click_on_its_drawn_ok(page: BrowserEnvironme
     before = env.observe().screenshot
     env.act(LeftClick(coordinate=centre(env, "#ask")))
     seen = env.observe()
-    assert seen.extras["dialog"]["type"] == "confirm"
+    assert seen.extras.dialog is not None and seen.extras.dialog.type == "confirm"
     # OK is the dialog's one filled, saturated blue button.
     left, top, right, bottom = blue_box(seen.screenshot, changed_box(before, seen.screenshot))
     env.act(LeftClick(coordinate=((left + right) // 2, (top + bottom) // 2)))
-    assert "dialog" not in env.observe().extras
+    assert env.observe().extras.dialog is None
     assert out(env) == "yes"
 
 
 def test_a_prompt_is_answered_by_typing_and_an_alert_is_read(page: BrowserEnvironment) -> None:
     env = page
     env.act(LeftClick(coordinate=centre(env, "#name")))
-    assert env.observe().extras["dialog"] == {"type": "prompt", "message": "Your name?"}
+    assert env.observe().extras.dialog == Dialog(type="prompt", message="Your name?")
     env.act(Type(text="Zoë 你好 ☃"))  # characters the X keyboard map lacks, as well
     env.act(Key(keys=["Return"]))
     assert out(env) == "hi Zoë 你好 ☃"
     env.act(LeftClick(coordinate=centre(env, "#alert")))
     seen = env.observe()
-    assert seen.extras["dialog"] == {"type": "alert", "message": "Saved."}
+    assert seen.extras.dialog == Dialog(type="alert", message="Saved.")
     assert any("Saved." in w for w in seen.warnings)
     env.act(Key(keys=["Return"]))
     assert out(env) == "after alert"
@@ -159,11 +159,11 @@ def test_a_confirm_is_seen_and_accepted_by_enter_or_dismissed_by_escape(page: Br
     env = page
     env.act(LeftClick(coordinate=centre(env, "#ask")))
     seen = env.observe()
-    assert seen.extras["dialog"] == {"type": "confirm", "message": "Delete the account?"}
+    assert seen.extras.dialog == Dialog(type="confirm", message="Delete the account?")
     assert any("Delete the account?" in w for w in seen.warnings)
     assert env.text_at(10, 10) == "Delete the account?"  # what the safety policy judges a click by
     env.act(Key(keys=["Return"]))
-    assert out(env) == "yes" and "dialog" not in env.observe().extras
+    assert out(env) == "yes" and env.observe().extras.dialog is None
     env.act(LeftClick(coordinate=centre(env, "#ask")))
     env.act(Key(keys=["Escape"]))
     assert out(env) == "no"

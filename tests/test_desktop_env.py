@@ -55,7 +55,7 @@ def test_reports_the_monitors_geometry(env: DesktopEnvironment) -> None:
     obs = env.reset()
     assert obs.screenshot.size == (1280, 800)
     assert (obs.geometry.scale, obs.geometry.origin_x, obs.geometry.origin_y) == (1.0, 0, 0)
-    assert obs.extras["monitor"] == 1
+    assert obs.extras.monitor == 1
 
 
 @pytest.mark.parametrize(

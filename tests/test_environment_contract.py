@@ -3,13 +3,15 @@ the simulated phone the phone tasks run on), and capabilities found through wrap
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
+from pydantic import ValidationError
 
 from environments.android import AndroidEnvironment, AndroidSettings
 from actions.space import MOBILE
-from environments.base import Environment, EnvironmentWrapper, Observation
+from environments.base import Environment, EnvironmentWrapper, Observation, ObservationExtras
 from environments.browser import BrowserEnvironment, BrowserSettings
 from environments.capabilities import MissingCapability, PageAccess, TextAtPoint, capability, find_capability
 from environments.contract import ContractError, check_environment
@@ -46,6 +48,15 @@ def test_the_simulated_phone_keeps_the_contract(adb_server: AdbServer) -> None:
 class _Lenient(EnvironmentWrapper):
     """An environment that breaks the contract where drivers most easily do."""
 
+    def reset(self) -> Observation:
+        """Builds its extras without validation, with a count as text."""
+        return dataclasses.replace(self.inner.reset(), extras=ObservationExtras.model_construct(monitor="1"))
+
+    def observe(self) -> Observation:
+        """Fills its extras as a dict, with a key the model does not have."""
+        extras = {"monitor": 1, "zoom": 2}
+        return dataclasses.replace(self.inner.observe(), extras=extras)  # type: ignore[arg-type]
+
     def act(self, action: object) -> None:
         """Carries out nothing, so an off-screen point goes unrefused."""
 
@@ -64,6 +75,17 @@ def test_a_broken_environment_is_reported_with_each_problem(xvfb: str) -> None:
     assert message.startswith("_Lenient breaks the environment contract")
     assert "mouse_move at (1280, 0), right of the 1280x800 screen, was carried out" in message
     assert "observe() after close() returned an observation" in message
+    assert "reset(): the extras do not survive a JSON round trip" in message and "monitor" in message
+    assert "observe(): the extras are a dict, not ObservationExtras" in message
+
+
+def test_the_extras_take_only_their_typed_fields() -> None:
+    with pytest.raises(ValidationError, match="zoom"):
+        ObservationExtras(url="https://example.org/", zoom=2)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="tabs"):
+        ObservationExtras(tabs="2")  # type: ignore[arg-type]  # strict: recorded as given, never coerced
+    with pytest.raises(ValidationError, match="frozen"):
+        ObservationExtras().url = "https://example.org/"  # type: ignore[misc]
 
 
 class _Bare:

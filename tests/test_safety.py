@@ -34,7 +34,7 @@ from agent.safety.secrets import SecretError
 from environments.adb_text import adb_keyboard_command, input_text_commands, is_input_text_typable
 from environments.android import AndroidEnvironment, AndroidSettings
 from environments.android_apps import resolve_app
-from environments.base import ActionFailed
+from environments.base import ActionFailed, ObservationExtras
 from environments.phone_sim import PhoneServer
 from environments.browser import BrowserEnvironment, BrowserSettings
 from actions.browser import with_scheme
@@ -214,18 +214,18 @@ def test_classifier_reads_keys_apps_and_addresses() -> None:
     from actions.computer import Key
 
     c = RiskClassifier(SafetyPolicy(mode="ask", deny_keys=["ctrl+w"], deny_apps=["com.bank"]))
-    assert c.assess(Key(keys=["ctrl", "w"]), None, {}).verdict == "deny"
-    assert c.assess(Key(keys=["shift", "Delete"]), None, {}).verdict == "ask"
-    assert c.assess(Key(keys=["ctrl", "c"]), None, {}).verdict == "allow"
-    assert c.assess(Open(text="支付宝"), None, {}).verdict == "ask"  # the app opened is read too
-    assert c.assess(Open(text="Settings"), None, {}).verdict == "allow"
-    assert c.assess(Click(coordinate=(1, 1)), None, {"foreground_package": "com.bank"}).verdict == "deny"
+    assert c.assess(Key(keys=["ctrl", "w"]), None, ObservationExtras()).verdict == "deny"
+    assert c.assess(Key(keys=["shift", "Delete"]), None, ObservationExtras()).verdict == "ask"
+    assert c.assess(Key(keys=["ctrl", "c"]), None, ObservationExtras()).verdict == "allow"
+    assert c.assess(Open(text="支付宝"), None, ObservationExtras()).verdict == "ask"  # the app opened is read too
+    assert c.assess(Open(text="Settings"), None, ObservationExtras()).verdict == "allow"
+    assert c.assess(Click(coordinate=(1, 1)), None, ObservationExtras(foreground_package="com.bank")).verdict == "deny"
 
 
 def test_addresses_without_a_readable_site_are_held_back() -> None:
     from actions.browser import Navigate
 
-    here = {"url": "https://docs.example.org/start"}
+    here = ObservationExtras(url="https://docs.example.org/start")
     c = RiskClassifier(SafetyPolicy(mode="ask", allow_domains=["docs.example.org"]))
     assert c.assess(Navigate(url="https://docs.example.org/next"), None, here).verdict == "allow"
     # A random model's address: urlsplit reads the "[" as a broken IPv6 literal and raises.
@@ -247,19 +247,19 @@ EVIL_SPELLINGS = ["evil.com.", "https://evil.com./x", "https://evil.com%2e/", "h
 def test_domain_lists_read_the_host_the_browser_visits() -> None:
     deny = RiskClassifier(SafetyPolicy(mode="allow", deny_domains=["evil.com"]))
     for url in EVIL_SPELLINGS:
-        assessment = deny.assess(Navigate(url=url), None, {})
+        assessment = deny.assess(Navigate(url=url), None, ObservationExtras())
         assert assessment.verdict == "deny", url
         # The deny list refuses it, whatever the mode says about risky actions.
         assert assessment.refused_by == "the deny list"
-    assert deny.assess(Navigate(url="https://notevil.com"), None, {}).verdict == "allow"
+    assert deny.assess(Navigate(url="https://notevil.com"), None, ObservationExtras()).verdict == "allow"
     # "\\" ends the host in http(s) addresses: this one goes to evil.com, not to the allowed good.org.
     allow = RiskClassifier(SafetyPolicy(mode="ask", allow_domains=["good.org"]))
-    assert allow.assess(Navigate(url="https://evil.com\\@good.org/pay"), None, {}).verdict == "ask"
-    assert allow.assess(Navigate(url="https://evil.com@good.org/pay"), None, {}).verdict == "allow"
+    assert allow.assess(Navigate(url="https://evil.com\\@good.org/pay"), None, ObservationExtras()).verdict == "ask"
+    assert allow.assess(Navigate(url="https://evil.com@good.org/pay"), None, ObservationExtras()).verdict == "allow"
     # Numeric forms of an address are one address.
     local = RiskClassifier(SafetyPolicy(mode="allow", deny_domains=["127.0.0.1", "[::1]"]))
     for url in ("http://2130706433/", "http://0x7f.1/", "http://0177.0.0.1", "http://[0:0::1]:8080/"):
-        assert local.assess(Navigate(url=url), None, {}).verdict == "deny", url
+        assert local.assess(Navigate(url=url), None, ObservationExtras()).verdict == "deny", url
     # The lists' own entries are read the same way.
     assert SafetyPolicy(deny_domains=["ＥＶＩＬ。com.", "*.Evil.com", "https://evil.com/x", "faß.de"]).deny_domains == [
         "evil.com", "evil.com", "evil.com", "xn--fa-hia.de"]
@@ -281,18 +281,18 @@ def test_key_lists_compare_the_keys_the_driver_presses() -> None:
     c = RiskClassifier(SafetyPolicy(mode="allow", deny_keys=["ctrl+w", "Shift+Ctrl+T", "power"]))
     # Pressed in order and held: ctrl, a, w presses ctrl+w too.
     for keys in (["control", "w"], ["Control_L+w"], ["ctrl", "W"], ["ctrl", "a", "w"], ["ctrl", "shift", "t"]):
-        assessment = c.assess(Key(keys=keys), None, {})
+        assessment = c.assess(Key(keys=keys), None, ObservationExtras())
         assert assessment.verdict == "deny" and assessment.refused_by == "the deny list", keys
-    assert c.assess(Key(keys=["ctrl", "shift", "w"]), None, {}).verdict == "allow", "another combination"
-    assert c.assess(MobileKey(text="Power"), None, {}).verdict == "deny", "a phone's keys by the phone's names"
-    assert c.assess(MobileKey(text="volume_up"), None, {}).verdict == "allow"
+    assert c.assess(Key(keys=["ctrl", "shift", "w"]), None, ObservationExtras()).verdict == "allow", "another combination"
+    assert c.assess(MobileKey(text="Power"), None, ObservationExtras()).verdict == "deny", "a phone's keys by the phone's names"
+    assert c.assess(MobileKey(text="volume_up"), None, ObservationExtras()).verdict == "allow"
     assert SafetyPolicy(deny_keys=["Control+W", "shift+ctrl+Del", "KEYCODE_POWER"]).deny_keys == [
         "ctrl+w", "ctrl+shift+delete", "KEYCODE_POWER"]
     risky = RiskClassifier(SafetyPolicy(mode="ask"))
     for keys in (["option", "f4"], ["command+q"], ["meta", "q"], ["win", "l"], ["Super_L", "l"], ["shift", "del"],
                  ["ctrl", "alt", "del"], ["shift", "control", "Delete"]):
-        assert risky.assess(Key(keys=keys), None, {}).verdict == "ask", keys
-    assert risky.assess(Key(keys=["delete"]), None, {}).verdict == "allow"
+        assert risky.assess(Key(keys=keys), None, ObservationExtras()).verdict == "ask", keys
+    assert risky.assess(Key(keys=["delete"]), None, ObservationExtras()).verdict == "allow"
     assert all(key_combo([k]) == k for k in RISKY_KEYS), "the built-in keys are written canonically"
 
 
@@ -316,22 +316,22 @@ def test_app_lists_match_the_app_the_driver_opens() -> None:
     assert isinstance(phone, AppCatalog)
     for name in ("Settings", "settings ", " Settings", "Settings!", "SETTINGS", "com.android.settings"):
         for c in (by_package, by_name):
-            assessment = c.assess(Open(text=name), phone, {})
+            assessment = c.assess(Open(text=name), phone, ObservationExtras())
             assert assessment.verdict == "deny" and assessment.refused_by == "the deny list", name
     # Without a catalogue (a browser, which refuses `open`) only the name itself is compared.
-    assert by_name.assess(Open(text="Settings!"), None, {}).verdict == "deny"
-    assert by_package.assess(Open(text="Settings"), None, {}).verdict == "allow"
-    in_front = {"foreground_package": "com.android.settings"}
+    assert by_name.assess(Open(text="Settings!"), None, ObservationExtras()).verdict == "deny"
+    assert by_package.assess(Open(text="Settings"), None, ObservationExtras()).verdict == "allow"
+    in_front = ObservationExtras(foreground_package="com.android.settings")
     assert by_name.assess(Click(coordinate=(1, 1)), phone, in_front).verdict == "deny"
-    assert by_name.assess(Open(text="Clock"), phone, {}).verdict == "allow"
+    assert by_name.assess(Open(text="Clock"), phone, ObservationExtras()).verdict == "allow"
     # Names without Latin letters stay apart (a careless normalisation makes them all the empty name).
     assert RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["微信"])).assess(
-        Open(text="支付宝"), None, {}).verdict == "allow"
+        Open(text="支付宝"), None, ObservationExtras()).verdict == "allow"
     # With the device's packages, names resolve as the driver resolves them, the user's names included.
     bank = RiskClassifier(SafetyPolicy(mode="allow", deny_apps=["com.evil.bank", "notes"]))
-    assert bank.assess(Open(text="My Bank"), phone, {}).verdict == "deny"
-    assert bank.assess(Open(text="org.simphone.notes"), phone, {}).verdict == "deny"
-    assert bank.assess(Open(text="Settings"), phone, {}).verdict == "allow"
+    assert bank.assess(Open(text="My Bank"), phone, ObservationExtras()).verdict == "deny"
+    assert bank.assess(Open(text="org.simphone.notes"), phone, ObservationExtras()).verdict == "deny"
+    assert bank.assess(Open(text="Settings"), phone, ObservationExtras()).verdict == "allow"
     allow = RiskClassifier(SafetyPolicy(mode="ask", allow_apps=["Settings"]))
     assert allow.assess(Click(coordinate=(1, 1)), phone, in_front).reasons == ["the app is on the allow list"]
 
@@ -417,7 +417,7 @@ def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path, 
         # The classifier resolves an app name through the driver, as `open` will.
         assert isinstance(env, AppCatalog)
         notes = RiskClassifier(SafetyPolicy(deny_apps=["org.simphone.notes"]))
-        assert notes.assess(Open(text="notes!"), env, {}).verdict == "deny"
+        assert notes.assess(Open(text="notes!"), env, ObservationExtras()).verdict == "deny"
         env.act(Open(text="Notes"))
         xml = env._dump_ui()
         m = re.search(rf'text="{title}"[^>]*bounds="\[(\d+),(\d+)\]\[(\d+),(\d+)\]"', xml)

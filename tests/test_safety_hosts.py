@@ -8,6 +8,7 @@ from actions.browser import Navigate
 from agent.safety import SafetyPolicy
 from agent.safety.hosts import address_host
 from agent.safety.policy import RiskClassifier
+from environments.base import ObservationExtras
 
 
 @pytest.mark.parametrize("address", [
@@ -33,9 +34,9 @@ def test_unreadable_hosts_are_none_never_an_error(address: str) -> None:
 
 def test_with_a_deny_list_an_unreadable_address_is_refused_in_any_mode() -> None:
     deny = RiskClassifier(SafetyPolicy(mode="allow", deny_domains=["evil.com"]))
-    assert deny.assess(Navigate(url="view-source:https://evil.com/"), None, {}).verdict == "deny"
-    refused = deny.assess(Navigate(url="https://ev\u200eil.com/"), None, {})
+    assert deny.assess(Navigate(url="view-source:https://evil.com/"), None, ObservationExtras()).verdict == "deny"
+    refused = deny.assess(Navigate(url="https://ev\u200eil.com/"), None, ObservationExtras())
     assert refused.verdict == "deny" and refused.refused_by == "the deny list"
-    assert deny.assess(Navigate(url="https://good.org/"), None, {}).verdict == "allow"
+    assert deny.assess(Navigate(url="https://good.org/"), None, ObservationExtras()).verdict == "allow"
     # Without a deny list the mode decides, as for any unreadable address.
-    assert RiskClassifier(SafetyPolicy(mode="allow")).assess(Navigate(url="about:blank"), None, {}).verdict == "allow"
+    assert RiskClassifier(SafetyPolicy(mode="allow")).assess(Navigate(url="about:blank"), None, ObservationExtras()).verdict == "allow"

@@ -29,6 +29,7 @@ from actions.mobile_keys import normalise_key
 from actions.text import clip
 from agent.safety.hosts import address_host
 from agent.safety.reading import readable
+from environments.base import ObservationExtras
 from environments.capabilities import AppCatalog, TextAtPoint, find_capability
 
 Mode = Literal["ask", "allow", "deny"]
@@ -140,15 +141,15 @@ class RiskClassifier:
         # A phone's names for the denied keys too ("delete" is KEYCODE_DEL), for the mobile `key` action.
         self._deny_keys = set(policy.deny_keys) | set(filter(None, map(normalise_key, policy.deny_keys)))
 
-    def assess(self, action: Action, inspector: object, extras: dict[str, object]) -> Assessment:
+    def assess(self, action: Action, inspector: object, extras: ObservationExtras) -> Assessment:
         """Judge `action` about to be done in the environment `inspector` (its capabilities, found through its
         wrappers, tell what the action touches), whose last observation had `extras`."""
         p = self.policy
         reasons: list[str] = []
         catalog = find_capability(inspector, AppCatalog)
         # Where the action happens: the site or app in front, and the one it goes to.
-        here_domain = address_host(str(extras.get("url") or ""))
-        here_app = str(extras.get("foreground_package") or "")
+        here_domain = address_host(extras.url or "")
+        here_app = extras.foreground_package or ""
         url = getattr(action, "url", None)
         app = action.text if action.action == "open" else None
         dest = address_host(url) if isinstance(url, str) else None
