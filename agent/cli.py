@@ -304,7 +304,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_bench_browser(args: argparse.Namespace) -> int:
     from agent.bench.browser_steps import Screen, format_table, run_browser_bench
-    from environments.browser_settings import DISPLAY_MODES
+    from environments.browser.settings import DISPLAY_MODES
 
     try:
         screens = [Screen.parse(text) for text in args.screens.split(",")]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from agent.models.default_model import DEFAULT_LINK, DEFAULT_MODEL_ID, default_model, is_tiny
-from environments.browser_settings import DISPLAY_MODES
+from environments.browser.settings import DISPLAY_MODES
 from environments.sites import SITES
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ def _display() -> Check:
 
 def _chromium() -> Check:
     from environments.base import EnvironmentUnavailable
-    from environments.chromium import find_chromium
+    from environments.browser.chromium import find_chromium
 
     try:
         return ("browser", True, str(find_chromium()))
@@ -44,8 +44,8 @@ def _chromium() -> Check:
 
 
 def _browser_display() -> Check:
-    from environments.browser import virtual_display_problem
-    from environments.browser_settings import BrowserSettings
+    from environments.browser.driver import virtual_display_problem
+    from environments.browser.settings import BrowserSettings
 
     why = virtual_display_problem(BrowserSettings())
     if why is None:

@@ -30,7 +30,7 @@ from environments.base import DriverError, Environment, EnvironmentUnavailable, 
 from environments.capabilities import PageAccess, find_capability
 
 if TYPE_CHECKING:
-    from environments.desktop import DesktopEnvironment
+    from environments.desktop.driver import DesktopEnvironment
 
 Point = tuple[float, float]
 
@@ -225,7 +225,7 @@ class DesktopTargets:
 
 def surface_for(env: Environment) -> CalibrationSurface:
     """The target surface that fits a driver."""
-    from environments.desktop import DesktopEnvironment
+    from environments.desktop.driver import DesktopEnvironment
 
     if (browser := find_capability(env, PageAccess)) is not None:
         return BrowserTargets(browser)

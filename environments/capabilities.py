@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from environments.android_shell import ShellResult
+from environments.android.shell import ShellResult
 from environments.base import Environment, EnvironmentWrapper
 
 C = TypeVar("C")

@@ -17,15 +17,15 @@ def create_environment(name: str, **options: Any) -> Environment:
     """`options` are the driver's settings fields; None values are left to the driver's defaults."""
     options = {k: v for k, v in options.items() if v is not None}
     if name == "browser":
-        from environments.browser import BrowserEnvironment, BrowserSettings
+        from environments.browser.driver import BrowserEnvironment, BrowserSettings
 
         return BrowserEnvironment(BrowserSettings(**options))
     if name == "desktop":
-        from environments.desktop import DesktopEnvironment, DesktopSettings
+        from environments.desktop.driver import DesktopEnvironment, DesktopSettings
 
         return DesktopEnvironment(DesktopSettings(**options))
     if name == "android":
-        from environments.android import AndroidEnvironment, AndroidSettings
+        from environments.android.driver import AndroidEnvironment, AndroidSettings
 
         return AndroidEnvironment(AndroidSettings(**options))
     raise UnknownEnvironmentError(f"unknown environment {name!r}; choose one of {', '.join(ENVIRONMENTS)}")

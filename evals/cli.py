@@ -17,7 +17,7 @@ from typing import Any
 from loguru import logger
 
 from agent.cli_flags import UsageError, add_flag, add_model_flags, browser_display, fill_default_model, model_settings
-from environments.browser_settings import DISPLAY_MODES
+from environments.browser.settings import DISPLAY_MODES
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:

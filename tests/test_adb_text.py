@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from environments.adb_text import (
+from environments.android.text import (
     adb_keyboard_command, encode_for_input_text, input_text_commands, is_input_text_typable, shell_quote,
 )
 from environments.phone_sim.inputcmd import input_text_unescape

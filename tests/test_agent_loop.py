@@ -20,7 +20,7 @@ from agent.models.replay import ReplayBackend
 from agent.recording import EPISODE_FILE, STEPS_FILE, load_episode
 from agent.trajectory import Timings
 from environments.base import Dialog, EnvironmentWrapper, Observation, ObservationExtras
-from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>form</title>
 <style>body{margin:0;font:16px sans-serif} #go{position:absolute;left:400px;top:250px;width:120px;height:50px}
@@ -305,7 +305,7 @@ from pathlib import Path
 from actions.geometry import ImageBudget
 from agent.loop import Agent, AgentConfig
 from agent.models.replay import ReplayBackend
-from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
 out, url = Path(sys.argv[1]), sys.argv[2]
 wait = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "wait", "time": 0}}\n</tool_call>'
 with BrowserEnvironment(BrowserSettings(viewport_width=640, viewport_height=400, start_url=url, display="headless")) as env:

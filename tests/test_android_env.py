@@ -23,9 +23,9 @@ from agent.models.replay import ReplayBackend
 from agent.recording import load_episode
 from loguru import logger
 
-from environments.android import AndroidEnvironment, AndroidSettings
-from environments.android_device import AdbDevice
-from environments.android_shell import ShellResult, refused
+from environments.android.driver import AndroidEnvironment, AndroidSettings
+from environments.android.device import AdbDevice
+from environments.android.shell import ShellResult, refused
 from environments.base import ActionFailed, EnvironmentUnavailable
 from environments.phone_sim import PhoneServer
 from environments.phone_sim import apps as sim_apps

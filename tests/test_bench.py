@@ -122,7 +122,7 @@ def test_drafts_leave_few_passes_per_action(tiny_model_dir: Path) -> None:
 
 
 def test_browser_bench_times_real_steps_by_phase(tmp_path: Path) -> None:
-    from environments.browser import BrowserSettings, virtual_display_problem
+    from environments.browser.driver import BrowserSettings, virtual_display_problem
 
     displays = "headless" + ("" if virtual_display_problem(BrowserSettings(viewport_width=640, viewport_height=480))
                              else ",virtual")

@@ -24,8 +24,8 @@ from actions.computer import (
 )
 from actions.geometry import CoordinateMapper, ImageBudget
 from environments.base import ActionFailed, DriverError, EnvironmentUnavailable
-from environments.browser import BrowserEnvironment, BrowserSettings
-from environments.chromium import find_chromium
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
+from environments.browser.chromium import find_chromium
 from environments.keys import normalize_keys
 
 # Small enough that the model sees a smaller image than the screenshot at both scale factors.

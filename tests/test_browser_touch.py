@@ -13,7 +13,7 @@ from actions.computer import LeftClick
 from actions.mobile import Click, LongPress, MobileKey, Open, Swipe, SystemButton
 from actions.space import MOBILE
 from environments.base import ActionFailed
-from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
 from prompts.qwen import system_prompt
 
 # What each touch, pointer and mouse event says about itself, logged by the page.

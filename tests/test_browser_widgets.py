@@ -15,7 +15,7 @@ from PIL import Image, ImageChops
 from actions.base import Type, Wait
 from actions.computer import Key, LeftClick, MouseMove
 from environments.base import ActionFailed, Dialog
-from environments.browser import BrowserEnvironment, BrowserSettings, virtual_display_problem
+from environments.browser.driver import BrowserEnvironment, BrowserSettings, virtual_display_problem
 
 SETTINGS = BrowserSettings(viewport_width=800, viewport_height=600, display="virtual", settle_timeout=3.0)
 pytestmark = pytest.mark.skipif(virtual_display_problem(SETTINGS) is not None,

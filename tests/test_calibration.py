@@ -9,9 +9,9 @@ import pytest
 from actions.base import Action
 from actions.geometry import ImageBudget
 from environments.base import DriverError, Observation
-from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
 from environments.calibration import BrowserTargets, CalibrationReport, DesktopTargets, calibrate
-from environments.desktop import DesktopEnvironment, DesktopSettings
+from environments.desktop.driver import DesktopEnvironment, DesktopSettings
 
 SMALL_BUDGET = ImageBudget(max_pixels=300 * 28 * 28)
 CHECKPOINT_BUDGET = ImageBudget()

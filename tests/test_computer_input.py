@@ -9,10 +9,10 @@ import pytest
 from actions.base import Terminate, Type, Wait
 from actions.computer import COMPUTER_ACTIONS, DoubleClick, Key, LeftClick, LeftClickDrag, Scroll
 from environments.base import ActionFailed
-from environments.browser import BrowserEnvironment, BrowserSettings
-from environments.browser_actions import PageActions
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
+from environments.browser.actions import PageActions
 from environments.computer_input import ComputerInput, computer_handlers
-from environments.desktop import DesktopEnvironment, DesktopSettings, PyAutoGuiInput
+from environments.desktop.driver import DesktopEnvironment, DesktopSettings, PyAutoGuiInput
 
 
 class Recorder:

@@ -23,7 +23,7 @@ from actions.computer import (
 )
 from actions.geometry import CoordinateMapper, ImageBudget
 from environments.base import ActionFailed, EnvironmentUnavailable
-from environments.desktop import DesktopEnvironment, DesktopSettings
+from environments.desktop.driver import DesktopEnvironment, DesktopSettings
 from tests.support.display import EventWindow
 
 SMALL_BUDGET = ImageBudget(max_pixels=300 * 28 * 28)

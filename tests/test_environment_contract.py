@@ -9,13 +9,13 @@ from collections.abc import Callable
 import pytest
 from pydantic import ValidationError
 
-from environments.android import AndroidEnvironment, AndroidSettings
+from environments.android.driver import AndroidEnvironment, AndroidSettings
 from actions.space import MOBILE
 from environments.base import Environment, EnvironmentWrapper, Observation, ObservationExtras
-from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
 from environments.capabilities import MissingCapability, PageAccess, TextAtPoint, capability, find_capability
 from environments.contract import ContractError, check_environment
-from environments.desktop import DesktopEnvironment, DesktopSettings
+from environments.desktop.driver import DesktopEnvironment, DesktopSettings
 from evals.phone.device import SimulatedPhoneEnvironment
 from tests.support.adb import AdbServer
 

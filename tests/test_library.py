@@ -95,8 +95,8 @@ for name in sys.argv[1:]:
 """
 # The packages, and the modules behind the command lines, the seams and every driver.
 LIGHT_MODULES = ("agent", "environments", "evals", "actions", "prompts", "agent.cli", "agent.loop",
-                 "agent.models.factory", "environments.factory", "environments.browser", "environments.desktop",
-                 "environments.android", "environments.contract", "environments.calibration", "evals.cli",
+                 "agent.models.factory", "environments.factory", "environments.browser.driver", "environments.desktop.driver",
+                 "environments.android.driver", "environments.contract", "environments.calibration", "evals.cli",
                  "evals.runner", "evals.miniwob.tasks", "evals.phone.tasks", "prompts.qwen", "actions.parsing")
 
 

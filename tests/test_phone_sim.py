@@ -16,7 +16,7 @@ import adbutils
 import pytest
 from PIL import Image
 
-from environments.android_device import parse_raw_screencap
+from environments.android.device import parse_raw_screencap
 from environments.phone_sim import PhoneState
 from environments.phone_sim.apps import build
 from environments.phone_sim.render import MISSING, font_for, glyph, installed_fonts, render

@@ -21,8 +21,8 @@ from agent.models.replay import ReplayBackend
 from agent.recording import load_episode
 from agent.report import REPORT_FILE
 from agent.safety import Safety, SafetyPolicy
-from environments.browser import BrowserEnvironment, BrowserSettings
-from environments.chromium import SharedPlaywright
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
+from environments.browser.chromium import SharedPlaywright
 from tests.support.evals import run_one
 
 # Targets as fractions of the viewport, so each layout puts them near its corners and centre.

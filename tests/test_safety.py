@@ -31,12 +31,12 @@ from actions.keys import key_combo
 from agent.safety.policy import RISKY_KEYS, AppCatalog, RiskClassifier
 from agent.safety.redaction import canonical
 from agent.safety.secrets import SecretError
-from environments.adb_text import adb_keyboard_command, input_text_commands, is_input_text_typable
-from environments.android import AndroidEnvironment, AndroidSettings
-from environments.android_apps import resolve_app
+from environments.android.text import adb_keyboard_command, input_text_commands, is_input_text_typable
+from environments.android.driver import AndroidEnvironment, AndroidSettings
+from environments.android.apps import resolve_app
 from environments.base import ActionFailed, ObservationExtras
 from environments.phone_sim import PhoneServer
-from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
 from actions.browser import with_scheme
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>shop</title><style>

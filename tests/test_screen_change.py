@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from agent.screen_change import ScreenSignature
-from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
 
 PAGE = """<!doctype html><body style="margin: 20px; font: 16px sans-serif">
 <input id="field" value="some text" style="caret-color: black">

@@ -13,7 +13,7 @@ import pytest
 
 from actions.base import Type
 from actions.computer import Key, LeftClick
-from environments.browser import BrowserEnvironment, BrowserSettings, virtual_display_problem
+from environments.browser.driver import BrowserEnvironment, BrowserSettings, virtual_display_problem
 from environments.sites import SITES
 from environments.sites.server import LocalSite
 

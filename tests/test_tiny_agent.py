@@ -14,7 +14,7 @@ from agent.loop import Agent
 from agent.models.settings import ModelSettings
 from agent.models.transformers_backend import TransformersBackend
 from agent.recording import load_episode
-from environments.browser import BrowserEnvironment, BrowserSettings
+from environments.browser.driver import BrowserEnvironment, BrowserSettings
 
 PAGE = "<!doctype html><body style='margin:0'><button style='width:200px;height:80px'>A</button><input></body>"
 START_URL = "data:text/html," + urllib.parse.quote(PAGE)

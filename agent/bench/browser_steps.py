@@ -112,7 +112,7 @@ class CentreClicker:
 def time_agent_steps(screen: Screen, display: str, steps: int, out_dir: Path) -> dict[str, Any]:
     """One episode of `steps` clicks; medians (ms) over the steps after the first (which starts the page)."""
     from agent.loop import Agent, AgentConfig
-    from environments.browser import BrowserEnvironment, BrowserSettings
+    from environments.browser.driver import BrowserEnvironment, BrowserSettings
 
     settings = BrowserSettings(viewport_width=screen.width, viewport_height=screen.height,
                                device_scale_factor=screen.scale, display=display,
@@ -148,7 +148,7 @@ def time_playwright_capture(screen: Screen, repeats: int) -> float:
     """Median ms of plain Playwright `page.screenshot()` (PNG) of the bench page, headless."""
     from playwright.sync_api import sync_playwright
 
-    from environments.chromium import find_chromium
+    from environments.browser.chromium import find_chromium
 
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as tmp:
         browser = pw.chromium.launch(headless=True, executable_path=find_chromium(None))

@@ -79,7 +79,7 @@ def _character(cluster: str) -> str:
     if cluster in "'\"":
         forms.add("\\" + cluster)  # repr() escapes whichever quote it puts around the text
     if cluster == "'":
-        forms.add("'\\''")  # environments.adb_text.shell_quote
+        forms.add("'\\''")  # environments.android.text.shell_quote
     written = sorted({c for c in map(canonical, forms) if c}, key=len, reverse=True)
     # An invisible character reads as nothing, so it may be missing where the value comes back.
     optional = "?" if not canonical(cluster) else ""

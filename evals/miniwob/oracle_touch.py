@@ -18,7 +18,7 @@ from actions.mobile import Click, MobileKey, Swipe, SystemButton
 from actions.keys import UnknownKey, is_modifier, normalize_keys
 from evals.miniwob.page import OracleError
 
-# Keyboard keys a script presses, as adb's key event names (environments.browser_touch maps them back).
+# Keyboard keys a script presses, as adb's key event names (environments.browser.touch maps them back).
 _KEY_EVENTS = {"tab": "tab", "backspace": "del", "delete": "forward_del", "escape": "escape", "space": "space",
                "up": "dpad_up", "down": "dpad_down", "left": "dpad_left", "right": "dpad_right"}
 

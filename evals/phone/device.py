@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from environments.android_shell import foreground_app, refused
+from environments.android.shell import foreground_app, refused
 from environments.base import Environment, EnvironmentWrapper
 from environments.capabilities import DeviceShell, MissingCapability, capability
 from evals.task import TaskSetupError
 
 if TYPE_CHECKING:
-    from environments.android import AndroidEnvironment
+    from environments.android.driver import AndroidEnvironment
 
 
 class Adb:
@@ -129,7 +129,7 @@ class SimulatedPhoneEnvironment(EnvironmentWrapper):
     inner: AndroidEnvironment
 
     def __init__(self, phone_size: tuple[int, int] = (1080, 2400), **android_options: Any) -> None:
-        from environments.android import AndroidEnvironment, AndroidSettings
+        from environments.android.driver import AndroidEnvironment, AndroidSettings
         from environments.phone_sim import PhoneServer
 
         self.phone = PhoneServer(width=phone_size[0], height=phone_size[1]).start()

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from environments.base import EnvironmentUnavailable
-from environments.xvfb import VirtualDisplay
+from environments.x11.xvfb import VirtualDisplay
 
 SCREEN = (1280, 800)
 _EVENT_WINDOW = Path(__file__).with_name("event_window.py")

@@ -23,7 +23,7 @@ FAST_BROWSER = {"settle_timeout": 0.5, "settle_delay": 0.02, "navigation_timeout
 
 
 def browser_for(task_cls: type[Task]) -> Any:
-    from environments.browser import BrowserEnvironment, BrowserSettings
+    from environments.browser.driver import BrowserEnvironment, BrowserSettings
 
     return BrowserEnvironment(BrowserSettings(**{**task_cls.environment_options(), **FAST_BROWSER}))
 
@@ -65,7 +65,7 @@ class FlakyClickTask(Task):
 
     @classmethod
     def create_environment(cls, overrides: dict[str, Any]) -> Environment:
-        from environments.browser import BrowserEnvironment, BrowserSettings
+        from environments.browser.driver import BrowserEnvironment, BrowserSettings
 
         return BrowserEnvironment(BrowserSettings(**{**cls.environment_options(), **FAST_BROWSER, **overrides}))
 

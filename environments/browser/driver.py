@@ -28,17 +28,17 @@ from actions.geometry import ScreenGeometry
 from actions.space import BROWSER, MOBILE, ActionSpace
 from actions.text import clip
 from environments.base import ActionFailed, Dialog, EnvironmentUnavailable, Observation, ObservationExtras
-from environments.browser_actions import BrowserInput, PageActions, PlaywrightInput
-from environments.browser_errors import raise_for
-from environments.browser_settings import BrowserSettings
-from environments.browser_tab import TabWatch
-from environments.browser_target import TEXT_AT_JS
-from environments.browser_touch import TouchInput, dialog_keys, touch_handlers
-from environments.chromium import SharedPlaywright, launch_chromium
+from environments.browser.actions import BrowserInput, PageActions, PlaywrightInput
+from environments.browser.errors import raise_for
+from environments.browser.settings import BrowserSettings
+from environments.browser.tab import TabWatch
+from environments.browser.target import TEXT_AT_JS
+from environments.browser.touch import TouchInput, dialog_keys, touch_handlers
+from environments.browser.chromium import SharedPlaywright, launch_chromium
 from environments.keys import normalize_keys
 from environments.sites.server import LocalSite
-from environments.xinput import MULTI_CLICK_SECONDS, XInput
-from environments.xvfb import VirtualDisplay, find_xvfb
+from environments.x11.xinput import MULTI_CLICK_SECONDS, XInput
+from environments.x11.xvfb import VirtualDisplay, find_xvfb
 
 T = TypeVar("T")
 
@@ -429,7 +429,7 @@ class BrowserEnvironment:
         """What a person reads on the control a click at (x, y) (CSS pixels) activates, or None.
 
         The TextAtPoint capability (environments.capabilities), so a policy can judge a click by what it
-        touches: see environments.browser_target for what is read. Never a password. While a JS dialog is
+        touches: see environments.browser.target for what is read. Never a password. While a JS dialog is
         open, every click answers it: the dialog's text is what it touches.
         """
         self._ensure_started()
@@ -741,7 +741,7 @@ class BrowserEnvironment:
         raise_for(exc, what, gone=gone, timeout_is_fatal=timeout_is_fatal, mark_crashed=self._mark_crashed)
 
 
-# The DOM event a page receives last for each input action (environments.browser_tab counts them).
+# The DOM event a page receives last for each input action (environments.browser.tab counts them).
 _LAST_INPUT_EVENT: dict[type[Action], str] = {
     LeftClick: "mouseup", RightClick: "mouseup", MiddleClick: "mouseup", DoubleClick: "mouseup",
     LeftClickDrag: "mouseup", MouseMove: "mousemove", Scroll: "wheel", Key: "keyup", Type: "keyup",

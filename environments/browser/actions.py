@@ -1,7 +1,7 @@
 """How the browser driver carries out each BROWSER action on its active tab, in CSS pixels of the viewport.
 
 Pointer and keyboard go through a `BrowserInput`: real X events on the driver's virtual display
-(environments.xinput), or Playwright's page-level input when Chromium runs headless or in a window of the
+(environments.x11.xinput), or Playwright's page-level input when Chromium runs headless or in a window of the
 user's own desktop, where X events would move the user's pointer.
 """
 
@@ -15,7 +15,7 @@ from loguru import logger
 from actions.base import Action
 from actions.browser import Back, Forward, Navigate, with_scheme
 from actions.text import clip
-from environments.browser_settings import BrowserSettings
+from environments.browser.settings import BrowserSettings
 from environments.computer_input import Handler, computer_handlers
 from environments.keys import to_playwright
 

@@ -57,7 +57,7 @@ class BrowserSettings(BaseModel):
     drag_steps: int = Field(default=8, ge=1, description="Mouse moves between press and release of a drag.")
     touch: bool = Field(
         default=False, description="A phone: the MOBILE action space (tap, long press, swipe, type, system buttons) "
-        "with touch input on the page (environments.browser_touch), instead of the mouse and keyboard's BROWSER."
+        "with touch input on the page (environments.browser.touch), instead of the mouse and keyboard's BROWSER."
     )
     extra_args: tuple[str, ...] = ()
     locale: str = "en-US"

@@ -17,7 +17,7 @@ from adbutils.errors import AdbError, AdbTimeout
 from loguru import logger
 from PIL import Image
 
-from environments.android_shell import ShellResult
+from environments.android.shell import ShellResult
 from environments.base import EnvironmentUnavailable
 
 # What went wrong when a device is listed but not usable, and what the user can do about it.

@@ -20,13 +20,13 @@ from actions.geometry import ScreenGeometry
 from actions.mobile import Click, LongPress, MobileKey, Open, Swipe, SystemButton
 from actions.space import MOBILE, ActionSpace
 from actions.text import clip
-from environments.adb_text import (
+from environments.android.text import (
     ADB_KEYBOARD_IME, ADB_KEYBOARD_PACKAGE, adb_keyboard_command, input_text_commands, is_input_text_typable,
 )
-from environments.android_apps import close_matches, resolve_app
-from environments.android_device import AdbDevice
+from environments.android.apps import close_matches, resolve_app
+from environments.android.device import AdbDevice
 from actions.mobile_keys import KEYCODES, normalise_key
-from environments.android_shell import ShellResult, foreground_app, refused
+from environments.android.shell import ShellResult, foreground_app, refused
 from environments.base import ActionFailed, EnvironmentUnavailable, Observation, ObservationExtras
 
 _BOUNDS = re.compile(r"\[(-?\d+),(-?\d+)\]\[(-?\d+),(-?\d+)\]")

@@ -23,7 +23,7 @@ from actions.browser import Back, Navigate
 from actions.mobile import Click, LongPress, MobileKey, Open, Swipe, SystemButton
 from actions.mobile_keys import normalise_key
 from environments.base import ActionFailed
-from environments.browser_actions import Guard, PageActions
+from environments.browser.actions import Guard, PageActions
 
 # A swipe's finger moves over this long (adb's default swipe is 300 ms), sampled as a touchscreen would, ~60 Hz.
 SWIPE_SECONDS = 0.3

@@ -1,7 +1,7 @@
 """The desktop driver: mss captures one monitor at physical resolution, pyautogui acts in logical pixels.
 
 pyautogui opens the X display named by $DISPLAY when it is first imported, so it is imported lazily here
-and one process drives one X display. Text goes through XTest on X11 (environments/xinput.py: exact for every
+and one process drives one X display. Text goes through XTest on X11 (environments/x11/xinput.py: exact for every
 character, non-ASCII too, with the keyboard map kept steady while clients read it), else `xdotool type`, else
 the clipboard, else pyautogui (ASCII only).
 """
@@ -28,7 +28,7 @@ from environments.computer_input import computer_handlers
 from environments.keys import to_pyautogui
 
 if TYPE_CHECKING:
-    from environments.xinput import XInput
+    from environments.x11.xinput import XInput
 
 IS_X11 = sys.platform.startswith("linux")
 
@@ -344,7 +344,7 @@ class DesktopEnvironment:
 
     def _xtest_keyboard(self) -> XInput:
         if self._keyboard is None:
-            from environments.xinput import XInput
+            from environments.x11.xinput import XInput
 
             self._keyboard = XInput(self._display_name or os.environ.get("DISPLAY", ""),
                                     type_delay=self.settings.type_delay_ms / 1000)

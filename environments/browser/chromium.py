@@ -14,8 +14,8 @@ from typing import Any
 from loguru import logger
 
 from environments.base import EnvironmentUnavailable
-from environments.browser_errors import first_line
-from environments.browser_settings import BrowserSettings
+from environments.browser.errors import first_line
+from environments.browser.settings import BrowserSettings
 
 # Flags that keep Chromium off the network (no update, sync, QUIC or background fetches) and let it run as
 # root in containers (no sandbox) and on machines without a GPU.
