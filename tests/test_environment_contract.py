@@ -55,7 +55,7 @@ class _Lenient(EnvironmentWrapper):
     def observe(self) -> Observation:
         """Fills its extras as a dict, with a key the model does not have."""
         extras = {"monitor": 1, "zoom": 2}
-        return dataclasses.replace(self.inner.observe(), extras=extras)  # type: ignore[arg-type]
+        return dataclasses.replace(self.inner.observe(), extras=extras)
 
     def act(self, action: object) -> None:
         """Carries out nothing, so an off-screen point goes unrefused."""
@@ -81,11 +81,11 @@ def test_a_broken_environment_is_reported_with_each_problem(xvfb: str) -> None:
 
 def test_the_extras_take_only_their_typed_fields() -> None:
     with pytest.raises(ValidationError, match="zoom"):
-        ObservationExtras(url="https://example.org/", zoom=2)  # type: ignore[call-arg]
+        ObservationExtras(url="https://example.org/", zoom=2)
     with pytest.raises(ValidationError, match="tabs"):
-        ObservationExtras(tabs="2")  # type: ignore[arg-type]  # strict: recorded as given, never coerced
+        ObservationExtras(tabs="2")  # strict: recorded as given, never coerced
     with pytest.raises(ValidationError, match="frozen"):
-        ObservationExtras().url = "https://example.org/"  # type: ignore[misc]
+        ObservationExtras().url = "https://example.org/"
 
 
 class _Bare:
