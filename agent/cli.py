@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import select
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -15,11 +17,10 @@ from typing import Any
 
 from loguru import logger
 
-from agent.cli_flags import UsageError, browser_display, build_parser, fill_default_model, flag_problems, model_settings
+from agent.cli_flags import (EXIT_BUG, EXIT_FAILED, EXIT_SUCCESS, EXIT_USAGE, UsageError, browser_display,
+                             build_parser, fill_default_model, flag_problems, model_settings)
+from agent.commands import Command, plugin_commands
 from agent.logs import enable_logs, stderr_sink
-
-# 3: a bug in this program, not in what the user gave; it shows its traceback.
-EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 # Settings a replay takes from the recording unless a flag (or its variable) gives them: those that decide
 # what the model was shown and how many answers the loop asks for, so the recorded answers fit again.
 REPLAYED_ENVIRONMENT = ("start_url", "site", "viewport", "device_scale_factor", "touch", "monitor", "settle_delay")
@@ -28,11 +29,12 @@ REPLAYED_CONFIG = ("max_steps", "history_images", "retries_on_bad_answer", "stuc
 # Where an action space is acted in, for recordings that do not name their environment (an eval's).
 ENVIRONMENT_OF_SPACE = {"computer": "desktop", "browser": "browser", "mobile": "android"}
 # Commands that run episodes: SIGTERM ends them as Ctrl-C does, so each episode records how it ended.
-EPISODE_COMMANDS = ("run", "replay", "eval")
+EPISODE_COMMANDS = ("run", "replay")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser(__doc__.split("\n")[0]).parse_args(argv)
+    plugins = plugin_commands()
+    args = build_parser(__doc__.split("\n")[0], plugins).parse_args(argv)
     enable_logs()  # off for library users; a command line shows them
     logger.remove()
     # No variable values in tracebacks: they can hold a secret or a screenshot's text.
@@ -40,18 +42,38 @@ def main(argv: Sequence[str] | None = None) -> int:
                       colorize=sys.stderr.isatty(),
                       format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
     try:
-        return _command(args, argv)
+        return _command(args, argv, plugins)
     finally:
         logger.remove(sink)  # an in-process caller (a test, a notebook) is left no sink of ours
 
 
-def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (Linux reports POLLERR on its write end then)."""
     try:
-        with _sigterm_as_interrupt() if args.command in EPISODE_COMMANDS else contextlib.nullcontext():
-            return handler(args)
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture), or no poll here
+        return False
+
+
+def _command(args: argparse.Namespace, argv: Sequence[str] | None, plugins: dict[str, Command]) -> int:
+    plugin = plugins.get(args.command)
+    handler: Callable[[argparse.Namespace], int] = plugin.run if plugin else COMMANDS[args.command]
+    episodes = plugin.runs_episodes if plugin else args.command in EPISODE_COMMANDS
+    try:
+        with _sigterm_as_interrupt() if episodes else contextlib.nullcontext():
+            code = handler(args)
+        sys.stdout.flush()  # a reader gone shows here, handled below, not as a warning at the interpreter's exit
+        return code
     except KeyboardInterrupt:
         print("stopped (Ctrl-C or SIGTERM)", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise
+        # `... | head` stopped reading: not an error of ours. Later writes (the interpreter's flush at exit) go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as e:  # noqa: BLE001 - one line for the user; the traceback with --debug
         if not _is_user_error(e):
@@ -216,15 +238,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from agent.models.replay import ReplayBackend, recording_replayed
-    from agent.recording import load_episode
+    from agent.recording import load_episode, recorded_image_budget
 
     header, steps = load_episode(args.episode)
     texts = [a.raw_text for s in steps for a in s.attempts]
     finishes = [a.finish for s in steps for a in s.attempts]
     if not texts:
         raise UsageError(f"{args.episode} holds no model outputs to replay")
+    for command in plugin_commands().values():
+        if command.replay and header.get(command.name):
+            return command.replay(args, header, texts, finishes)
     if header.get("eval"):
-        return _replay_eval(args, header, texts, finishes)
+        raise UsageError(f"{args.episode} is an eval's episode, and the eval command is not installed; install the "
+                         "project (pip install -e .) and replay it again")
     if args.env is None:
         args.env = header.get("environment") or ENVIRONMENT_OF_SPACE.get(header.get("action_space", ""), "browser")
     for name, value in (header.get("environment_settings") or {}).items():
@@ -232,35 +258,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if name in REPLAYED_ENVIRONMENT and (getattr(args, name) is None or getattr(args, name) is False):
             setattr(args, name, value)
     recorded = {k: v for k, v in (header.get("config") or {}).items() if k in REPLAYED_CONFIG}
-    budget = _recorded_budget(header)
+    budget = recorded_image_budget(header)
 
     return _run_episode(args, header["task"],
                         lambda: ReplayBackend(texts, budget, exhausted=lambda: recording_replayed(len(texts)),
                                               finishes=finishes),
                         {"replay_of": str(args.episode)}, recorded)
-
-
-def _replay_eval(args: argparse.Namespace, header: dict[str, Any], texts: list[str],
-                 finishes: list[str | None]) -> int:
-    """An eval's episode replays in its task, set up again from the recorded seed, and is scored again."""
-    from evals.cli import environment_overrides
-    from evals.replay import replay_eval_episode
-
-    args.suite = header["eval"]["suite"]
-    result = replay_eval_episode(header, texts, finishes, _recorded_budget(header), args.out,
-                                 environment_overrides(args))
-    score = "" if result.score is None else f" (score {result.score:g})"
-    print(f"{result.task}, seed {result.seed}: {result.outcome}{score} after {result.steps} steps"
-          f"{': ' + result.error if result.error else ''}; recording: {args.out / result.episode_dir}/report.html"
-          if result.episode_dir else f"{result.task}, seed {result.seed}: {result.outcome}: {result.error}")
-    return EXIT_SUCCESS if result.outcome == "success" else EXIT_FAILED
-
-
-def _recorded_budget(header: dict[str, Any]) -> Any:
-    from actions.geometry import ImageBudget
-
-    b = header.get("image_budget") or {}
-    return ImageBudget(**b) if b else ImageBudget()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -276,15 +279,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.calibrate:
         return calibrate_command(_environment(args))
     return doctor(args.model)
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    # The CLI is the one place above both agent/ and evals/; evals itself builds on agent's loop.
-    from evals.cli import eval_command
-
-    if not args.list:
-        browser_display(args)  # refuse a bad combination before any task starts
-    return eval_command(args)
 
 
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
@@ -353,7 +347,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "replay": cmd_replay,
     "report": cmd_report,
     "doctor": cmd_doctor,
-    "eval": cmd_eval,
     "make-tiny-model": cmd_make_tiny_model,
     "fetch-model": cmd_fetch_model,
     "phone-sim": cmd_phone_sim,

@@ -7,7 +7,7 @@ import argparse
 import difflib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +20,15 @@ from environments.sites import SITES
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+    from agent.commands import Command
+
 DEFAULT_OUT = "runs"
 # Where a server reads the tool-call grammar (ModelSettings.grammar_field): vLLM >= 0.12, older vLLM, SGLang.
 GRAMMAR_FIELDS = ("structured_outputs", "guided_grammar", "ebnf")
+
+
+# 3: a bug in this program, not in what the user gave; it shows its traceback.
+EXIT_SUCCESS, EXIT_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -180,7 +186,7 @@ def _version() -> str:
         return f"{PACKAGE} (version unknown: not installed; run `bash scripts/install.sh` from the project folder)"
 
 
-def build_parser(description: str) -> argparse.ArgumentParser:
+def build_parser(description: str, plugins: Mapping[str, Command]) -> argparse.ArgumentParser:
     parser = Parser(prog="python -m agent", description=description)
     parser.add_argument("--version", action="version", version=_version(), help="print the version and exit")
     add_flag(parser, "--debug", DEBUG_HELP, action="store_true")
@@ -208,10 +214,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     _env_flags(doctor)
     doctor.add_argument("--model", default=_env("model"), help="also check this model can be found")
 
-    ev = sub.add_parser("eval", help="run an evaluation suite (AndroidWorld-style; rerun into --out to resume)")
-    from evals.cli import add_eval_arguments  # argparse only: cheap; the suites load when the command runs
-
-    add_eval_arguments(ev)
+    for command in plugins.values():  # `eval`, from evals/ (argparse only: its suites load when it runs)
+        command.add_arguments(sub.add_parser(command.name, help=command.help))
 
     tiny = sub.add_parser("make-tiny-model", help="write a tiny random-weight Qwen2.5-VL checkpoint (for tests)")
     tiny.add_argument("directory", type=Path)

@@ -23,6 +23,7 @@ from typing import Any
 from loguru import logger
 from PIL import Image
 
+from actions.geometry import ImageBudget
 from agent.trajectory import EpisodeResult, StepRecord
 
 EPISODE_FILE = "episode.json"
@@ -173,6 +174,12 @@ def amend_header(directory: Path, **fields: Any) -> None:
     path = Path(directory) / EPISODE_FILE
     header, _ = load_episode(directory)
     write_json_atomic(path, {**header, **fields})
+
+
+def recorded_image_budget(header: dict[str, Any]) -> ImageBudget:
+    """The image budget the recorded answers' coordinates were written for (the default for older recordings)."""
+    b = header.get("image_budget") or {}
+    return ImageBudget(**b) if b else ImageBudget()
 
 
 def load_episode(directory: Path) -> tuple[dict[str, Any], list[StepRecord]]:

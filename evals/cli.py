@@ -16,7 +16,9 @@ from typing import Any
 
 from loguru import logger
 
-from agent.cli_flags import UsageError, add_flag, add_model_flags, browser_display, fill_default_model, model_settings
+from agent.cli_flags import (EXIT_FAILED, EXIT_SUCCESS, UsageError, add_flag, add_model_flags, browser_display,
+                             fill_default_model, model_settings)
+from agent.commands import Command
 from environments.browser.settings import DISPLAY_MODES
 
 
@@ -86,15 +88,17 @@ def eval_command(args: argparse.Namespace) -> int:
     from evals.registry import SUITES, get_suite
     from evals.runner import EvalSettings, run_eval
 
+    if not args.list:
+        browser_display(args)  # refuse a bad combination before any task starts
     if args.list:
         if not args.suite:
             for name in SUITES:
                 suite = get_suite(name)
                 print(f"{name}: {len(suite.tasks)} tasks. {suite.description}")
-            return 0
+            return EXIT_SUCCESS
         for t in get_suite(args.suite).select():
             print(f"{t.name}\t{t.difficulty}\tmax {t.max_steps} steps\toracle: {'yes' if t.has_oracle() else 'no'}")
-        return 0
+        return EXIT_SUCCESS
     if not args.suite or not args.out:
         raise UsageError("give --suite NAME and --out DIR (add --list to see the suites)")
     get_suite(args.suite)  # an unknown name fails here, listing the known ones
@@ -110,4 +114,26 @@ def eval_command(args: argparse.Namespace) -> int:
                             seed=args.seed, agent=args.agent, workers=args.workers,
                             environment=environment_overrides(args), executor=args.executor, ray=_ray_settings(args))
     summary = run_eval(settings, model_settings=models)
-    return 0 if summary.complete else 1
+    return EXIT_SUCCESS if summary.complete else EXIT_FAILED
+
+
+def replay_eval_command(args: argparse.Namespace, header: dict[str, Any], texts: list[str],
+                        finishes: list[str | None]) -> int:
+    """`replay` of an eval's episode: its task is set up again from the recorded seed, and scored again."""
+    from agent.recording import recorded_image_budget
+    from evals.replay import replay_eval_episode
+
+    args.suite = header["eval"]["suite"]
+    result = replay_eval_episode(header, texts, finishes, recorded_image_budget(header), args.out,
+                                 environment_overrides(args))
+    score = "" if result.score is None else f" (score {result.score:g})"
+    print(f"{result.task}, seed {result.seed}: {result.outcome}{score} after {result.steps} steps"
+          f"{': ' + result.error if result.error else ''}; recording: {args.out / result.episode_dir}/report.html"
+          if result.episode_dir else f"{result.task}, seed {result.seed}: {result.outcome}: {result.error}")
+    return EXIT_SUCCESS if result.outcome == "success" else EXIT_FAILED
+
+
+# Registered in pyproject.toml under [project.entry-points."agent.commands"].
+EVAL_COMMAND = Command(name="eval", help="run an evaluation suite (AndroidWorld-style; rerun into --out to resume)",
+                       add_arguments=add_eval_arguments, run=eval_command, runs_episodes=True,
+                       replay=replay_eval_command)

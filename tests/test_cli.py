@@ -69,6 +69,18 @@ def test_eval_bad_input_is_one_line() -> None:
     assert not Path("/tmp/never-written").exists()
 
 
+def test_a_reader_that_stops_early_is_not_a_bug() -> None:
+    """`python -m agent eval --list | head -1`: the pipe's reader is gone before anything is written."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "agent", "eval", "--suite", "miniwob", "--list"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 1 and done.stderr == "", done.stderr
+
+
 @pytest.mark.parametrize("header", [{"result": None}, ["task"], {"task": 3}])
 def test_a_damaged_recording_is_one_line_naming_it(tmp_path: Path, header: object) -> None:
     folder = answers_only(tmp_path / "ep", [wait_call(0)])

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli_flags import build_parser, model_settings
+from agent.commands import plugin_commands
 from tests.support.adb import ADB, AdbServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +125,7 @@ def test_run_and_eval_read_the_same_model_flags_and_variables(monkeypatch: pytes
                  "AGENT_BASE_URL": "http://127.0.0.1:8000/v1", "AGENT_TIMEOUT_S": "7.5", "AGENT_MAX_RETRIES": "0"}
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    parser = build_parser("test")  # the variables are read as the flags are defined
+    parser = build_parser("test", plugin_commands())  # the variables are read as the flags are defined
     run = model_settings(parser.parse_args(["run", "a task", "--temperature", "0.5"]))
     ev = model_settings(parser.parse_args(["eval", "--suite", "miniwob", "--temperature", "0.5"]))
     assert run == ev

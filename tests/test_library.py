@@ -124,6 +124,20 @@ def test_the_safety_policy_and_the_action_space_import_no_driver() -> None:
         assert not upward, (path.name, upward)
 
 
+def test_nothing_under_agent_imports_evals() -> None:
+    """evals/ builds on agent's loop; the eval command reaches `python -m agent` through its entry point."""
+    for path in sorted((ROOT / "agent").rglob("*.py")):
+        upward = {m for m in imported_modules(path) if m.partition(".")[0] == "evals"}
+        assert not upward, (path.relative_to(ROOT), upward)
+
+
+def test_the_eval_command_comes_from_the_installed_entry_point() -> None:
+    from agent.commands import plugin_commands
+    from evals.cli import EVAL_COMMAND
+
+    assert plugin_commands() == {"eval": EVAL_COMMAND}
+
+
 @pytest.fixture(scope="module")
 def pay_page() -> BrowserEnvironment:
     env = BrowserEnvironment(BrowserSettings(viewport_width=320, viewport_height=200, start_url=PAY_PAGE,
