@@ -121,8 +121,9 @@ def test_a_wrong_answer_scores_zero_and_a_new_episode_cannot_reset_it(desktop_br
     assert task.state(desktop_browser) == (True, -1.0)
 
 
-# Taps, a dialog's close button, a swipe that scrolls a text area, typing and Enter as a system button.
-PHONE_HANDFUL = ["click-button", "click-dialog", "scroll-text-2", "terminal"]
+# Taps, a dialog's close button, a swipe that scrolls a text area, typing, Enter as a system button and adb's
+# `del` key (guess-number clears its field with it).
+PHONE_HANDFUL = ["click-button", "click-dialog", "scroll-text-2", "terminal", "guess-number"]
 
 
 def test_oracle_on_the_phone_view_answers_by_touch(tmp_path: Path) -> None:
@@ -163,8 +164,8 @@ def test_scripts_touch_cannot_do_are_skipped_on_the_phone_only() -> None:
     assert set(NOT_TOUCH) <= set(SCRIPTS)
     for name in NOT_TOUCH:
         assert DESKTOP_SUITE.tasks[name].has_oracle() and not MOBILE_SUITE.tasks[name].has_oracle()
-    task = MOBILE_SUITE.tasks["copy-paste"].from_seed(0)
-    with pytest.raises(OracleError, match="cannot be done by touch: copies with ctrl"):
+    task = MOBILE_SUITE.tasks["drag-box"].from_seed(0)
+    with pytest.raises(OracleError, match="cannot be done by touch: jQuery UI's draggable follows the mouse"):
         task.oracle(None)  # refused before it looks at the environment
     assert MOBILE_SUITE.tasks["click-button"].environment_options()["touch"] is True
     assert DESKTOP_SUITE.tasks["click-button"].environment_options()["touch"] is False
@@ -181,6 +182,19 @@ def _readme_table(heading: str) -> set[str]:
 def test_the_readme_lists_every_task_the_oracle_leaves_out_and_no_other() -> None:
     assert _readme_table("MiniWoB++ tasks without an oracle script") == set(DESKTOP_SUITE.tasks) - set(SCRIPTS)
     assert _readme_table("Scripted tasks the oracle skips in `miniwob-mobile`") == set(NOT_TOUCH)
+
+
+def test_the_readme_counts_androidworlds_phone_tasks_right() -> None:
+    """AndroidWorld's own list of the MiniWoB++ tasks it runs on a phone, against what the oracle does by touch."""
+    listed = (Path(__file__).parent / "data" / "android_world_miniwob_tasks.txt").read_text().split("\n")
+    theirs = {name for name in listed if name and not name.startswith("#")}
+    ours = theirs & set(MOBILE_SUITE.tasks)
+    by_touch = {name for name in ours if MOBILE_SUITE.tasks[name].has_oracle()}
+    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    claim = re.search(r"of the (\d+) tasks AndroidWorld runs as MobileMiniWoB\+\+.*?, (\d+) are in this suite "
+                      r".*? the oracle does (\d+) of them by touch", text)
+    assert claim, "the README's comparison with AndroidWorld's list is gone"
+    assert tuple(map(int, claim.groups())) == (len(theirs), len(ours), len(by_touch))
 
 
 def _refused_url() -> str:

@@ -51,9 +51,14 @@ def enter_time(p: Page, goal: str) -> Iterator[Action]:
 
 
 def copy_paste(p: Page, goal: str) -> Iterator[Action]:
-    """Copy with the keyboard, as a user would: select the text area's text, copy, paste into the field."""
+    """Copy with the keyboard, as a user would: select the text area's text, copy, paste into the field. A phone
+    has no such keys (and headless Chromium no long-press selection menu): there the text is read and typed."""
     n = re.search(_ORDINAL + " text area", goal)
     source = f"#text-{n.group(1)}" if n else "#to-copy"
+    if p.touch:
+        yield from p.fill("#answer-input", p.js("(sel) => document.querySelector(sel).value", source))
+        yield from p.click("#subbtn")
+        return
     yield from p.click(source)
     yield Key(keys=["ctrl", "a"])
     yield Key(keys=["ctrl", "c"])
@@ -102,9 +107,8 @@ def guess_number(p: Page, goal: str) -> Iterator[Action]:
     low, high = 0, 9
     for _ in range(5):
         guess = (low + high) // 2
-        yield from p.click("#tt")
-        yield Key(keys=["ctrl", "a"])
-        yield Type(text=str(guess))
+        # The field keeps the last guess, one digit: a click just past it and a Backspace clear it.
+        yield from p.replace("#tt", str(guess), fx=0.4)
         yield from p.click("#subbtn")
         if p.exists("#higher"):
             low = guess + 1

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from actions.base import Action, Type
+from actions.base import Action
 from actions.computer import Key, LeftClick, LeftClickDrag, MouseMove
 from evals.miniwob.page import OracleError, Page, match
 
@@ -14,9 +14,7 @@ from evals.miniwob.page import OracleError, Page, match
 def _type_color(p: Page, hex_color: str) -> Iterator[Action]:
     """Replace the jscolor field's text by `hex_color` (six hex digits) and submit: typing is how the picker
     takes an exact colour, which its gradient gives only to the pixel, and the reward is full only when exact."""
-    yield from p.click("#col")
-    yield Key(keys=["ctrl", "a"])
-    yield Type(text=hex_color)
+    yield from p.replace("#col", hex_color)
     yield from p.click("#query")  # jscolor closes its picker, which covers the button, on a press elsewhere
     yield from p.click("#subbtn")
 

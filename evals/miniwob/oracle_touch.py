@@ -32,9 +32,6 @@ NOT_TOUCH: dict[str, str] = {
     "social-media": "each icon swaps its image on hover and wants the mouse there before the click (mouse_move)",
     "social-media-all": "each icon swaps its image on hover and wants the mouse there before the click (mouse_move)",
     "social-media-some": "each icon swaps its image on hover and wants the mouse there before the click (mouse_move)",
-    "copy-paste": "copies with ctrl+a, ctrl+c, ctrl+v",
-    "copy-paste-2": "copies with ctrl+a, ctrl+c, ctrl+v",
-    "guess-number": "selects the last guess with ctrl+a before typing the next",
     "choose-list": "a native `<select>` list, which headless Chromium does not draw",
     "drag-box": "jQuery UI's draggable follows the mouse only: a touch drag moves nothing",
     "drag-items": "jQuery UI's sortable follows the mouse only: a touch drag moves nothing",
@@ -48,8 +45,6 @@ NOT_TOUCH: dict[str, str] = {
     "hot-cold": "finds the hot spot by moving the mouse over the area (mouse_move): a finger only taps",
     "click-scroll-list": "selects a second option with ctrl+arrow and ctrl+space, a multi-select list's keys",
     "text-editor": "selects the text to style with ctrl+a",
-    "use-colorwheel": "replaces the colour field's text with ctrl+a before typing",
-    "use-colorwheel-2": "replaces the colour field's text with ctrl+a before typing",
     "sign-agreement": "the agreement's box sits near the top of the screen: each swipe has ~100 px of room, and "
                       "scrolling its text to the end takes more swipes than the task's 8 steps",
 }

@@ -13,7 +13,7 @@ from typing import Any
 from PIL import ImageChops
 
 from actions.base import Action, Type, Wait
-from actions.computer import LeftClick, MouseMove, Scroll
+from actions.computer import Key, LeftClick, MouseMove, Scroll
 from environments.base import Observation
 
 MAX_WAITS = 4
@@ -78,9 +78,11 @@ class OracleError(RuntimeError):
 class Page:
     """Read-only helpers over a Playwright page for scripts; `observe` gives what the screen shows now."""
 
-    def __init__(self, page: Any, observe: Callable[[], Observation] | None = None) -> None:
+    def __init__(self, page: Any, observe: Callable[[], Observation] | None = None, touch: bool = False) -> None:
         self.page = page
         self._observe = observe
+        # The answers go to a phone (touch_answers turns them into taps and swipes): no shortcuts, no clipboard.
+        self.touch = touch
 
     def observe(self) -> Observation:
         if self._observe is None:
@@ -151,6 +153,14 @@ class Page:
     def fill(self, sel: str, text: str, nth: int = 0) -> Iterator[Action]:
         """Click into a field and type."""
         yield from self.click(sel, nth=nth)
+        yield Type(text=text)
+
+    def replace(self, sel: str, text: str, fx: float = 0.9) -> Iterator[Action]:
+        """Click into a field past its text (`fx` of its width from the left) and replace that text: one
+        Backspace per character, since a phone has no select-all key, then type."""
+        yield from self.click(sel, fx=fx)
+        for _ in range(self.js("(sel) => document.querySelector(sel).value.length", sel)):
+            yield Key(keys=["backspace"])
         yield Type(text=text)
 
     def point(self, sel: str, nth: int = 0) -> tuple[int, int]:

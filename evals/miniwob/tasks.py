@@ -243,7 +243,7 @@ class MiniWoBTask(Task):
         if self.view.touch and self.name in NOT_TOUCH:
             # Asked for by name: an error (nothing measured), not the failure of an agent.
             raise OracleError(f"the oracle's script for {self.name} cannot be done by touch: {NOT_TOUCH[self.name]}")
-        answers = script(Page(_page(env), env.observe), self.goal())
+        answers = script(Page(_page(env), env.observe, touch=self.view.touch), self.goal())
         return touch_answers(answers, self.view.viewport[1]) if self.view.touch else answers
 
 
