@@ -6,48 +6,41 @@ virtual X display the driver starts, with real X input and the X screen as the s
 `BrowserSettings.display`); Playwright still reads page state (URL, title, what lies under a point). The
 Playwright sync API is used, so one environment belongs to the thread that created it and must not be used
 inside a running asyncio loop.
+
+The class is in parts: what it shows (screen.py), how it waits for the screen to follow an action (settle.py),
+how dialogs and file choosers are answered (answers.py); this module holds its lifecycle, tabs and `act`.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from loguru import logger
-from PIL import Image
 
-from actions.base import Action, Answer, Terminate, Type
+from actions.base import Action, Answer, Terminate
 from actions.browser import with_scheme
-from actions.computer import DoubleClick, Key, LeftClick, LeftClickDrag, MiddleClick, MouseMove, RightClick, Scroll
-from actions.geometry import ScreenGeometry
 from actions.space import BROWSER, MOBILE, ActionSpace
 from actions.text import clip
-from environments.base import ActionFailed, Dialog, EnvironmentUnavailable, Observation, ObservationExtras
+from environments.base import ActionFailed, EnvironmentUnavailable, Observation
 from environments.browser.actions import BrowserInput, PageActions, PlaywrightInput
+from environments.browser.answers import Answering
 from environments.browser.errors import raise_for
+from environments.browser.screen import Observing
 from environments.browser.settings import BrowserSettings
+from environments.browser.settle import Settling
 from environments.browser.tab import TabWatch
-from environments.browser.target import TEXT_AT_JS
-from environments.browser.touch import TouchInput, dialog_keys, touch_handlers
+from environments.browser.touch import TouchInput, touch_handlers
 from environments.browser.chromium import SharedPlaywright, launch_chromium
-from environments.keys import normalize_keys
 from environments.sites.server import LocalSite
-from environments.x11.xinput import MULTI_CLICK_SECONDS, XInput
+from environments.x11.xinput import XInput
 from environments.x11.xvfb import VirtualDisplay, find_xvfb
 
 T = TypeVar("T")
 
 # Chromium keeps a window at least this wide; a narrower viewport cannot fill the virtual screen exactly.
 MIN_WINDOW_WIDTH = 500
-# Seconds X input may take to reach the page, at most, on a loaded machine.
-INPUT_TIMEOUT = 1.0
-# Seconds from a page opening a dialog to Chromium showing it, at most, on a loaded machine.
-DIALOG_SHOW_MARGIN = 0.2
 # Chromium's own flags for the virtual display: no browser UI, and scrolling that ends when the wheel does.
 VIRTUAL_ARGS = ("--kiosk", "--disable-smooth-scrolling")
 
@@ -68,7 +61,7 @@ def virtual_display_problem(settings: BrowserSettings) -> str | None:
     return None
 
 
-class BrowserEnvironment:
+class BrowserEnvironment(Observing, Settling, Answering):
     """A Chromium browser as an Environment (action space: BROWSER, or MOBILE with `touch`: a phone).
 
     The browser starts on the first reset/observe/act; each reset opens a fresh context (no cookies, no
@@ -348,100 +341,6 @@ class BrowserEnvironment:
         self._ensure_started()
         return self._tabs[self._page]
 
-    # ---- observe
-
-    def observe(self) -> Observation:
-        self._ensure_started()
-        self._settle_if_navigated()
-        page, tab = self._page, self.tab
-        url, tabs = page.url, len(self._context.pages)
-        warnings = [*self._notes]
-        dialog: Dialog | None = None
-        title: str | None = None
-        if tab.dialog is not None:
-            # The page's scripts are stopped while a dialog is open: nothing may be evaluated in it now.
-            dialog = Dialog(type=tab.dialog.kind, message=tab.dialog.message)
-            warnings.append(tab.dialog.describe() + self._dialog_hint(tab.dialog.kind))
-        else:
-            # A round trip to the page, before the capture: Playwright delivers a crash it has seen meanwhile,
-            # which an X screen capture alone would not notice.
-            title = self._title(page)
-            if self._screen is not None and self._page_lent:
-                # What changed the page through `page()` since the last action (a task's script, its clock run
-                # forward) is on the X screen only once Chromium has drawn it; a capture through CDP draws the
-                # page itself, and after an action alone the settle has waited already.
-                self._guard(lambda: self._wait_until_drawn(time.monotonic() + self.settings.settle_timeout),
-                            "waiting for the page to draw")
-                self._page_lent = False
-        if tab.chooser is not None:
-            warnings.append(self._chooser_prompt(tab.chooser))
-        if self._crashed is not None:
-            raise EnvironmentUnavailable(f"the browser is gone ({self._crashed}); start a new episode with reset()")
-        image = self._capture(page)
-        self._notes.clear()
-        geometry = ScreenGeometry(width=image.width, height=image.height, scale=self.settings.device_scale_factor)
-        extras = ObservationExtras(url=url, tabs=tabs, title=title, dialog=dialog)
-        return Observation(screenshot=image, geometry=geometry, extras=extras, warnings=tuple(warnings))
-
-    def _dialog_hint(self, kind: str) -> str:
-        if self.mode == "virtual":
-            return "; answer it on the screen."
-        typed = "type the answer, then " if kind == "prompt" else ""
-        return f" (not drawn on the screenshot); {typed}{self._accept_or_dismiss} it."
-
-    def _capture(self, page: Any) -> Image.Image:
-        if self._screen is not None:
-            return self._screen.grab(*self._screen_size())
-
-        def shoot() -> bytes:
-            # CDP's own capture, optimised for speed: the same pixels as Playwright's screenshot in half the time.
-            cdp = self.tab._cdp
-            if cdp is None:
-                return self._guard(lambda: page.screenshot(type="png", caret="initial"), "taking a screenshot",
-                                   timeout_is_fatal=True)
-            # This session has none of Playwright's emulation: the clip's scale gives the device pixels.
-            s = self.settings
-            clip_box = {"x": 0, "y": 0, "width": s.viewport_width, "height": s.viewport_height,
-                        "scale": s.device_scale_factor}
-            shot = self._guard(lambda: cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True,
-                                                                            "clip": clip_box}),
-                               "taking a screenshot", timeout_is_fatal=True)
-            return base64.b64decode(shot["data"])
-
-        try:
-            png = shoot()
-        except ActionFailed as exc:
-            # Under heavy CPU load Chromium now and then answers "Unable to capture screenshot" once; a second
-            # try after a short pause almost always works. A second failure is real.
-            logger.debug("screenshot failed ({}); trying once more", exc)
-            time.sleep(0.2)
-            png = shoot()
-        return Image.open(io.BytesIO(png)).convert("RGB")
-
-    def _title(self, page: Any) -> str:
-        try:
-            return str(page.title())
-        except Exception as exc:  # noqa: BLE001 - the page navigated away mid-call; the title is only informative
-            logger.debug("reading the title failed: {}", exc)
-            return ""
-
-    def text_at(self, x: int, y: int) -> str | None:
-        """What a person reads on the control a click at (x, y) (CSS pixels) activates, or None.
-
-        The TextAtPoint capability (environments.capabilities), so a policy can judge a click by what it
-        touches: see environments.browser.target for what is read. Never a password. While a JS dialog is
-        open, every click answers it: the dialog's text is what it touches.
-        """
-        self._ensure_started()
-        dialog = self.tab.dialog
-        if dialog is not None:
-            return clip(dialog.message, 300)
-        try:
-            return self._page.evaluate(TEXT_AT_JS, [x, y])
-        except Exception as exc:  # noqa: BLE001 - informative only: a page mid-navigation has no answer
-            logger.debug("reading the text at ({}, {}) failed: {}", x, y, exc)
-            return None
-
     # ---- act
 
     def act(self, action: Action) -> None:
@@ -476,115 +375,6 @@ class BrowserEnvironment:
         self._settle()
         self._refuse_chooser_if_uploads_off()
 
-    def _input_expected(self, action: Action) -> tuple[str, int] | None:
-        """On the virtual display, the input event the page receives last for `action`, and how many of it it
-        will have seen then; None where the input goes elsewhere (a dialog, a popup) or cannot be counted."""
-        tab = self.tab
-        kind = _LAST_INPUT_EVENT.get(type(action))
-        if (kind is None or self._xinput is None or not tab.listening or tab.dialog is not None
-                or tab.chooser is not None or self._overlay_shown):
-            return None
-        if isinstance(action, Key):
-            count = len(normalize_keys(action.keys))
-        elif isinstance(action, Type):
-            count = len(action.text)
-        else:
-            count = 2 if isinstance(action, DoubleClick) else 1
-        return kind, tab.inputs[kind] + max(1, count)
-
-    def _wait_for_input(self, kind: str, seen: int) -> None:
-        """Until the page has received the X input just sent (Chromium takes it from the X server in its own
-        time; on a loaded machine its effect could otherwise come after the screenshot), bounded. A popup or
-        dialog the input opened takes the rest of it."""
-        tab = self.tab
-        deadline = time.monotonic() + min(self.settings.settle_timeout, INPUT_TIMEOUT)
-        while tab.inputs[kind] < seen and time.monotonic() < deadline:
-            if tab.dialog is not None or tab.page.is_closed() or (self._screen and self._screen.popup_shown()):
-                return
-            self._guard(lambda: self._pump(0.005), "waiting for the page to take the input")
-        if tab.inputs[kind] < seen:
-            logger.debug("the page did not report the {} input within {:.1f} s", kind, INPUT_TIMEOUT)
-
-    def _wait_out_click_protection(self) -> None:
-        """Chromium ignores clicks on a dialog's buttons for a double-click time after it appears, so that a
-        click meant for the page cannot answer it; a person is never that fast, a model on a GPU can be."""
-        dialog = self.tab.dialog
-        if self.mode == "virtual" and dialog is not None:
-            # The dialog is shown a little after the page opens it; the margin covers that on a loaded machine.
-            wait = dialog.opened_at + MULTI_CLICK_SECONDS + DIALOG_SHOW_MARGIN - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-
-    def _answered_here(self, action: Action) -> bool:
-        """Answer a file chooser, or (off the virtual display) a JS dialog, with the model's action; True if
-        the action went there rather than to the page."""
-        tab = self._tabs.get(self._page)
-        if tab is None:
-            return False
-        keys = normalize_keys(action.keys) if isinstance(action, Key) else dialog_keys(action)
-        if tab.chooser is not None and isinstance(action, Type):
-            self._choose_file(tab, action.text)
-            return True
-        if tab.chooser is not None and keys == ("escape",):
-            tab.chooser = None
-            self._notes.append("The file chooser was cancelled.")
-            return True
-        if tab.dialog is None or self.mode == "virtual":
-            return False
-        if isinstance(action, Type) and tab.dialog.kind == "prompt":
-            self._guard(lambda: tab.answer_dialog(True, action.text.rstrip("\n")), "answering the dialog")
-            return True
-        if keys in (("enter",), ("escape",)):
-            self._guard(lambda: tab.answer_dialog(keys == ("enter",)), "answering the dialog")
-            return True
-        raise ActionFailed(f"{tab.dialog.describe()}, not drawn on the screenshot; answer it first: "
-                           f"{self._accept_or_dismiss}" + (", or type the answer" if tab.dialog.kind == "prompt"
-                                                           else ""))
-
-    @property
-    def _accept_or_dismiss(self) -> str:
-        if self.settings.touch:
-            return "press system_button Enter to accept or Back to dismiss"
-        return "press Enter to accept or Escape to dismiss"
-
-    # ---- file uploads
-
-    def _refuse_chooser_if_uploads_off(self) -> None:
-        tab = self._tabs.get(self._page)
-        if tab is None or tab.chooser is None or self.settings.upload_dir is not None:
-            return
-        tab.chooser = None  # left unanswered, Chromium treats the chooser as cancelled
-        self._notes.append("The page asked for a file to upload, but uploads are off (the agent was started "
-                           "without --upload-dir), so no file can be chosen.")
-
-    def _chooser_prompt(self, chooser: Any) -> str:
-        root = self.settings.upload_dir
-        assert root is not None  # a chooser with uploads off is refused as soon as it opens
-        files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())[:10]
-        listed = f" (for example: {', '.join(files)})" if files else " (the folder is empty)"
-        many = "paths, one per line" if chooser.is_multiple() else "path"
-        return (f"The page opened a file chooser: type the {many} of a file under {root}{listed} to upload it, "
-                "or press Escape to cancel.")
-
-    def _choose_file(self, tab: TabWatch, text: str) -> None:
-        root = self.settings.upload_dir
-        assert root is not None
-        chosen: list[Path] = []
-        for line in filter(None, (line.strip() for line in text.splitlines())):
-            path = Path(line).expanduser()
-            path = (path if path.is_absolute() else root / path).resolve()
-            if not path.is_relative_to(root.resolve()) or not path.is_file():
-                raise ActionFailed(f"{clip(line)!r} is not a file under the upload folder {root}; type the path of "
-                                   "one of the files there, or press Escape to cancel")
-            chosen.append(path)
-        if not chosen:
-            raise ActionFailed("no path was typed; type the path of a file under the upload folder, or press Escape")
-        if len(chosen) > 1 and not tab.chooser.is_multiple():
-            raise ActionFailed("this file chooser takes one file; type one path")
-        chooser, tab.chooser = tab.chooser, None
-        self._guard(lambda: chooser.set_files([str(p) for p in chosen]), "choosing the file")
-        logger.info("uploaded {} file(s) from {}", len(chosen), root)
-
     def _check_point(self, point: tuple[int, int]) -> None:
         s = self.settings
         x, y = point
@@ -593,138 +383,6 @@ class BrowserEnvironment:
                 f"point ({x}, {y}) is outside the {s.viewport_width}x{s.viewport_height} viewport (CSS px); "
                 "point at something shown on the screenshot"
             )
-
-    # ---- settle
-
-    def _settle(self) -> None:
-        """Bounded wait so the next screenshot shows the action's effect, as a person would see it: tabs it
-        opened adopted, the page loaded, no request in flight, and two animation frames drawn since."""
-        s = self.settings
-        if self._crashed is not None:
-            raise EnvironmentUnavailable(f"the browser is gone ({self._crashed}); start a new episode with reset()")
-        from playwright.sync_api import Error as PlaywrightError
-
-        try:
-            # Waiting through Playwright lets it deliver events, so a tab this action opened (or closed) is
-            # adopted now. A page the action closed cannot wait: any other open one can.
-            self._pump(s.settle_delay)
-            deadline = time.monotonic() + s.settle_timeout
-            while True:
-                self._wait_for_new_tabs(deadline)
-                self._ensure_started()
-                self._wait_until_drawn(deadline)
-                # A tab the action opens can appear a while after its input (later still on a loaded machine).
-                if not self._tabs_pending() or time.monotonic() > deadline:
-                    break
-            self._wait_for_overlay(deadline)
-            self._page_lent = False
-        except PlaywrightError as exc:
-            self._raise_for(exc, "waiting for the page to settle", timeout_is_fatal=False)
-
-    def _wait_for_overlay(self, deadline: float) -> None:
-        """On the virtual display, a popup (a `<select>` list, a picker) or a dialog is drawn by Chromium
-        itself, outside the page's animation frames: wait until it is on the screen and has stopped fading in.
-        One that just appeared must first change the screen: Chromium maps it a frame or more before drawing."""
-        if self._screen is None:
-            return
-        overlay = self.tab.dialog is not None or self._screen.popup_shown()
-        if overlay and not self._screen.wait_until_still(*self._screen_size(), deadline,
-                                                         must_change=not self._overlay_shown):
-            logger.debug("the popup or dialog on the screen did not stop changing within {:.1f} s",
-                         self.settings.settle_timeout)
-        self._overlay_shown = overlay
-
-    def _settle_if_navigated(self) -> None:
-        if self.tab.navigated:
-            self._settle()
-
-    def _wait_until_drawn(self, deadline: float) -> None:
-        """Until the deadline: loaded, no request in flight, then two animation frames; again if a request
-        started meanwhile. A dialog stops the page's scripts: what is on screen then is final."""
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-        tab = self.tab
-        tab.navigated = False
-        while True:
-            if tab.dialog is not None or tab.page.is_closed():
-                return
-            left = deadline - time.monotonic()
-            if left <= 0:
-                logger.debug("the page did not settle within {:.1f} s; observing it as it is",
-                             self.settings.settle_timeout)
-                return
-            seen = tab.requests_seen
-            try:
-                tab.page.wait_for_load_state("load", timeout=min(left, 0.25) * 1000)
-                if tab.requests_pending():
-                    self._pump(0.01)
-                    continue
-                tab.page.wait_for_function(_TWO_FRAMES_JS, timeout=min(left, 0.25) * 1000)
-            except PlaywrightTimeout:
-                continue  # a slice ran out (a slow page, or a dialog opened meanwhile): look again
-            except PlaywrightError:
-                if not tab.page.is_closed() and self._browser.is_connected():
-                    raise
-                return  # the tab closed itself meanwhile; the next observe adopts another
-            if tab.requests_seen == seen and not tab.requests_pending() and tab.dialog is None:
-                return
-
-    def _tabs_pending(self) -> bool:
-        """A tab exists in Chromium that Playwright has not delivered yet, or delivered but not yet to
-        `_adopt_page` (its page event waits for the next pump)."""
-        pages = self._context.pages
-        return bool(pages) and (len(pages) < len(self._tab_targets())
-                                or any(p not in self._tabs and not p.is_closed() for p in pages))
-
-    def _wait_for_new_tabs(self, deadline: float) -> None:
-        while self._tabs_pending():
-            if time.monotonic() > deadline:
-                self._give_up_on_unloaded_tabs()
-                return
-            self._pump(0.02)
-
-    def _tab_targets(self) -> list[dict[str, Any]]:
-        """Chromium's tabs (Playwright launches it without a startup window, so all are ours) that may still
-        become pages, as CDP's TargetInfo: all but those given up on that still have loaded nothing."""
-        if self._cdp is None:
-            return []
-        targets = self._cdp.send("Target.getTargets")["targetInfos"]
-        return [
-            t for t in targets
-            if t.get("type") == "page" and (t.get("url") or t.get("targetId") not in self._tabs_given_up)
-        ]
-
-    def _give_up_on_unloaded_tabs(self) -> None:
-        # Playwright delivers a popup once its first navigation commits; until then Chromium reports its url
-        # as "". A slow page and one Chromium blocked (a popup to a data: URL stays empty for good) look alike,
-        # so each such tab is waited for one settle_timeout; should it commit later it has a url again.
-        unloaded = {t["targetId"] for t in self._tab_targets() if not t.get("url")}
-        if unloaded:
-            logger.debug(
-                "{} new tab(s) loaded no page within {:.1f} s (a popup Chromium blocked, or a very slow one); "
-                "later actions do not wait for them",
-                len(unloaded),
-                self.settings.settle_timeout,
-            )
-            self._tabs_given_up |= unloaded
-
-    def _pump(self, seconds: float) -> None:
-        """Wait while letting Playwright deliver events, on whichever tab is still open."""
-        from playwright.sync_api import Error as PlaywrightError
-
-        for _ in range(3):
-            pages = [p for p in (self._page, *self._context.pages) if p is not None and not p.is_closed()]
-            if not pages:
-                time.sleep(seconds)
-                return
-            try:
-                pages[0].wait_for_timeout(seconds * 1000)
-                return
-            except PlaywrightError:
-                if not self._browser.is_connected():
-                    raise
-                # The tab closed itself while we waited (window.close()): wait on another.
 
     # ---- errors
 
@@ -740,20 +398,3 @@ class BrowserEnvironment:
         gone = self._crashed is not None or (self._browser is not None and not self._browser.is_connected())
         raise_for(exc, what, gone=gone, timeout_is_fatal=timeout_is_fatal, mark_crashed=self._mark_crashed)
 
-
-# The DOM event a page receives last for each input action (environments.browser.tab counts them).
-_LAST_INPUT_EVENT: dict[type[Action], str] = {
-    LeftClick: "mouseup", RightClick: "mouseup", MiddleClick: "mouseup", DoubleClick: "mouseup",
-    LeftClickDrag: "mouseup", MouseMove: "mousemove", Scroll: "wheel", Key: "keyup", Type: "keyup",
-}
-
-# Resolves once two frames have been drawn: the first frame after an action may still be in flight. An
-# IntersectionObserver reports a new target in the next frame's rendering step, as requestAnimationFrame would
-# run, but a page's fake clock (Playwright's, which MiniWoB++ pauses between actions) cannot hold it back.
-_TWO_FRAMES_JS = """() => new Promise((done) => {
-  const nextFrame = (then) => {
-    const seen = new IntersectionObserver(() => { seen.disconnect(); then(); });
-    seen.observe(document.documentElement);
-  };
-  nextFrame(() => nextFrame(() => done(true)));
-})"""
