@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,12 +16,12 @@ from actions.geometry import CoordinateMapper, GeometryError
 from actions.parsing import ParsedAction, ParseError, parse_action
 from actions.space import ActionSpace
 from agent.config import AgentConfig
+from agent.episode_state import Decision, EpisodeState
 from agent.models.base import Generation, GenerationRequest, ModelBackend, ModelError
 from agent.recording import EpisodeRecorder, RecordingError
 from agent.report import write_report
 from agent.safety import Safety
-from agent.screen_change import ScreenSignature
-from agent.trajectory import Attempt, EpisodeResult, StepRecord, StopReason, Timings
+from agent.trajectory import Attempt, EpisodeResult, StepRecord, StopReason
 from environments.base import ActionFailed, Environment, EnvironmentUnavailable, Observation
 from prompts.messages import ChatMessage
 from prompts.qwen import PastStep, PromptInputs, build_messages, retry_message
@@ -42,45 +41,6 @@ class EpisodeStop(Exception):
         super().__init__(message or reason)
         self.reason = reason
         self.message = message
-
-
-@dataclass
-class _EpisodeState:
-    """What the loop carries from one step to the next."""
-
-    steps: list[StepRecord] = field(default_factory=list)
-    # Screenshots of the most recent steps, for the prompt's history images.
-    screenshots: list[Image.Image] = field(default_factory=list)
-    # The latest steps' screens, for no-change feedback and stuck detection (`keep_signatures` of them).
-    signatures: list[ScreenSignature] = field(default_factory=list)
-    keep_signatures: int = 2
-    reset: bool = True  # the first step resets the environment; without, it starts from the screen as it is
-    seen: int = 0  # screens seen so far
-    # What to tell the model in the next prompt, one line each (an error, a refusal).
-    notes: list[str] = field(default_factory=list)
-
-    def see(self, screenshot: Image.Image, scale: float) -> bool | None:
-        """Remember this step's screen; whether it differs from the previous step's (None on the first)."""
-        self.seen += 1
-        self.signatures.append(ScreenSignature.of(screenshot, scale))
-        del self.signatures[:-self.keep_signatures]
-        return None if self.seen == 1 else not self.signatures[-1].same_as(self.signatures[-2])
-
-    def keep_screenshot(self, screenshot: Image.Image, keep: int) -> None:
-        self.screenshots.append(screenshot)
-        del self.screenshots[:-keep]
-
-
-@dataclass
-class _Decision:
-    """What came of asking the model during one step."""
-
-    attempts: list[Attempt] = field(default_factory=list)
-    messages: list[ChatMessage] = field(default_factory=list)
-    parsed: ParsedAction | None = None
-    mapped: Action | None = None
-    error: str | None = None
-    timings: Timings = field(default_factory=Timings)
 
 
 class Agent:
@@ -145,7 +105,7 @@ class Agent:
                 },
                 redact=secrets.redact_data,
             )
-        state = _EpisodeState(keep_signatures=max(2, self.config.stuck_after), reset=reset)
+        state = EpisodeState(keep_signatures=max(2, self.config.stuck_after), reset=reset)
         stop = EpisodeStop("max_steps", f"reached the limit of {self.config.max_steps} steps")
         try:
             for index in range(1, self.config.max_steps + 1):
@@ -176,7 +136,7 @@ class Agent:
         return result
 
     def _step(
-        self, index: int, task: str, instructions: str, state: _EpisodeState, recorder: EpisodeRecorder | None
+        self, index: int, task: str, instructions: str, state: EpisodeState, recorder: EpisodeRecorder | None
     ) -> EpisodeStop | None:
         """One step: observe, ask, then act or hold back; recorded whatever happens. Returns a stop, if any."""
         self._check_stop_file()
@@ -199,7 +159,7 @@ class Agent:
         inputs = PromptInputs(
             space, task, obs.screenshot, size, past, self.config.history_images, tuple(notes), instructions
         )
-        decision = _Decision(messages=build_messages(inputs))
+        decision = Decision(messages=build_messages(inputs))
         decision.timings.capture = capture
         self._phase(index, "think")
         try:
@@ -238,7 +198,7 @@ class Agent:
         state.keep_screenshot(obs.screenshot, self.config.history_images)
         return ending
 
-    def _decide(self, d: _Decision, mapper: CoordinateMapper, size: tuple[int, int]) -> None:
+    def _decide(self, d: Decision, mapper: CoordinateMapper, size: tuple[int, int]) -> None:
         """Ask the model, filling in `d`; on an unusable answer, re-prompt quoting the error
         (config.retries_on_bad_answer)."""
         messages = d.messages
@@ -294,7 +254,7 @@ class Agent:
         finally:
             record.timings.act = time.perf_counter() - t
 
-    def _is_stuck(self, state: _EpisodeState, record: StepRecord) -> bool:
+    def _is_stuck(self, state: EpisodeState, record: StepRecord) -> bool:
         """The same action chosen `stuck_after` times in a row, the screen the same before each of them."""
         n = self.config.stuck_after
         recent = [*state.steps[-(n - 1):], record]
@@ -352,7 +312,7 @@ class Agent:
         ]
 
     def _record(
-        self, index: int, shot: str, obs: Observation, size: tuple[int, int], d: _Decision
+        self, index: int, shot: str, obs: Observation, size: tuple[int, int], d: Decision
     ) -> StepRecord:
         g = obs.geometry
         # steps.jsonl keeps the dict the drivers wrote before the extras were typed: set fields only.

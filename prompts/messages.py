@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -48,3 +48,19 @@ class ChatMessage:
                 for p in self.parts
             ],
         }
+
+
+def to_hf_messages(messages: list[ChatMessage]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Our messages as the chat template's dicts, and their images in order (RGB, native resolution)."""
+    hf_messages: list[dict[str, Any]] = []
+    images: list[Any] = []
+    for message in messages:
+        content: list[dict[str, Any]] = []
+        for part in message.parts:
+            if isinstance(part, TextPart):
+                content.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImagePart):
+                content.append({"type": "image"})
+                images.append(part.image.convert("RGB") if part.image.mode != "RGB" else part.image)
+        hf_messages.append({"role": message.role, "content": content})
+    return hf_messages, images

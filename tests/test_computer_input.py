@@ -12,7 +12,8 @@ from environments.base import ActionFailed
 from environments.browser.driver import BrowserEnvironment, BrowserSettings
 from environments.browser.actions import PageActions
 from environments.computer_input import ComputerInput, computer_handlers
-from environments.desktop.driver import DesktopEnvironment, DesktopSettings, PyAutoGuiInput
+from environments.desktop.driver import DesktopEnvironment, DesktopSettings
+from environments.desktop.pyautogui_input import PyAutoGuiInput
 
 
 class Recorder:

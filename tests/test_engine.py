@@ -10,7 +10,8 @@ import pytest
 
 from actions.space import SPACES
 from agent.models import engine as engine_module
-from agent.models.engine import CHUNK_BUCKETS, StepEngine, TokenChooser
+from agent.models.engine import CHUNK_BUCKETS, StepEngine
+from agent.models.token_chooser import TokenChooser
 from agent.models.settings import ModelSettings
 from agent.models.transformers_backend import TransformersBackend
 from agent.models.vision_fast import FastVision

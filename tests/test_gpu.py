@@ -169,7 +169,7 @@ def test_the_reused_prompt_start_gives_the_tokens_of_a_fresh_prefill(model_3b: B
 
 
 def test_images_preprocessed_on_the_device_match_the_cpu(model_3b: BenchModel, record_property: Record) -> None:
-    from agent.models.transformers_backend import to_hf_messages
+    from prompts.messages import to_hf_messages
 
     backend = model_3b.backend
     width, height = FULL_HD

@@ -150,7 +150,7 @@ def test_grammar_accepts_compact_calls_and_rejects_the_rest(backend: Transformer
 def test_constrained_generation_types_escapes_that_parse_back(backend: TransformersBackend) -> None:
     import torch
 
-    from agent.models.engine import TokenChooser
+    from agent.models.token_chooser import TokenChooser
 
     assert backend.grammars is not None
     space = SPACES["computer"]

@@ -99,7 +99,7 @@ def parse_screens(text: str) -> tuple[tuple[int, int], ...]:
 
 def parse_archs(text: str, device: str) -> tuple[str, ...]:
     if text == "auto":
-        from agent.models.transformers_backend import pick_device
+        from agent.models.devices import pick_device
 
         return ("3b", "7b") if pick_device(device).startswith("cuda") else ("tiny",)
     archs = tuple(a.strip().lower() for a in text.split(",") if a.strip())

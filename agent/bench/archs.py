@@ -75,7 +75,8 @@ def build_model(arch: str, options: BenchOptions, processor: Any) -> BenchModel:
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
     from agent.models.settings import ModelSettings
-    from agent.models.transformers_backend import TransformersBackend, pick_attention, pick_device, pick_dtype
+    from agent.models.devices import pick_attention, pick_device, pick_dtype
+    from agent.models.transformers_backend import TransformersBackend
     from agent.models.transformers_fence import model_from_config
 
     spec = ARCHS[arch]

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions.space import COMPUTER, MOBILE, ActionSpace, tool_call_text
-from agent.models.engine import StepEngine, TokenChooser
+from agent.models.engine import StepEngine
+from agent.models.token_chooser import TokenChooser
 from agent.models.grammar import ToolCallGrammars
 
 # (space, screen as the model sees it, calls): the actions an episode is made of.

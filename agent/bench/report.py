@@ -16,7 +16,7 @@ def environment(options: BenchOptions) -> dict[str, Any]:
     import torch
     import transformers
 
-    from agent.models.transformers_backend import pick_attention, pick_device, pick_dtype
+    from agent.models.devices import pick_attention, pick_device, pick_dtype
 
     device = pick_device(options.device)
     dtype = pick_dtype(options.dtype, device)

@@ -138,7 +138,8 @@ def run_generate(bench: BenchModel, messages: list[Any], options: BenchOptions, 
     import torch
     from transformers import LogitsProcessorList
 
-    from agent.models.transformers_backend import StageClock, to_hf_messages
+    from agent.models.stage_clock import StageClock
+    from prompts.messages import to_hf_messages
 
     backend = bench.backend
     sync = backend._synchronize

@@ -18,13 +18,15 @@ Greedy output is token-for-token that of `generate` on the same inputs (tests/te
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from loguru import logger
 
 from agent.models import transformers_fence as fence
+from agent.models.cuda_graphs import CudaGraphs, GraphCapture
+from agent.models.token_chooser import TokenChooser
 
 # Chunk lengths a forward pass is padded to after prefill: one decode token, or one token plus a draft.
 # Each has its own CUDA graph; drafts longer than the largest are cut.
@@ -78,106 +80,6 @@ class Decoded:
     reused_prefix: int  # prompt tokens whose KV came from the previous step
     forward_passes: int  # after prefill: decode steps plus draft checks
     drafted: int = 0  # drafted tokens the model confirmed (each one a forward pass saved)
-
-
-class TokenChooser:
-    """Picks each next token from one row of logits: the grammar's mask, then argmax or temperature sampling.
-
-    It holds the per-answer state (the grammar matcher), so a new one is made per step.
-    """
-
-    def __init__(
-        self,
-        stop_token_ids: Sequence[int],
-        grammar: Any | None = None,  # xgrammar CompiledGrammar
-        temperature: float = 0.0,
-        min_new_tokens: int = 0,
-    ) -> None:
-        self.stop_token_ids = list(stop_token_ids)
-        self.temperature = temperature
-        self.min_new_tokens = min_new_tokens
-        self.chosen = 0
-        self._matcher = None
-        self._bitmask = None
-        if grammar is not None:
-            import xgrammar as xgr
-
-            self._matcher = xgr.GrammarMatcher(grammar)
-            self._bitmask = xgr.allocate_token_bitmask(1, grammar.tokenizer_info.vocab_size)
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0
-
-    def choose(self, logits: Any) -> int:
-        """The next token from a (vocab,) row of logits (changed in place); the grammar accepts it."""
-        import torch
-
-        scores = logits.float().unsqueeze(0)
-        if self._matcher is not None:
-            import xgrammar as xgr
-
-            self._matcher.fill_next_token_bitmask(self._bitmask)
-            xgr.apply_token_bitmask_inplace(scores, self._bitmask.to(scores.device))
-        if self.chosen < self.min_new_tokens:
-            scores[:, self.stop_token_ids] = -float("inf")
-        if self.greedy:
-            token = int(scores.argmax(dim=-1))
-        else:
-            probabilities = torch.softmax(scores / self.temperature, dim=-1)
-            token = int(torch.multinomial(probabilities, 1))  # torch's RNG, seeded by the backend
-        self.accept(token)
-        return token
-
-    def accept(self, token: int) -> None:
-        self.chosen += 1
-        matcher = self._matcher
-        if matcher is not None and not matcher.is_terminated() and not matcher.accept_token(token):
-            raise RuntimeError(f"the grammar refused token {token} that its own mask allowed")
-
-    def is_stop(self, token: int) -> bool:
-        return token in self.stop_token_ids
-
-    def forced_text(self) -> str:
-        """Characters the grammar allows in exactly one way from here (empty without a grammar)."""
-        if self._matcher is None or self._matcher.is_terminated() or not self.greedy:
-            return ""
-        return str(self._matcher.find_jump_forward_string())
-
-
-class GraphCapture(Protocol):
-    """Records a forward pass so it can be replayed: (the graph, the output tensor every replay rewrites).
-
-    `run_pass` runs the pass eagerly (it advances the cache); `rewind` undoes that advance.
-    """
-
-    def __call__(self, run_pass: Callable[[], Any], rewind: Callable[[], None]) -> tuple[Any, Any]: ...
-
-
-class CudaGraphs:
-    """Captures passes as CUDA graphs; one engine's graphs share one memory pool."""
-
-    def __init__(self) -> None:
-        self.pool: Any | None = None
-
-    def __call__(self, run_pass: Callable[[], Any], rewind: Callable[[], None]) -> tuple[Any, Any]:
-        import torch
-
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            # Warm-up runs allocate workspaces outside the graph; each advanced the cache, so rewind it.
-            for _ in range(2):
-                run_pass()
-                rewind()
-        torch.cuda.current_stream().wait_stream(stream)
-        if self.pool is None:
-            self.pool = torch.cuda.graph_pool_handle()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
-            # The pass's output tensor belongs to the graph: every replay rewrites it in place.
-            output = run_pass()
-        return graph, output
 
 
 class StepEngine:

@@ -24,12 +24,15 @@ from loguru import logger
 from actions.geometry import GeometryError, ImageBudget
 from agent.models.base import Finish, Generation, GenerationRequest, ModelError
 from agent.models import transformers_fence as fence
-from agent.models.engine import PromptTensors, StepEngine, TokenChooser, rope_positions
+from agent.models.devices import device_map, pick_attention, pick_device, pick_dtype
+from agent.models.engine import PromptTensors, StepEngine, rope_positions
 from agent.models.grammar import ToolCallGrammars
 from agent.models.grammar_cache import grammar_cache_dir
 from agent.models.loading import check_vision_tokens, read_checkpoint_config, resolve_checkpoint
 from agent.models.settings import ModelSettings
-from prompts.messages import ChatMessage, ImagePart, TextPart
+from agent.models.stage_clock import StageClock
+from agent.models.token_chooser import TokenChooser
+from prompts.messages import ChatMessage, to_hf_messages
 
 
 @dataclass(frozen=True)
@@ -61,68 +64,6 @@ class PreparedInputs:
     preprocess_s: float
 
 
-def to_hf_messages(messages: list[ChatMessage]) -> tuple[list[dict[str, Any]], list[Any]]:
-    """Our messages as the chat template's dicts, and their images in order (RGB, native resolution)."""
-    hf_messages: list[dict[str, Any]] = []
-    images: list[Any] = []
-    for message in messages:
-        content: list[dict[str, Any]] = []
-        for part in message.parts:
-            if isinstance(part, TextPart):
-                content.append({"type": "text", "text": part.text})
-            elif isinstance(part, ImagePart):
-                content.append({"type": "image"})
-                images.append(part.image.convert("RGB") if part.image.mode != "RGB" else part.image)
-        hf_messages.append({"role": message.role, "content": content})
-    return hf_messages, images
-
-
-def pick_device(device: str) -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def device_map(requested: str, device: str) -> str:
-    """Where the weights go: with "auto" and several GPUs, sharded over all of them (inputs then go to the
-    first, which is `device`); otherwise all on `device`."""
-    import torch
-
-    return "auto" if requested == "auto" and device == "cuda" and torch.cuda.device_count() > 1 else device
-
-
-def pick_dtype(dtype: str, device: str) -> Any:
-    import torch
-
-    if dtype != "auto":
-        return getattr(torch, dtype)
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
-def pick_attention(requested: str | None, device: str, dtype: Any, engine: str = "fast") -> str:
-    import torch
-
-    if requested is not None:
-        return requested
-    if engine == "fast":
-        # Our engine's passes attend over a fixed-size cache through an explicit mask, which SDPA takes (and
-        # runs with its own flash kernel where no mask is needed); the vision windows are batched for it.
-        return "sdpa"
-    # flash-attn runs only on a GPU and only in half precision.
-    if device.startswith("cuda") and dtype in (torch.bfloat16, torch.float16):
-        try:
-            import flash_attn  # noqa: F401
-
-            return "flash_attention_2"
-        except ImportError:
-            pass
-    return "sdpa"
-
-
 def _apply_pixel_limits(image_processor: Any, settings: ModelSettings) -> ImageBudget:
     """Apply the settings' min/max pixels over the checkpoint's and return the budget images get.
 
@@ -142,30 +83,6 @@ def _apply_pixel_limits(image_processor: Any, settings: ModelSettings) -> ImageB
         raise ModelError(f"with this checkpoint's pixel limits: {exc}") from None
     fence.set_pixel_limits(image_processor, min_pixels, max_pixels)
     return budget
-
-
-class StageClock:
-    """Marks when the vision encoder ends and when the first logits arrive, from inside `generate`.
-
-    It is a logits processor (called once per new token, the first time right after prefill) and a
-    forward hook on the vision tower; it changes nothing it sees.
-    """
-
-    def __init__(self, synchronize: Any) -> None:
-        self._synchronize = synchronize
-        self.start = 0.0
-        self.vision_end: float | None = None
-        self.first_logits: float | None = None
-
-    def vision_done(self, *_: Any) -> None:
-        self._synchronize()
-        self.vision_end = time.perf_counter()
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self.first_logits is None:
-            self._synchronize()
-            self.first_logits = time.perf_counter()
-        return scores
 
 
 class TransformersBackend:

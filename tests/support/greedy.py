@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.models.engine import TokenChooser
+from agent.models.token_chooser import TokenChooser
 
 # A near-tie: the reference scored the candidate's token within this many standard deviations (of its scores at
 # that step) of its own choice. bf16 moves a logit by about 1% of that spread; a random token is several away.
