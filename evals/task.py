@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,13 +30,18 @@ class TaskParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# A task's parameters type: `Task[P]` has `self.params: P`.
+P = TypeVar("P", bound=TaskParams)
+
+
 class TaskSetupError(RuntimeError):
     """The environment could not be brought into the task's starting state: the instance is an error
     (retried on resume), not a failure of the agent."""
 
 
-class Task:
-    """Base class of task templates. Subclasses set the class attributes and implement setup/score.
+class Task(Generic[P]):
+    """Base class of task templates, generic in the parameters' type (`class AddContact(PhoneTask[ContactParams])`,
+    with `Params = ContactParams`). Subclasses set the class attributes and implement setup/score.
 
     `environment` names the driver the task runs on ("browser", "android") and `environment_options()`
     its settings; the runner keeps one environment per distinct pair and reuses it across instances.
@@ -56,20 +61,20 @@ class Task:
     # True when the goal is a question: the agent is then offered `answer` (the checkpoints' tools have none).
     asks_question: ClassVar[bool] = False
 
-    def __init__(self, params: TaskParams) -> None:
+    def __init__(self, params: P) -> None:
         if not isinstance(params, self.Params):
             raise TypeError(f"{self.name} takes {self.Params.__name__}, got {type(params).__name__}")
-        self.params = params
+        self.params: P = params
 
     # -- parameters and goal
 
     @classmethod
-    def generate_params(cls, seed: int) -> TaskParams:
+    def generate_params(cls, seed: int) -> P:
         """Parameters drawn from `seed` alone (the same seed always gives the same parameters)."""
         return cls.Params()
 
     @classmethod
-    def from_seed(cls, seed: int) -> Task:
+    def from_seed(cls, seed: int) -> Task[P]:
         return cls(cls.generate_params(seed))
 
     @classmethod

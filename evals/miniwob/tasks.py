@@ -110,7 +110,7 @@ class MiniWoBParams(TaskParams):
     seed: int = Field(ge=0, lt=2**31, description="Seed of the page's Math.seedrandom.")
 
 
-class MiniWoBTask(Task):
+class MiniWoBTask(Task[MiniWoBParams]):
     """One MiniWoB++ page. Subclasses (made by `_make`) set `name` (the page) and `view`."""
 
     suite: ClassVar[str] = "miniwob"
@@ -121,7 +121,7 @@ class MiniWoBTask(Task):
     goal_from_environment: ClassVar[bool] = True
     view: ClassVar[View] = DESKTOP
 
-    def __init__(self, params: TaskParams) -> None:
+    def __init__(self, params: MiniWoBParams) -> None:
         super().__init__(params)
         self.utterance: str | None = None
         # The Playwright page setup loaded: the score is read there, not from whatever tab is active later.

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from actions.base import Action
 from environments.base import Environment
 from evals.phone.device import Adb, SimulatedPhoneEnvironment
-from evals.task import Task
+from evals.task import P, Task
 
 NOTES_DIR = "/sdcard/Notes"
 FIRST = ("Mia", "Noah", "Ava", "Liam", "Zoe", "Omar", "Iris", "Hugo", "Lena", "Ravi", "Nora", "Theo", "Yara", "Ezra")
@@ -44,7 +44,7 @@ def random_phrase(rng: Any, n: int = 3) -> str:
     return " ".join(rng.sample(WORDS, n))
 
 
-class PhoneTask(Task):
+class PhoneTask(Task[P]):
     suite: ClassVar[str] = "phone"
     environment: ClassVar[str] = "android"
     # In the `android` suite too: setup and checks need nothing beyond standard Android.

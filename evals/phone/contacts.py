@@ -16,7 +16,7 @@ class ContactParams(TaskParams):
     number: str
 
 
-class AddContact(PhoneTask):
+class AddContact(PhoneTask[ContactParams]):
     name = "add-contact"
     apps = ("Contacts",)
     difficulty = "medium"
@@ -58,7 +58,7 @@ class TwoContactsParams(TaskParams):
     number2: str
 
 
-class AddTwoContacts(PhoneTask):
+class AddTwoContacts(PhoneTask[TwoContactsParams]):
     name = "add-two-contacts"
     apps = ("Contacts",)
     difficulty = "hard"

@@ -18,7 +18,7 @@ class WhoParams(TaskParams):
     who: str
 
 
-class ContactNumberToNote(PhoneTask):
+class ContactNumberToNote(PhoneTask[WhoParams]):
     name = "contact-number-to-note"
     apps = ("Contacts", "Notes")
     difficulty = "hard"
@@ -54,7 +54,7 @@ class ContactNoteParams(TaskParams):
     number: str
 
 
-class ContactThenNote(PhoneTask):
+class ContactThenNote(PhoneTask[ContactNoteParams]):
     name = "contact-then-note"
     apps = ("Contacts", "Notes")
     difficulty = "hard"
@@ -78,7 +78,7 @@ class ContactThenNote(PhoneTask):
         return partial_credit([contact, note])
 
 
-class WifiOffThenNote(PhoneTask):
+class WifiOffThenNote(PhoneTask[TextParams]):
     name = "wifi-off-then-note"
     apps = ("Settings", "Notes")
     difficulty = "hard"

@@ -28,7 +28,7 @@ def expenses(adb: Adb) -> list[tuple[str, str]]:
     return [(r.get("name", ""), r.get("amount", "")) for r in adb.query(EXPENSES_URI)]
 
 
-class AddExpense(PhoneTask):
+class AddExpense(PhoneTask[ExpenseParams]):
     name = "add-expense"
     apps = ("Expenses",)
     difficulty = "medium"
@@ -57,7 +57,7 @@ class TwoExpensesParams(TaskParams):
     amount2: str
 
 
-class AddTwoExpenses(PhoneTask):
+class AddTwoExpenses(PhoneTask[TwoExpensesParams]):
     name = "add-two-expenses"
     apps = ("Expenses",)
     difficulty = "hard"

@@ -24,7 +24,7 @@ class AppParams(TaskParams):
     app: str
 
 
-class OpenApp(PhoneTask):
+class OpenApp(PhoneTask[AppParams]):
     name = "open-app"
     apps = ("Launcher",)
     Params = AppParams

@@ -28,7 +28,7 @@ class TextParams(TaskParams):
     text: str
 
 
-class CreateNote(PhoneTask):
+class CreateNote(PhoneTask[TextParams]):
     name = "create-note"
     apps = ("Notes",)
     max_steps = 10
@@ -51,7 +51,7 @@ class TwoTextsParams(TaskParams):
     second: str
 
 
-class CreateTwoNotes(PhoneTask):
+class CreateTwoNotes(PhoneTask[TwoTextsParams]):
     name = "create-two-notes"
     apps = ("Notes",)
     difficulty = "medium"
@@ -80,7 +80,7 @@ class TitleParams(TaskParams):
     other: str
 
 
-class DeleteNote(PhoneTask):
+class DeleteNote(PhoneTask[TitleParams]):
     name = "delete-note"
     apps = ("Notes",)
     difficulty = "medium"

@@ -18,7 +18,7 @@ class ToggleParams(TaskParams):
     state: State
 
 
-class _Toggle(PhoneTask):
+class _Toggle(PhoneTask[ToggleParams]):
     apps = ("Settings",)
     Params = ToggleParams
     template = "Turn {state} {setting}."
@@ -60,7 +60,7 @@ class TwoTogglesParams(TaskParams):
     second_state: State
 
 
-class TwoToggles(PhoneTask):
+class TwoToggles(PhoneTask[TwoTogglesParams]):
     name = "two-toggles"
     apps = ("Settings",)
     difficulty = "medium"
@@ -91,7 +91,7 @@ class TwoToggles(PhoneTask):
         return partial_credit(done)
 
 
-class AllOff(PhoneTask):
+class AllOff(PhoneTask[TaskParams]):
     name = "all-radios-off"
     apps = ("Settings",)
     difficulty = "medium"
@@ -113,7 +113,7 @@ class BrightnessParams(TaskParams):
     percent: int = Field(ge=0, le=100)
 
 
-class _Brightness(PhoneTask):
+class _Brightness(PhoneTask[BrightnessParams]):
     apps = ("Settings",)
     Params = BrightnessParams
     standard = True
