@@ -91,7 +91,7 @@ env_flags=()
 [[ $MODE == gpu ]] && env_flags=(--require-cuda)
 stage env "$BOUND_ENV" "$PYTHON" -m agent.bench.gpu_check env "$WORK/env.json" "${env_flags[@]}"
 
-stage tests "$BOUND_TESTS" "$PYTHON" -m pytest -m gpu tests/test_gpu.py -v -s -p no:cacheprovider \
+stage tests "$BOUND_TESTS" "$PYTHON" -m pytest -m gpu tests/models/test_gpu.py -v -s -p no:cacheprovider \
   --junitxml "$OUT_DIR/tests.xml"
 
 bench_files=()

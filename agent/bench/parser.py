@@ -3,7 +3,7 @@
 The corpus is generated from a seed, so every run times the same answers: valid calls in the forms real
 answers take, the same wrapped in prose and junk, cut short, mutated, nested deep, and adversarial patterns
 repeated up to the size limit. Each answer carries what the parser must do with it, which is what
-tests/test_parsing_fuzz.py checks on the same corpus; this command only prints times.
+tests/actions/test_parsing_fuzz.py checks on the same corpus; this command only prints times.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ What it does that `generate` does not, each aimed at a cost measured in plain `g
   where it is the one greedy decoding would have picked; the output is the same tokens, in fewer passes;
 - 3D rotary positions computed on the host from the token ids before anything moves to the device.
 
-Greedy output is token-for-token that of `generate` on the same inputs (tests/test_engine.py).
+Greedy output is token-for-token that of `generate` on the same inputs (tests/models/test_engine.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Every call into transformers' and torch's non-public surface, behind one version check.
 
 Our engine and fast vision path lean on parts of transformers that change between minor releases without
-notice. This module is the only one that reaches them (tests/test_transformers_fence.py holds every other
+notice. This module is the only one that reaches them (tests/models/test_transformers_fence.py holds every other
 package module to that), and before it touches any of them it checks the installed versions against the range
 the project is tested with, so a mismatch is one clear error instead of wrong tokens or a deep traceback.
 
@@ -16,7 +16,7 @@ The contact points, each behind a helper below:
 - `get_rope_index` and its `mm_token_type_ids` signature;
 - the vision tower: where it sits in the model, `transformers.vision_utils`' window and rotary helpers, the rotary
   module's two-argument call, the private `apply_rotary_pos_emb_vision`; vision_fast.py runs the tower's blocks
-  on their own submodules (tests/test_vision_fast.py checks that against the stock tower);
+  on their own submodules (tests/models/test_vision_fast.py checks that against the stock tower);
 - the image processor's `size` (a dataclass of shortest/longest edge), and the private `_from_config`.
 """
 

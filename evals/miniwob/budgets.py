@@ -10,7 +10,7 @@ beside this file; after changing a script rerun
 
 (it runs the oracle through the real Agent loop and browser); without --fresh it measures only the seeds a
 task still lacks, up to --seeds (default ORACLE_SEEDS), so a long measurement can be done in parts.
-tests/test_evals_miniwob.py checks the rule over every scripted task, and that no oracle run it makes is longer
+tests/evals/test_evals_miniwob.py checks the rule over every scripted task, and that no oracle run it makes is longer
 than the recorded longest.
 """
 

@@ -1,6 +1,6 @@
 """Comparing greedy tokens that two implementations computed in bf16.
 
-In fp32 on the CPU our engine gives `generate`'s tokens exactly (tests/test_engine.py). In bf16 on a GPU the two
+In fp32 on the CPU our engine gives `generate`'s tokens exactly (tests/models/test_engine.py). In bf16 on a GPU the two
 run different kernels (flash against masked SDPA, a static cache against a dynamic one, batched vision windows),
 whose results differ in the last bits. Where the reference's best two scores are that close, either token is a
 right greedy choice, and from there on the two continue different texts that can no longer be compared. So the

@@ -1,4 +1,4 @@
-"""A task whose first worker hangs, for the tests that kill a worker mid-instance (tests/test_evals_ray.py).
+"""A task whose first worker hangs, for the tests that kill a worker mid-instance (tests/evals/test_evals_ray.py).
 
 Its own module, not tests/support/evals.py (a plugin every test loads): it imports the MiniWoB++ suite.
 """

@@ -19,8 +19,8 @@ from agent import Agent, AgentConfig, Safety
 from agent.models.replay import ReplayBackend
 from agent.recording import load_episode
 from environments import BrowserEnvironment, BrowserSettings
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # A line in loguru's default format, which is where the packages' logs would go if they were on.
 LOG_LINE = re.compile(r"\| (TRACE|DEBUG|INFO|SUCCESS|WARNING|ERROR|CRITICAL) +\| ", re.MULTILINE)
 # One risky button over the whole page: any click lands on it.

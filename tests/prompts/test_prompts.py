@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -22,8 +21,9 @@ from prompts.qwen import (
     system_prompt,
     tool_definition,
 )
+from tests.support.paths import DATA
 
-COOKBOOK = Path(__file__).parent / "data" / "qwen_cookbook"
+COOKBOOK = DATA / "qwen_cookbook"
 # The cell printed "text " and then the chat; the model's answer follows the generation prompt.
 MOBILE_CHAT = (COOKBOOK / "mobile_agent_cell_output.txt").read_text(encoding="utf-8").removeprefix("text ")
 MOBILE_QUERY = "Open the file manager app and view the au_uu_SzH3yR2.mp3 file in MUSIC Folder"

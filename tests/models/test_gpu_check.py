@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.timeout(1000)  # the script's own bounds (880 s in all on the CPU) end it first

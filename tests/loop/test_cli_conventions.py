@@ -18,8 +18,8 @@ import pytest
 from agent.cli_flags import build_parser, model_settings
 from agent.commands import plugin_commands
 from tests.support.adb import ADB, AdbServer, free_port
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def agent(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

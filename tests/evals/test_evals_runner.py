@@ -20,7 +20,7 @@ from evals.registry import UnknownSuiteError
 from evals.results import RESULT_FILE, InstanceResult, ResultsFolderError
 from evals.runner import EvalSettings, run_eval
 from tests.support.evals import FAST_BROWSER, CrashingOracleTask, FlakyClickTask, run_one
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
 
 
 def _results(out: Path) -> dict[str, InstanceResult]:

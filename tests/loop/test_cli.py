@@ -18,8 +18,8 @@ import pytest
 from agent.recording import EPISODE_FILE, STEPS_FILE
 from agent.trajectory import Attempt, StepRecord
 from tests.support.terminal import helpers, run_in_terminal, screen
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 START_URL = "data:text/html," + urllib.parse.quote("<body style='margin:0'><p>nothing to do</p></body>")
 
 

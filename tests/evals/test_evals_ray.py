@@ -28,8 +28,8 @@ from evals.runner import run_eval
 from tests.support.adb import AdbServer
 from tests.support.evals import FAST_BROWSER
 from tests.support.stall import StallingClickTask
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 SMALL_PHONE = (540, 1200)
 BROWSER = {**FAST_BROWSER, "display": "headless"}  # no Xvfb per instance: the machine has two cores

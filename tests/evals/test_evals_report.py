@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # A summary whose table is wider than 80 columns (a long task name, every column filled), printed by the
 # runner's own write_reports into a pipe.

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from agent.recording import load_episode
+from tests.support.paths import ROOT
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 
 
 def first_run_command() -> list[str]:

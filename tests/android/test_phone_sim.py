@@ -22,6 +22,7 @@ from environments.phone_sim.apps import build
 from environments.phone_sim.render import MISSING, font_for, glyph, installed_fonts, render
 from environments.phone_sim.shellparse import ShellSyntaxError, split_commands
 from tests.support.adb import AdbServer
+from tests.support.paths import DATA
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +172,7 @@ def test_adb_keyboard_only_types_while_it_is_the_ime(device) -> None:
 
 # -- held to the real thing: Android's `input` (tests/data/android_reference.md) and mksh -----------------
 
-REFERENCE = (Path(__file__).parent / "data" / "android_reference.md").read_text()
+REFERENCE = (DATA / "android_reference.md").read_text()
 
 
 def reference_block(name: str) -> str:

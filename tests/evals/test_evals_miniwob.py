@@ -33,6 +33,7 @@ from evals.miniwob.page import OracleError
 from evals.miniwob.tasks import DESKTOP_SUITE, EPISODE_MAX_MS, MOBILE_SUITE
 from evals.results import InstanceResult
 from tests.support.evals import browser_for, run_one
+from tests.support.paths import DATA, ROOT
 
 FULL = os.environ.get("EVALS_FULL") == "1"
 HANDFUL = ["click-button", "click-checkboxes", "enter-text", "login-user", "email-inbox", "book-flight", "choose-list"]
@@ -173,7 +174,7 @@ def test_scripts_touch_cannot_do_are_skipped_on_the_phone_only() -> None:
 
 def _readme_table(heading: str) -> set[str]:
     """The task names in the first column of the README table after the line starting with `heading`."""
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     rows = re.search(re.escape(heading) + r".*?\n\| task \| why \|\n\| --- \| --- \|\n((?:\|[^\n]*\n)+)", text, re.DOTALL)
     assert rows, f"no table after {heading!r} in the README"
     return {name for row in rows.group(1).splitlines() for name in re.findall(r"`([a-z0-9-]+)`", row.split("|")[1])}
@@ -186,11 +187,11 @@ def test_the_readme_lists_every_task_the_oracle_leaves_out_and_no_other() -> Non
 
 def test_the_readme_counts_androidworlds_phone_tasks_right() -> None:
     """AndroidWorld's own list of the MiniWoB++ tasks it runs on a phone, against what the oracle does by touch."""
-    listed = (Path(__file__).parent / "data" / "android_world_miniwob_tasks.txt").read_text().split("\n")
+    listed = (DATA / "android_world_miniwob_tasks.txt").read_text().split("\n")
     theirs = {name for name in listed if name and not name.startswith("#")}
     ours = theirs & set(MOBILE_SUITE.tasks)
     by_touch = {name for name in ours if MOBILE_SUITE.tasks[name].has_oracle()}
-    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     claim = re.search(r"of the (\d+) tasks AndroidWorld runs as MobileMiniWoB\+\+.*?, (\d+) are in this suite "
                       r".*? the oracle does (\d+) of them by touch", text)
     assert claim, "the README's comparison with AndroidWorld's list is gone"

@@ -11,8 +11,8 @@ import pytest
 
 from agent.models import transformers_fence as fence
 from agent.models.base import ModelError
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("agent", "actions", "prompts", "environments", "evals")
 FENCE = ROOT / "agent" / "models" / "transformers_fence.py"
 # Top-level transformers names that are public but are exactly where the coupling lies: attention and mask

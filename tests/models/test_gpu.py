@@ -122,7 +122,7 @@ def test_fast_vision_matches_the_stock_tower(model_3b: BenchModel, record_proper
     """Against the stock tower in fp32: the fast one in the model's dtype may be off by what rounding to that
     dtype costs the stock tower itself (bf16 on the CPU: about 1.4% at 1280 wide, 8 blocks), not more."""
     visual = model_3b.backend.visual
-    # As sharp as tests/test_vision_fast.py's towers whatever the width (there: std 0.1 at width 64).
+    # As sharp as tests/models/test_vision_fast.py's towers whatever the width (there: std 0.1 at width 64).
     sharpen_vision(model_3b.model, seed=1, std=0.8 / math.sqrt(visual.config.hidden_size))
     model_width, model_height = model_3b.backend.image_budget.resized_size(*FULL_HD)
     grids = [(1, model_height // 14, model_width // 14)]  # 1920x1080 native: 78x138 patches, 180 windows

@@ -21,6 +21,7 @@ from agent.recording import EPISODE_FILE, STEPS_FILE, load_episode
 from agent.trajectory import Timings
 from environments.base import Dialog, EnvironmentWrapper, Observation, ObservationExtras
 from environments.browser.driver import BrowserEnvironment, BrowserSettings
+from tests.support.paths import ROOT
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>form</title>
 <style>body{margin:0;font:16px sans-serif} #go{position:absolute;left:400px;top:250px;width:120px;height:50px}
@@ -259,7 +260,7 @@ def test_empty_task_is_refused(env: BrowserEnvironment) -> None:
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=180, env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+                          timeout=180, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
 
 
 def test_cli_replay_and_report(env: BrowserEnvironment, tmp_path: Path) -> None:
@@ -322,7 +323,7 @@ def test_a_recording_that_cannot_be_written_ends_the_episode_as_an_error(tmp_pat
     # A full disk, made real: every file of this process may grow to 40 kB, and steps.jsonl soon outgrows it.
     out = tmp_path / "ep"
     done = subprocess.run([sys.executable, "-c", _FULL_DISK, str(out), START_URL], capture_output=True, text=True,
-                          timeout=120, cwd=Path(__file__).resolve().parents[1])
+                          timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["stop_reason"] == "error" and 1 < result["steps"] < 30

@@ -38,6 +38,7 @@ from environments.base import ActionFailed, ObservationExtras
 from environments.phone_sim import PhoneServer
 from environments.browser.driver import BrowserEnvironment, BrowserSettings
 from actions.browser import with_scheme
+from tests.support.paths import DATA
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>shop</title><style>
 body{margin:0;font:18px sans-serif} button{position:absolute;width:140px;height:50px}
@@ -52,7 +53,7 @@ SECRET = "s3cr3t-Hunter2!"
 # Risky buttons in every disguise found to get past a reader of one element's own text, a Next button and a
 # harmless one whose words run together ("Display settings" holds "pay").
 DISGUISED_URL = "data:text/html," + urllib.parse.quote(
-    (Path(__file__).parent / "data" / "disguised_buttons.html").read_text(encoding="utf-8"))
+    (DATA / "disguised_buttons.html").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
