@@ -31,6 +31,8 @@ from agent.models.token_chooser import TokenChooser
 # Chunk lengths a forward pass is padded to after prefill: one decode token, or one token plus a draft.
 # Each has its own CUDA graph; drafts longer than the largest are cut.
 CHUNK_BUCKETS: tuple[int, ...] = (1, 4, 8, 16)
+# How far a graph's replayed logits may lie from the same pass run eagerly (torch.allclose's rtol and atol).
+GRAPH_TOLERANCE = 1e-2
 # The cache is allocated in multiples of this many tokens.
 CACHE_GRANULE = 1024
 @dataclass
@@ -287,12 +289,36 @@ class StepEngine:
         replayed = replayed.clone()
         fence.drop_last(self._cache, bucket)
         eager = self._forward_buffers(bucket)
-        if not torch.allclose(replayed.float(), eager.float(), rtol=1e-2, atol=1e-2):
+        if not torch.allclose(replayed.float(), eager.float(), rtol=GRAPH_TOLERANCE, atol=GRAPH_TOLERANCE):
             self.use_graphs = False
             self._graphs.clear()
             logger.warning("a CUDA graph replay disagreed with the same pass run eagerly; decoding without graphs, "
                            "several times slower per token")
         return eager
+
+    @property
+    def captured_buckets(self) -> list[int]:
+        """The chunk lengths whose passes are replayed from a captured graph now (none without graphs)."""
+        return sorted(self._graphs)
+
+    def replay_differences(self) -> dict[int, tuple[float, bool]]:
+        """For each captured graph: its replay at the cache's current end, then the same pass run eagerly; the
+        largest difference between their logits, and whether all are within the tolerance the first replay is
+        held to. A check of the graphs (scripts/gpu_check.sh), not a decode step: the cache is left as it was."""
+        import torch
+
+        worst: dict[int, tuple[float, bool]] = {}
+        with torch.inference_mode():
+            for bucket in self.captured_buckets:
+                self._buffers.load([self._cached_ids[-1]] * bucket, bucket, self._length, self._rope_delta)
+                self._graphs[bucket].replay()
+                replayed = self._buffers.logits[bucket].float().clone()
+                fence.drop_last(self._cache, bucket)
+                eager = self._forward_buffers(bucket).float()
+                fence.drop_last(self._cache, bucket)
+                worst[bucket] = (float((replayed - eager).abs().max()),
+                                 torch.allclose(replayed, eager, rtol=GRAPH_TOLERANCE, atol=GRAPH_TOLERANCE))
+        return worst
 
     def _forward_buffers(self, bucket: int) -> Any:
         buffers = self._buffers

@@ -278,6 +278,15 @@ def test_graph_replays_are_checked_once_against_an_eager_pass(
     # A sound graph keeps serving every decode pass; a broken one is caught at its first replay and dropped.
     assert engine.use_graphs is not broken
     assert sum(g.replays for g in graphs.graphs) == (1 if broken else 15)
+    # The GPU check's look at every graph: none are left once one was dropped; sound ones match their eager pass,
+    # one gone bad since does not, and the cache is as it was after either.
+    cached = engine.cached_tokens
+    assert engine.captured_buckets == ([] if broken else sorted(CHUNK_BUCKETS))
+    assert engine.replay_differences() == ({} if broken else {b: (0.0, True) for b in CHUNK_BUCKETS})
+    for g in graphs.graphs:
+        g.broken = True
+    assert broken or all(not within for _, within in engine.replay_differences().values())
+    assert engine.cached_tokens == cached
 
 
 def test_sampling_is_seeded_and_stays_inside_the_grammar(tiny_model_dir: Path) -> None:
