@@ -21,7 +21,7 @@ from agent.models.base import Generation, GenerationRequest, ModelBackend, Model
 from agent.recording import EpisodeRecorder, RecordingError
 from agent.report import write_report
 from agent.safety import Safety
-from agent.trajectory import Attempt, EpisodeResult, StepRecord, StopReason
+from agent.trajectory import Attempt, EpisodeResult, SafetyRecord, StepRecord, StopReason
 from environments.base import ActionFailed, Environment, EnvironmentUnavailable, Observation
 from prompts.messages import ChatMessage
 from prompts.qwen import PastStep, PromptInputs, build_messages, retry_message
@@ -283,8 +283,8 @@ class Agent:
             else:
                 self._phase(record.index, "confirm")
                 allowed, decided = self.safety.confirmer.confirm(action, assessment, record.screenshot)
-        record.safety = {"verdict": assessment.verdict, "reasons": assessment.reasons,
-                         "target": assessment.target_text, "decision": decided}
+        record.safety = SafetyRecord(verdict=assessment.verdict, reasons=assessment.reasons,
+                                     target=assessment.target_text, decision=decided)
         if not allowed:
             record.error = f"{decided} ({'; '.join(assessment.reasons)})"
             logger.warning("action held back: {}", record.error)
@@ -314,14 +314,12 @@ class Agent:
     def _record(
         self, index: int, shot: str, obs: Observation, size: tuple[int, int], d: Decision
     ) -> StepRecord:
-        g = obs.geometry
         # steps.jsonl keeps the dict the drivers wrote before the extras were typed: set fields only.
         extras = obs.extras.model_dump(exclude_none=True)
         return StepRecord(
             index=index,
             screenshot=shot,
-            screen={"width": g.width, "height": g.height, "scale": g.scale, "origin_x": g.origin_x,
-                    "origin_y": g.origin_y},
+            screen=obs.geometry,
             model_image=size,
             messages=[m.to_json() for m in d.messages],
             attempts=d.attempts,

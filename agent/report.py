@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from actions.geometry import CoordinateMapper, ScreenGeometry
+from actions.geometry import CoordinateMapper
 from agent.recording import load_episode, write_text_atomic
 from agent.trajectory import StepRecord, Timings
 
@@ -84,7 +84,7 @@ def _scored(header: dict[str, Any]) -> str:
 
 def _step_html(step: StepRecord, scored: str) -> str:
     g = step.screen
-    w, h = int(g["width"]), int(g["height"])
+    w, h = int(g.width), int(g.height)
     raw = "\n---\n".join(a.raw_text for a in step.attempts)
     notes = [n for a in step.attempts for n in a.notes]
     errors = [a.error for a in step.attempts if a.error]
@@ -104,7 +104,7 @@ def _step_html(step: StepRecord, scored: str) -> str:
         f"<img src='{_e(step.screenshot)}' width='{w}' height='{h}' alt='step {step.index}'>"
         f"<svg viewBox='0 0 {w} {h}' preserveAspectRatio='none'>{_overlay(step, w, h)}</svg></div>"
         f"<div class='info'><h2>Step {step.index}</h2>"
-        f"<div>screen {w}×{h} at scale {g['scale']:g} · model image {step.model_image[0]}×{step.model_image[1]}"
+        f"<div>screen {w}×{h} at scale {g.scale:g} · model image {step.model_image[0]}×{step.model_image[1]}"
         f" · {status}</div>"
         + (f"<div class='verdict'>eval outcome: {scored}</div>" if scored else "")
         + _safety_html(step)
@@ -123,12 +123,12 @@ def _safety_html(step: StepRecord) -> str:
     if not step.safety:
         return "<div class='verdict'>safety: not held back</div>" if step.action else ""
     s = step.safety
-    decision = str(s.get("decision") or "")
+    decision = s.decision or ""
     allowed = decision.startswith(("allowed", "dry run"))
-    lines = [f"safety: <b>{_e(s.get('verdict', '?'))}</b> · decided: {_e(decision or '?')}"]
-    lines += [f"why: {_e(r)}" for r in s.get("reasons") or []]
-    if s.get("target"):
-        lines.append(f"what it touches: {_e(s['target'])}")
+    lines = [f"safety: <b>{_e(s.verdict)}</b> · decided: {_e(decision or '?')}"]
+    lines += [f"why: {_e(r)}" for r in s.reasons]
+    if s.target:
+        lines.append(f"what it touches: {_e(s.target)}")
     return f"<div class='verdict {'ok' if allowed else 'err'}'>{'<br>'.join(lines)}</div>"
 
 
@@ -137,10 +137,7 @@ def _overlay(step: StepRecord, w: int, h: int) -> str:
     at the start and an arrow to the end for a swipe or a drag."""
     if not step.action:
         return ""
-    g = step.screen
-    mapper = CoordinateMapper(
-        ScreenGeometry(w, h, g["scale"], g["origin_x"], g["origin_y"]), step.model_image[0], step.model_image[1]
-    )
+    mapper = CoordinateMapper(step.screen, step.model_image[0], step.model_image[1])
     r = max(6, min(w, h) // 60)
     points = []
     for name in ("start_coordinate", "coordinate", "coordinate2"):

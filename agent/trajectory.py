@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from actions.geometry import ScreenGeometry
 from agent.models.base import Finish
 
 StopReason = Literal["terminate", "answer", "max_steps", "stuck", "error", "interrupted"]
@@ -68,10 +69,20 @@ class Attempt(BaseModel):
     finish: Finish | None = None
 
 
+class SafetyRecord(BaseModel):
+    """The safety policy's view of an action it held back: its verdict and why, what the action touches, and who
+    decided (a human, the policy, no terminal to ask)."""
+
+    verdict: str
+    reasons: list[str] = Field(default_factory=list)
+    target: str | None = None
+    decision: str | None = None
+
+
 class StepRecord(BaseModel):
     index: int
     screenshot: str  # file name inside the episode folder
-    screen: dict[str, float]  # width, height, scale, origin_x, origin_y
+    screen: ScreenGeometry  # the screenshot's physical size, its scale and origin
     model_image: tuple[int, int]  # (width, height) of the screenshot as the model saw it
     messages: list[dict[str, Any]]  # the prompt of the first attempt, images as placeholders
     attempts: list[Attempt]
@@ -81,7 +92,7 @@ class StepRecord(BaseModel):
     mapped_action: dict[str, Any] | None = None  # the same in the driver's coordinates
     executed: bool = False
     # The safety policy's view of the action: verdict, reasons, and who decided when a human was asked.
-    safety: dict[str, Any] | None = None
+    safety: SafetyRecord | None = None
     # Whether this step's screen differs from the previous step's (None on the first step).
     screen_changed: bool | None = None
     error: str | None = None  # why the step's action was not carried out, shown to the model next step

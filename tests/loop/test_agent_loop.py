@@ -80,7 +80,7 @@ def test_episode_end_to_end_with_recording(env: BrowserEnvironment, tmp_path: Pa
     assert all(s.executed for s in steps[:3]) and not steps[3].executed
     first = steps[0]
     assert first.action == {"action": "left_click", "coordinate": name}
-    assert first.model_image != (first.screen["width"], first.screen["height"])
+    assert first.model_image != (first.screen.width, first.screen.height)
     x, y = first.mapped_action["coordinate"]
     assert 40 <= x < 340 and 60 <= y < 90, "the mapped click lies inside the input box, in CSS pixels"
     assert first.attempts[0].raw_text.startswith("I will type the name first.")

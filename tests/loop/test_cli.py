@@ -37,7 +37,7 @@ def answers_only(folder: Path, texts: list[str]) -> Path:
     """An episode folder holding only what replay needs: the task and one model answer per step."""
     folder.mkdir(parents=True)
     (folder / EPISODE_FILE).write_text(json.dumps({"task": "wait a little", "result": None}))
-    steps = [StepRecord(index=i, screenshot="", screen={}, model_image=(1, 1), messages=[],
+    steps = [StepRecord(index=i, screenshot="", screen={"width": 1, "height": 1}, model_image=(1, 1), messages=[],
                         attempts=[Attempt(raw_text=text)]) for i, text in enumerate(texts, 1)]
     (folder / STEPS_FILE).write_text("".join(step.model_dump_json() + "\n" for step in steps))
     return folder

@@ -155,7 +155,7 @@ def test_the_default_safety_refuses_a_risky_click_without_a_terminal(pay_page: B
     (step,) = load_episode(tmp_path / "ep")[1]
     assert (pay_page.page().title() == "paid") == paid == step.executed, result
     if not paid:
-        assert step.safety["verdict"] == "ask" and "no terminal" in step.safety["decision"], step.safety
+        assert step.safety.verdict == "ask" and "no terminal" in step.safety.decision, step.safety
 
 
 def test_the_default_safety_asks_on_a_terminal(tmp_path: Path) -> None:

@@ -99,8 +99,8 @@ def test_risky_clicks_are_refused_without_a_terminal_and_recorded(browser, tmp_p
     assert not clicked(browser, "#pay") and not clicked(browser, "#del")
     assert clicked(browser, "#ok"), "an action that touches nothing risky goes through"
     for step, word in ((steps[0], "Pay"), (steps[1], "删除")):
-        assert not step.executed and step.safety["verdict"] == "ask"
-        assert "no terminal" in step.safety["decision"] and word in step.safety["target"]
+        assert not step.executed and step.safety.verdict == "ask"
+        assert "no terminal" in step.safety.decision and word in step.safety.target
     assert steps[2].executed and steps[2].safety is None
     # The model is told the action was refused.
     assert "not carried out" in json.dumps(steps[1].messages)
@@ -132,9 +132,9 @@ def test_disguised_risky_buttons_are_refused_and_next_passes(disguised, tmp_path
         if reads is None:
             assert step.executed and step.safety is None, case
             continue
-        assert not step.executed and step.safety["verdict"] == "ask", case
-        assert "no terminal" in step.safety["decision"], case
-        matched = re.search(r"matches '([^']*)'", step.safety["reasons"][0]).group(1)
+        assert not step.executed and step.safety.verdict == "ask", case
+        assert "no terminal" in step.safety.decision, case
+        matched = re.search(r"matches '([^']*)'", step.safety.reasons[0]).group(1)
         assert matched.casefold() == reads, (case, step.safety)
 
 
@@ -436,8 +436,8 @@ def test_risky_tap_on_the_phone_is_held_back(adb_server, phone, tmp_path: Path, 
     assert result.stop_reason == "terminate"
     out = adb_server.run("-s", phone.serial, "shell", "ls", "/sdcard/Notes/").stdout
     assert note.rsplit("/", 1)[-1] in out, "the note is still there: the tap was refused"
-    assert steps[0].safety and title in steps[0].safety["target"] and not steps[0].executed
-    assert f"matches {word!r}" in steps[0].safety["reasons"][0]
+    assert steps[0].safety and title in steps[0].safety.target and not steps[0].executed
+    assert f"matches {word!r}" in steps[0].safety.reasons[0]
 
 
 def full_width(text: str) -> str:

@@ -45,7 +45,7 @@ def _render(message: ChatMessage) -> str:
 def _step_with_answer(text: str, space=MOBILE) -> StepRecord:
     """A past step as the loop records it from the model's answer."""
     parsed = parse_action(text, space)
-    return StepRecord(index=1, screenshot="", screen={}, model_image=(1, 1), messages=[], attempts=[],
+    return StepRecord(index=1, screenshot="", screen={"width": 1, "height": 1}, model_image=(1, 1), messages=[], attempts=[],
                       action=parsed.action.arguments(), call=parsed.call, executed=True)
 
 
