@@ -5,7 +5,8 @@ a key a page takes (arrows, Tab, Backspace) is adb's key event of that name, and
 other way (the finger pulls the page up to scroll down) from the same point, longer by Chromium's touch slop (the
 first ~15 CSS px of a drag, which scroll nothing) and kept on the screen. Hovering, other
 buttons, double clicks and shortcuts have no touch counterpart: an answer of those is an OracleError, and the
-tasks whose scripts need them are listed in NOT_TOUCH, so the oracle skips them in that view.
+tasks whose scripts need them are listed in NOT_TOUCH, so the oracle skips them in that view. A script that
+knows it runs on the phone (Page.touch) may answer by touch itself (a long press to hover); that passes as it is.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 
 from actions.base import Action, Type, Wait
 from actions.computer import Key, LeftClick, LeftClickDrag, Scroll
-from actions.mobile import Click, MobileKey, Swipe, SystemButton
+from actions.mobile import Click, LongPress, MobileKey, Swipe, SystemButton
 from actions.keys import UnknownKey, is_modifier, normalize_keys
 from evals.miniwob.page import OracleError
 
@@ -29,10 +30,10 @@ TOUCH_SLOP = 15
 NOT_TOUCH: dict[str, str] = {
     "click-menu": "opens submenus by hovering (mouse_move)",
     "click-menu-2": "opens submenus by hovering (mouse_move)",
-    "social-media": "each icon swaps its image on hover and wants the mouse there before the click (mouse_move)",
-    "social-media-all": "each icon swaps its image on hover and wants the mouse there before the click (mouse_move)",
-    "social-media-some": "each icon swaps its image on hover and wants the mouse there before the click (mouse_move)",
     "choose-list": "a native `<select>` list, which headless Chromium does not draw",
+    "social-media": "by touch, a tap on a post's button scored a wrong click (3 of seeds 0-7) and a tap on its "
+                    "\"more\" icon opened no menu (5 of 8), where -all and -some, tapping the same buttons after a "
+                    "long press, are solved: not understood yet",
     "drag-box": "jQuery UI's draggable follows the mouse only: a touch drag moves nothing",
     "drag-items": "jQuery UI's sortable follows the mouse only: a touch drag moves nothing",
     "drag-sort-numbers": "jQuery UI's sortable follows the mouse only: a touch drag moves nothing",
@@ -53,7 +54,7 @@ NOT_TOUCH: dict[str, str] = {
 def touch_answer(action: Action, height: int) -> Action:
     """The touch answer for one scripted answer on a screen `height` CSS px tall; OracleError where touch has
     none."""
-    if isinstance(action, (Type, Wait)):
+    if isinstance(action, (Type, Wait, LongPress)):  # a script's own touch answer passes as it is
         return action
     if isinstance(action, LeftClick) and action.coordinate is not None:
         return Click(coordinate=action.coordinate)

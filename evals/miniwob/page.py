@@ -14,6 +14,7 @@ from PIL import ImageChops
 
 from actions.base import Action, Type, Wait
 from actions.computer import Key, LeftClick, MouseMove, Scroll
+from actions.mobile import LongPress
 from environments.base import Observation
 
 MAX_WAITS = 4
@@ -128,7 +129,11 @@ class Page:
         """Move onto the element, then click it: for elements that change under a mouse that arrives (an icon
         swapping its image on hover), which a click in the same instant misses."""
         x, y = yield from self.reveal(sel, text, None, nth, None)
-        yield MouseMove(coordinate=(x, y))
+        if self.touch:
+            # A finger held on it hovers it (Chromium sets :hover on the touch) without clicking.
+            yield LongPress(coordinate=(x, y), time=0.6)
+        else:
+            yield MouseMove(coordinate=(x, y))
         yield LeftClick(coordinate=(x, y))
 
     def reveal(self, sel: str, text: str | None = None, contains: str | None = None, nth: int = 0,

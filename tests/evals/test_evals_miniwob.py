@@ -19,7 +19,7 @@ import pytest
 from actions.base import Answer, Terminate
 from actions.browser import Navigate
 from actions.computer import DoubleClick, Key, LeftClick, LeftClickDrag, MouseMove, RightClick, Scroll
-from actions.mobile import Click, MobileKey, Swipe, SystemButton
+from actions.mobile import Click, LongPress, MobileKey, Swipe, SystemButton
 from actions.space import MOBILE, tool_call_text
 from environments.base import ActionFailed
 from agent.models.replay import ReplayBackend
@@ -155,6 +155,8 @@ def test_scripted_answers_become_touch_answers() -> None:
     assert touch_answer(Scroll(coordinate=(50, 700), pixels=300), 800).coordinate2 == (50, 799)
     assert touch_answer(Key(keys=["Return"]), 800) == SystemButton(button="Enter")
     assert touch_answer(Key(keys=["right"]), 800) == MobileKey(text="dpad_right")
+    # A script that knows it is on the phone hovers by a long press; its own touch answer passes as it is.
+    assert touch_answer(LongPress(coordinate=(7, 8), time=0.6), 800) == LongPress(coordinate=(7, 8), time=0.6)
     for mouse_only in (Key(keys=["ctrl", "a"]), MouseMove(coordinate=(1, 1)), DoubleClick(coordinate=(1, 1)),
                        RightClick(coordinate=(1, 1))):
         with pytest.raises(OracleError, match="no touch counterpart"):
