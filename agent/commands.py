@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -30,6 +31,7 @@ class Command:
     replay: Replayer | None = None
 
 
+@cache  # the installed entry points stay as they are for the process: the parser and a replay both ask
 def plugin_commands() -> dict[str, Command]:
     """Every installed command, by name. An entry point that does not name a `Command` is a packaging bug."""
     found: dict[str, Command] = {}

@@ -88,8 +88,6 @@ def eval_command(args: argparse.Namespace) -> int:
     from evals.registry import SUITES, get_suite
     from evals.runner import EvalSettings, run_eval
 
-    if not args.list:
-        browser_display(args)  # refuse a bad combination before any task starts
     if args.list:
         if not args.suite:
             for name in SUITES:
@@ -99,6 +97,7 @@ def eval_command(args: argparse.Namespace) -> int:
         for t in get_suite(args.suite).select():
             print(f"{t.name}\t{t.difficulty}\tmax {t.max_steps} steps\toracle: {'yes' if t.has_oracle() else 'no'}")
         return EXIT_SUCCESS
+    browser_display(args)  # refuse a bad combination before any task starts
     if not args.suite or not args.out:
         raise UsageError("give --suite NAME and --out DIR (add --list to see the suites)")
     get_suite(args.suite)  # an unknown name fails here, listing the known ones

@@ -57,13 +57,12 @@ def copy_paste(p: Page, goal: str) -> Iterator[Action]:
     source = f"#text-{n.group(1)}" if n else "#to-copy"
     if p.touch:
         yield from p.fill("#answer-input", p.js("(sel) => document.querySelector(sel).value", source))
-        yield from p.click("#subbtn")
-        return
-    yield from p.click(source)
-    yield Key(keys=["ctrl", "a"])
-    yield Key(keys=["ctrl", "c"])
-    yield from p.click("#answer-input")
-    yield Key(keys=["ctrl", "v"])
+    else:
+        yield from p.click(source)
+        yield Key(keys=["ctrl", "a"])
+        yield Key(keys=["ctrl", "c"])
+        yield from p.click("#answer-input")
+        yield Key(keys=["ctrl", "v"])
     yield from p.click("#subbtn")
 
 
