@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -95,13 +96,21 @@ def _command(args: argparse.Namespace, argv: Sequence[str] | None, plugins: dict
         return EXIT_USAGE
 
 
+# Set by a SIGTERM during an episode command; the loop also asks it before each step (Agent's `interrupted`).
+_SIGNALLED = threading.Event()
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """`timeout`, `kill` and `docker stop` send SIGTERM: raise KeyboardInterrupt as Ctrl-C does, so the loop
-    ends the episode as interrupted and writes its result and report before the process goes."""
+    ends the episode as interrupted and writes its result and report before the process goes. The raise can
+    land where Python only prints it (a weakref callback): the event tells the loop all the same."""
 
     def interrupt(signum: int, frame: object) -> None:
+        _SIGNALLED.set()
         raise KeyboardInterrupt
+
+    _SIGNALLED.clear()
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
@@ -190,7 +199,8 @@ def _run_episode(args: argparse.Namespace, task: str, make_model: Callable[[], A
                 settings = {k: v for k in REPLAYED_ENVIRONMENT
                             if (v := getattr(args, k)) is not None and v is not False}
                 agent = Agent(env, model, config, on_step=view.step, on_phase=view.step_phase, safety=safety,
-                              header={"environment": args.env, "environment_settings": settings, **header})
+                              header={"environment": args.env, "environment_settings": settings, **header},
+                              interrupted=_SIGNALLED.is_set)
                 result = agent.run(task, episode_dir_for(args.out, task))
             finally:
                 model.close()

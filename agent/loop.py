@@ -32,6 +32,7 @@ StepCallback = Callable[[StepRecord], None]
 # finish: the episode has ended and its recording and report are being written.
 Phase = Literal["observe", "think", "act", "confirm", "finish"]
 PhaseCallback = Callable[[int, Phase], None]
+INTERRUPTED = "stopped by the user (Ctrl-C or SIGTERM)"
 
 
 class EpisodeStop(Exception):
@@ -55,8 +56,12 @@ class Agent:
         header: dict[str, Any] | None = None,
         safety: Safety | None = None,
         on_phase: PhaseCallback | None = None,
+        interrupted: Callable[[], bool] | None = None,
     ):
         self.env = env
+        # Asked before each step: whether a signal asked to stop, for when its KeyboardInterrupt was lost (raised
+        # inside a weakref callback or a __del__, Python prints it and goes on).
+        self.interrupted = interrupted
         self.model = model
         self.config = config or AgentConfig()
         # `answer` is offered only to tasks that ask a question: the checkpoints' tools have none.
@@ -116,7 +121,7 @@ class Agent:
         except EpisodeStop as e:
             stop = e
         except KeyboardInterrupt:
-            stop = EpisodeStop("interrupted", "stopped by the user (Ctrl-C or SIGTERM)")
+            stop = EpisodeStop("interrupted", INTERRUPTED)
         except (ModelError, EnvironmentUnavailable, GeometryError, RecordingError) as e:
             stop = EpisodeStop("error", str(e))
         except Exception as e:  # noqa: BLE001 - any crash ends the episode as an error, recording intact
@@ -139,7 +144,7 @@ class Agent:
         self, index: int, task: str, instructions: str, state: EpisodeState, recorder: EpisodeRecorder | None
     ) -> EpisodeStop | None:
         """One step: observe, ask, then act or hold back; recorded whatever happens. Returns a stop, if any."""
-        self._check_stop_file()
+        self._check_stop()
         started = time.perf_counter()
         space = self.space
         self._phase(index, "observe")
@@ -294,7 +299,9 @@ class Agent:
         if self.on_phase:
             self.on_phase(index, phase)
 
-    def _check_stop_file(self) -> None:
+    def _check_stop(self) -> None:
+        if self.interrupted is not None and self.interrupted():
+            raise EpisodeStop("interrupted", INTERRUPTED)
         path = self.config.stop_file
         if path is not None and path.exists():
             raise EpisodeStop("interrupted", f"the stop file {path} exists; remove it to run again")

@@ -224,6 +224,18 @@ def test_ctrl_c_ends_as_interrupted(env: BrowserEnvironment, tmp_path: Path) -> 
     assert len(steps) == 2
 
 
+def test_a_lost_interrupt_still_ends_the_episode_as_interrupted(env: BrowserEnvironment, tmp_path: Path) -> None:
+    # A signal's KeyboardInterrupt raised inside a weakref callback is only printed; the flag it set remains.
+    asked = []
+    wait = tool_call({"action": "wait", "time": 0})
+    agent = Agent(env, ReplayBackend([wait] * 5, BUDGET), AgentConfig(max_steps=5),
+                  on_step=lambda record: asked.append(record.index), interrupted=lambda: bool(asked))
+    result = agent.run("wait", tmp_path / "ep")
+    header, steps = load_episode(tmp_path / "ep")
+    assert result.stop_reason == "interrupted" and header["result"]["stop_reason"] == "interrupted"
+    assert len(steps) == 1
+
+
 def test_a_failing_model_still_leaves_its_step_recorded(env: BrowserEnvironment, tmp_path: Path) -> None:
     class DownAfterOneAnswer(ReplayBackend):
         def generate(self, request: GenerationRequest) -> Generation:
